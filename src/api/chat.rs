@@ -1,0 +1,260 @@
+//! `POST /v1/chat/completions`: validation in one place, then the engine.
+
+use super::error::{ApiError, image_error};
+use super::{SharedState, sse, unix_now};
+use crate::engine::prompt::TemplateMessage;
+use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
+use crate::openai::{ChatCompletionRequest, ContentPart, MessageContent, Role};
+use crate::vision::{DecodedImage, decode_image, image_bytes};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Most stop sequences per request (OpenAI allows 4; llama-server more).
+const MAX_STOP: usize = 16;
+
+pub async fn chat_completions(
+    State(state): State<SharedState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle(state, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: SharedState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body is larger than the server accepts (--max-body-bytes); send fewer or smaller images".to_string()
+        } else {
+            format!("cannot read the request body: {e}")
+        };
+        ApiError::new(status, "invalid_request_error", msg)
+    })?;
+    let req = parse(&body)?;
+    let info = ready_info(&state)?;
+    let plan = validate(&req)?;
+    let (messages, urls) = flatten(&req, info)?;
+    if !urls.is_empty() && !info.vision {
+        return Err(ApiError::invalid(
+            "this model cannot see images: it was started without a vision projector (--mmproj)",
+        )
+        .param(urls[0].1.clone())
+        .code("images_not_supported"));
+    }
+    if urls.len() > state.limits.max_images {
+        return Err(ApiError::invalid(format!(
+            "the request has {} images, above the limit of {} (--max-images)",
+            urls.len(),
+            state.limits.max_images
+        ))
+        .param("messages"));
+    }
+    let limits = state.limits.clone();
+    // Decoding is CPU work: keep it off the async runtime.
+    let images = tokio::task::spawn_blocking(move || decode_all(urls, &limits))
+        .await
+        .map_err(|e| ApiError::from(EngineError::Internal(e.to_string())))??;
+    let prompt = info.template.render(&messages)?;
+    if prompt.matches(info.media_marker.as_str()).count() != images.len() {
+        return Err(ApiError::invalid(
+            "the model's chat template dropped an image; put images in user messages",
+        )
+        .param("messages"));
+    }
+    let stream = req.stream.unwrap_or(false);
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let mut rx = state.engine.submit(GenerateRequest {
+        prompt,
+        images,
+        sampling: plan.sampling,
+        max_tokens: plan.max_tokens,
+        stop: plan.stop,
+    })?;
+    // Wait for the prompt to be in the context, so that prompt errors still
+    // get a proper status code, even for streams.
+    let usage = match rx.recv().await {
+        Some(Event::Started(u)) => u,
+        Some(Event::Failed(e)) => return Err(e.into()),
+        _ => return Err(EngineError::Internal("the engine dropped the request".into()).into()),
+    };
+    let meta = sse::ResponseMeta {
+        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        created: unix_now(),
+        model: state.model_id.clone(),
+    };
+    if stream {
+        Ok(sse::stream(meta, usage, rx, include_usage))
+    } else {
+        sse::collect(meta, usage, rx).await
+    }
+}
+
+fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid(format!("the request body is not valid JSON: {inner}"))
+                .code("invalid_json");
+        }
+        let msg = if path == "." {
+            format!("invalid request: {inner}")
+        } else {
+            format!("invalid value for `{path}`: {inner}")
+        };
+        let err = ApiError::invalid(msg);
+        if path == "." { err } else { err.param(path) }
+    })
+}
+
+fn ready_info(state: &SharedState) -> Result<&ModelInfo, ApiError> {
+    match state.engine.info() {
+        Some(info) => Ok(info),
+        None => Err(match state.engine.status() {
+            Status::Failed(e) => EngineError::Unavailable(e),
+            _ => EngineError::Loading,
+        }
+        .into()),
+    }
+}
+
+struct Plan {
+    sampling: SamplingParams,
+    max_tokens: Option<u32>,
+    stop: Vec<String>,
+}
+
+fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
+    if req.messages.is_empty() {
+        return Err(
+            ApiError::invalid("`messages` must contain at least one message").param("messages"),
+        );
+    }
+    if let Some(n) = req.n
+        && n != 1
+    {
+        return Err(ApiError::invalid(format!(
+            "n = {n} is not supported: this server returns exactly one choice; omit `n` or set it to 1"
+        ))
+        .param("n"));
+    }
+    let temperature = req.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::invalid(format!(
+            "temperature = {temperature} is out of range: use a value from 0 to 2"
+        ))
+        .param("temperature"));
+    }
+    let top_p = req.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::invalid(format!(
+            "top_p = {top_p} is out of range: use a value above 0 and at most 1"
+        ))
+        .param("top_p"));
+    }
+    let top_k = req.top_k.unwrap_or(0);
+    if top_k < 0 {
+        return Err(ApiError::invalid("top_k must be 0 (off) or positive").param("top_k"));
+    }
+    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
+    if max_tokens == Some(0) {
+        let param = if req.max_completion_tokens.is_some() {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        return Err(ApiError::invalid(format!("{param} must be at least 1")).param(param));
+    }
+    let stop = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    if stop.len() > MAX_STOP {
+        return Err(ApiError::invalid(format!(
+            "{} stop sequences given; at most {MAX_STOP} are supported",
+            stop.len()
+        ))
+        .param("stop"));
+    }
+    let seed = match req.seed {
+        // Any 64-bit seed maps onto llama.cpp's 32-bit one, reproducibly.
+        Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,
+        None => rand::random::<u32>(),
+    };
+    Ok(Plan {
+        sampling: SamplingParams {
+            temperature,
+            top_p,
+            top_k,
+            seed,
+        },
+        max_tokens,
+        stop,
+    })
+}
+
+/// Template messages with each image replaced by the media marker, and the
+/// image URLs in prompt order, each with its request path for errors.
+fn flatten(
+    req: &ChatCompletionRequest,
+    info: &ModelInfo,
+) -> Result<(Vec<TemplateMessage>, Vec<(String, String)>), ApiError> {
+    let mut messages = Vec::with_capacity(req.messages.len());
+    let mut urls = Vec::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let mut content = String::new();
+        match &m.content {
+            None if m.role == Role::Assistant => {}
+            None => {
+                return Err(ApiError::invalid(format!(
+                    "messages[{i}].content is required for role `{}`",
+                    m.role.template_name()
+                ))
+                .param(format!("messages[{i}].content")));
+            }
+            Some(MessageContent::Text(t)) => content.push_str(t),
+            Some(MessageContent::Parts(parts)) => {
+                for (j, part) in parts.iter().enumerate() {
+                    match part {
+                        ContentPart::Text { text } => content.push_str(text),
+                        ContentPart::ImageUrl { image_url } => {
+                            let param = format!("messages[{i}].content[{j}].image_url");
+                            if m.role != Role::User {
+                                return Err(ApiError::invalid(format!(
+                                    "{param}: images are only accepted in user messages"
+                                ))
+                                .param(param));
+                            }
+                            content.push_str(&info.media_marker);
+                            urls.push((image_url.url.clone(), param));
+                        }
+                    }
+                }
+            }
+        }
+        messages.push(TemplateMessage {
+            role: m.role.template_name(),
+            content,
+        });
+    }
+    Ok((messages, urls))
+}
+
+fn decode_all(
+    urls: Vec<(String, String)>,
+    limits: &super::Limits,
+) -> Result<Vec<DecodedImage>, ApiError> {
+    urls.into_iter()
+        .map(|(url, param)| {
+            image_bytes(&url, limits.max_image_bytes)
+                .and_then(|bytes| decode_image(&bytes, limits.max_image_pixels))
+                .map_err(|e| image_error(e, param))
+        })
+        .collect()
+}

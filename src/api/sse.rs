@@ -1,0 +1,197 @@
+//! Engine events -> OpenAI responses: a `chat.completion`, or a
+//! `text/event-stream` of `chat.completion.chunk` events ending in `[DONE]`.
+
+use super::error::ApiError;
+use crate::engine::{Event, FinishReason, PromptUsage};
+use crate::openai::{
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
+    FinishReason as WireFinish, PromptTokensDetails, Usage,
+};
+use axum::Json;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use std::convert::Infallible;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub struct ResponseMeta {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+}
+
+fn wire_finish(r: FinishReason) -> WireFinish {
+    match r {
+        FinishReason::Stop => WireFinish::Stop,
+        FinishReason::Length => WireFinish::Length,
+    }
+}
+
+fn usage(p: PromptUsage, completion_tokens: u32) -> Usage {
+    Usage {
+        prompt_tokens: p.prompt_tokens,
+        completion_tokens,
+        total_tokens: p.prompt_tokens + completion_tokens,
+        prompt_tokens_details: PromptTokensDetails {
+            cached_tokens: p.cached_tokens,
+            image_tokens: p.image_tokens,
+        },
+    }
+}
+
+/// Waits for the whole answer. Dropping this future (client gone) drops the
+/// receiver, which cancels the generation.
+pub async fn collect(
+    meta: ResponseMeta,
+    prompt: PromptUsage,
+    mut rx: UnboundedReceiver<Event>,
+) -> Result<Response, ApiError> {
+    let mut content = String::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            Event::Text(t) => content.push_str(&t),
+            Event::Finished {
+                reason,
+                completion_tokens,
+            } => {
+                let body = ChatCompletion {
+                    id: meta.id,
+                    object: "chat.completion",
+                    created: meta.created,
+                    model: meta.model,
+                    choices: vec![Choice {
+                        index: 0,
+                        message: AssistantMessage {
+                            role: "assistant",
+                            content,
+                            refusal: None,
+                        },
+                        finish_reason: wire_finish(reason),
+                        logprobs: None,
+                    }],
+                    usage: usage(prompt, completion_tokens),
+                    system_fingerprint: None,
+                };
+                return Ok(Json(body).into_response());
+            }
+            Event::Failed(e) => return Err(e.into()),
+            Event::Started(_) => {}
+        }
+    }
+    Err(crate::engine::EngineError::Internal("the engine stopped mid-answer".into()).into())
+}
+
+struct StreamState {
+    meta: ResponseMeta,
+    prompt: PromptUsage,
+    rx: UnboundedReceiver<Event>,
+    include_usage: bool,
+    sent_role: bool,
+    done: bool,
+}
+
+impl StreamState {
+    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> SseEvent {
+        self.frame(ChatCompletionChunk {
+            id: self.meta.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish.map(wire_finish),
+                logprobs: None,
+            }],
+            usage: self.include_usage.then_some(None),
+            system_fingerprint: None,
+        })
+    }
+
+    fn frame(&self, chunk: ChatCompletionChunk) -> SseEvent {
+        SseEvent::default().data(serde_json::to_string(&chunk).unwrap_or_default())
+    }
+
+    /// The next events to write; `None` ends the stream.
+    async fn next(&mut self) -> Option<Vec<SseEvent>> {
+        if self.done {
+            return None;
+        }
+        let mut out = Vec::new();
+        if !self.sent_role {
+            self.sent_role = true;
+            out.push(self.chunk(
+                Delta {
+                    role: Some("assistant"),
+                    content: Some(String::new()),
+                },
+                None,
+            ));
+            return Some(out);
+        }
+        match self.rx.recv().await {
+            Some(Event::Text(t)) => out.push(self.chunk(
+                Delta {
+                    role: None,
+                    content: Some(t),
+                },
+                None,
+            )),
+            Some(Event::Finished {
+                reason,
+                completion_tokens,
+            }) => {
+                out.push(self.chunk(Delta::default(), Some(reason)));
+                if self.include_usage {
+                    out.push(self.frame(ChatCompletionChunk {
+                        id: self.meta.id.clone(),
+                        object: "chat.completion.chunk",
+                        created: self.meta.created,
+                        model: self.meta.model.clone(),
+                        choices: vec![],
+                        usage: Some(Some(usage(self.prompt, completion_tokens))),
+                        system_fingerprint: None,
+                    }));
+                }
+                out.push(SseEvent::default().data("[DONE]"));
+                self.done = true;
+            }
+            Some(Event::Failed(e)) => {
+                let env = ApiError::from(e).envelope();
+                out.push(SseEvent::default().data(serde_json::to_string(&env).unwrap_or_default()));
+                out.push(SseEvent::default().data("[DONE]"));
+                self.done = true;
+            }
+            Some(Event::Started(_)) => {}
+            None => return None,
+        }
+        Some(out)
+    }
+}
+
+/// A live SSE response. When the client disconnects, axum drops the stream,
+/// and with it the receiver: the engine stops at its next token.
+pub fn stream(
+    meta: ResponseMeta,
+    prompt: PromptUsage,
+    rx: UnboundedReceiver<Event>,
+    include_usage: bool,
+) -> Response {
+    let state = StreamState {
+        meta,
+        prompt,
+        rx,
+        include_usage,
+        sent_role: false,
+        done: false,
+    };
+    let events = futures::stream::unfold(state, |mut s| async move {
+        let batch = s.next().await?;
+        Some((futures::stream::iter(batch), s))
+    })
+    .flatten()
+    .map(Ok::<_, Infallible>);
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

@@ -1,0 +1,98 @@
+//! Every option: a flag, a `TESSERA_*` environment variable and a default
+//! that works on a laptop. `--help` lists them all.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+fn default_threads() -> i32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as i32)
+        .unwrap_or(4)
+}
+
+/// Also a `Parser`, so tests build a config exactly as the CLI does.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tessera")]
+pub struct Config {
+    /// Path to the GGUF language model.
+    #[arg(long, short = 'm', env = "TESSERA_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Path to the GGUF vision projector (mmproj). Without it, images are refused.
+    #[arg(long, env = "TESSERA_MMPROJ")]
+    pub mmproj: Option<PathBuf>,
+
+    /// Model id reported by the API (default: the model file name without .gguf).
+    #[arg(long, env = "TESSERA_ALIAS")]
+    pub alias: Option<String>,
+
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "TESSERA_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Context size in tokens (0 = the model's training context).
+    #[arg(long, short = 'c', env = "TESSERA_CTX_SIZE", default_value_t = 4096)]
+    pub ctx_size: u32,
+
+    /// Logical batch size for prompt processing, in tokens.
+    #[arg(long, short = 'b', env = "TESSERA_BATCH_SIZE", default_value_t = 2048)]
+    pub batch_size: u32,
+
+    /// CPU threads for generation and image encoding (default: all cores).
+    #[arg(long, short = 't', env = "TESSERA_THREADS", default_value_t = default_threads())]
+    pub threads: i32,
+
+    /// Layers to offload to the GPU (CUDA/Metal builds; ignored on CPU builds).
+    #[arg(long, short = 'n', env = "TESSERA_N_GPU_LAYERS", default_value_t = 999)]
+    pub n_gpu_layers: u32,
+
+    /// Keep the vision projector on the CPU even when a GPU is available.
+    #[arg(long, env = "TESSERA_NO_MMPROJ_OFFLOAD")]
+    pub no_mmproj_offload: bool,
+
+    /// Requests that may wait for the engine before new ones get 429.
+    #[arg(long, env = "TESSERA_MAX_QUEUE", default_value_t = 64)]
+    pub max_queue: usize,
+
+    /// Most tokens one image may take with dynamic-resolution projectors (-1 = model default).
+    #[arg(long, env = "TESSERA_IMAGE_MAX_TOKENS", default_value_t = -1, allow_hyphen_values = true)]
+    pub image_max_tokens: i32,
+
+    /// Largest encoded image accepted, in bytes.
+    #[arg(long, env = "TESSERA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_image_bytes: usize,
+
+    /// Largest image accepted, in pixels (checked from the header, before decoding).
+    #[arg(long, env = "TESSERA_MAX_IMAGE_PIXELS", default_value_t = 178_956_970)]
+    pub max_image_pixels: u64,
+
+    /// Most images in one request.
+    #[arg(long, env = "TESSERA_MAX_IMAGES", default_value_t = 16)]
+    pub max_images: usize,
+
+    /// Largest request body, in bytes (413 beyond it).
+    #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// The id `/v1/models` reports.
+    pub fn model_id(&self) -> String {
+        if let Some(a) = &self.alias {
+            return a.clone();
+        }
+        self.model
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|f| {
+                let f = f.to_string_lossy();
+                f.strip_suffix(".gguf").unwrap_or(&f).to_string()
+            })
+            .unwrap_or_else(|| "tessera".into())
+    }
+}

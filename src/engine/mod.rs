@@ -1,0 +1,208 @@
+//! The engine owns llama.cpp. One dedicated thread holds the model, the
+//! context and the mtmd (vision) context; async handlers talk to it only
+//! through channels. Dropping a job's event receiver cancels the job at the
+//! next token.
+
+pub mod prompt;
+pub mod sampling;
+pub mod text;
+mod worker;
+
+use crate::vision::DecodedImage;
+use prompt::ChatTemplate;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, watch};
+
+pub use sampling::SamplingParams;
+
+/// Everything the engine needs to load a model.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub model: PathBuf,
+    pub mmproj: Option<PathBuf>,
+    /// 0 = the model's training context.
+    pub ctx_size: u32,
+    pub batch_size: u32,
+    pub threads: i32,
+    pub n_gpu_layers: u32,
+    pub mmproj_offload: bool,
+    pub max_queue: usize,
+    /// Upper bound on tokens per image for dynamic-resolution projectors; -1 = model default.
+    pub image_max_tokens: i32,
+}
+
+/// What the loaded model can do, known once loading finishes.
+#[derive(Debug)]
+pub struct ModelInfo {
+    pub n_ctx: u32,
+    pub n_ctx_train: u32,
+    pub vision: bool,
+    pub template: ChatTemplate,
+    /// Per-process random marker for image positions in the rendered prompt;
+    /// user text cannot forge it.
+    pub media_marker: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+/// One generation, as the engine takes it.
+#[derive(Debug)]
+pub struct GenerateRequest {
+    /// The rendered prompt; each image sits at one `media_marker`.
+    pub prompt: String,
+    pub images: Vec<DecodedImage>,
+    pub sampling: SamplingParams,
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    Length,
+}
+
+/// Prompt-side token counts, from mtmd's chunk counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromptUsage {
+    pub prompt_tokens: u32,
+    pub image_tokens: u32,
+    pub cached_tokens: u32,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// The prompt is in the context; sent before any text.
+    Started(PromptUsage),
+    Text(String),
+    Finished {
+        reason: FinishReason,
+        completion_tokens: u32,
+    },
+    Failed(EngineError),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("the model is still loading; retry shortly")]
+    Loading,
+    #[error("the model failed to load: {0}")]
+    Unavailable(String),
+    #[error("the server is busy: {0} requests are already queued; retry shortly")]
+    QueueFull(usize),
+    #[error(
+        "the prompt takes {prompt_tokens} tokens but the context holds {n_ctx}; shorten the conversation, send fewer or smaller images, or start the server with a larger --ctx-size"
+    )]
+    PromptTooLong { prompt_tokens: u32, n_ctx: u32 },
+    #[error("the image could not be processed by the vision encoder: {0}")]
+    Image(String),
+    #[error("internal engine error: {0}")]
+    Internal(String),
+}
+
+struct Job {
+    request: GenerateRequest,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+struct Shared {
+    status: watch::Sender<Status>,
+    info: OnceLock<ModelInfo>,
+    /// Tokens sampled since start, across all jobs (cancelled ones included).
+    generated_tokens: AtomicU64,
+}
+
+/// A cheap, cloneable handle on the engine thread.
+#[derive(Clone)]
+pub struct Engine {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    max_queue: usize,
+}
+
+impl Engine {
+    /// Spawns the engine thread, which loads the model in the background:
+    /// the server can answer `/health` with 503 meanwhile.
+    pub fn start(config: EngineConfig) -> Engine {
+        let max_queue = config.max_queue.max(1);
+        let (tx, rx) = mpsc::channel(max_queue);
+        let shared = Arc::new(Shared {
+            status: watch::Sender::new(Status::Loading),
+            info: OnceLock::new(),
+            generated_tokens: AtomicU64::new(0),
+        });
+        let worker_shared = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tessera-engine".into())
+            .spawn(move || worker::run(config, rx, worker_shared));
+        if let Err(e) = spawned {
+            shared.set_status(Status::Failed(format!("cannot start engine thread: {e}")));
+        }
+        Engine {
+            tx,
+            shared,
+            max_queue,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    /// Resolves once loading has finished, with `Ready` or `Failed`.
+    pub async fn wait_ready(&self) -> Status {
+        let mut rx = self.shared.status.subscribe();
+        let status = rx.wait_for(|s| *s != Status::Loading).await;
+        status.map(|s| s.clone()).unwrap_or_else(|_| self.status())
+    }
+
+    /// Tokens sampled since start, across all jobs, cancelled ones included.
+    pub fn generated_tokens(&self) -> u64 {
+        self.shared.generated_tokens.load(Ordering::Relaxed)
+    }
+
+    /// Model facts; `None` until the model has loaded.
+    pub fn info(&self) -> Option<&ModelInfo> {
+        self.shared.info.get()
+    }
+
+    /// Queues a generation. Fails at once when the model is not ready or the
+    /// queue is full; otherwise events arrive on the returned receiver.
+    pub fn submit(
+        &self,
+        request: GenerateRequest,
+    ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+        match self.status() {
+            Status::Ready => {}
+            Status::Loading => return Err(EngineError::Loading),
+            Status::Failed(e) => return Err(EngineError::Unavailable(e)),
+        }
+        let (events, rx) = mpsc::unbounded_channel();
+        self.tx
+            .try_send(Job { request, events })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => EngineError::QueueFull(self.max_queue),
+                mpsc::error::TrySendError::Closed(_) => {
+                    EngineError::Unavailable("the engine thread has stopped".into())
+                }
+            })?;
+        Ok(rx)
+    }
+}
+
+impl Shared {
+    fn set_status(&self, status: Status) {
+        self.status.send_replace(status);
+    }
+
+    fn count_token(&self) {
+        self.generated_tokens.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,185 @@
+//! Turns sampled token bytes into text a client may see: only complete UTF-8,
+//! and never any part of a stop sequence, even when one arrives split across
+//! several tokens.
+
+/// Result of feeding one token's bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Text that is now safe to send.
+    pub text: String,
+    /// A stop sequence matched; `text` holds everything before it.
+    pub stopped: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct TextAssembler {
+    /// Bytes of an incomplete UTF-8 sequence at the end of the stream.
+    partial: Vec<u8>,
+    /// Decoded text held back because it may begin a stop sequence.
+    held: String,
+    stops: Vec<String>,
+}
+
+impl TextAssembler {
+    pub fn new(stops: Vec<String>) -> Self {
+        TextAssembler {
+            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) -> Step {
+        self.partial.extend_from_slice(bytes);
+        let decoded = take_complete_utf8(&mut self.partial);
+        self.held.push_str(&decoded);
+        if let Some(pos) = self.first_stop() {
+            let text = self.held[..pos].to_string();
+            self.held.clear();
+            self.partial.clear();
+            return Step {
+                text,
+                stopped: true,
+            };
+        }
+        let keep = self.stop_prefix_len();
+        let cut = self.held.len() - keep;
+        let text = self.held[..cut].to_string();
+        self.held.drain(..cut);
+        Step {
+            text,
+            stopped: false,
+        }
+    }
+
+    /// Everything still held at the end of generation. A trailing incomplete
+    /// UTF-8 sequence becomes U+FFFD.
+    pub fn finish(&mut self) -> String {
+        let mut out = std::mem::take(&mut self.held);
+        if !self.partial.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&self.partial));
+            self.partial.clear();
+        }
+        out
+    }
+
+    fn first_stop(&self) -> Option<usize> {
+        self.stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+    }
+
+    /// Length of the longest suffix of `held` that is a proper prefix of a stop.
+    fn stop_prefix_len(&self) -> usize {
+        let mut best = 0;
+        for stop in &self.stops {
+            for (i, _) in stop.char_indices().skip(1) {
+                if i > best && self.held.ends_with(&stop[..i]) {
+                    best = i;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Decodes the longest valid prefix of `buf`, leaving a trailing incomplete
+/// sequence in place. Invalid bytes become U+FFFD.
+fn take_complete_utf8(buf: &mut Vec<u8>) -> String {
+    let mut out = String::new();
+    let mut start = 0;
+    loop {
+        match std::str::from_utf8(&buf[start..]) {
+            Ok(s) => {
+                out.push_str(s);
+                start = buf.len();
+                break;
+            }
+            Err(e) => {
+                let valid = start + e.valid_up_to();
+                // SAFETY of slicing: from_utf8 said this range is valid.
+                out.push_str(std::str::from_utf8(&buf[start..valid]).unwrap_or_default());
+                match e.error_len() {
+                    Some(n) => {
+                        out.push('\u{FFFD}');
+                        start = valid + n;
+                    }
+                    None => {
+                        start = valid;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    buf.drain(..start);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(a: &mut TextAssembler, pieces: &[&[u8]]) -> (String, bool) {
+        let mut text = String::new();
+        for p in pieces {
+            let s = a.push(p);
+            text.push_str(&s.text);
+            if s.stopped {
+                return (text, true);
+            }
+        }
+        text.push_str(&a.finish());
+        (text, false)
+    }
+
+    #[test]
+    fn holds_back_split_utf8() {
+        let mut a = TextAssembler::new(vec![]);
+        let e = "é".as_bytes();
+        assert_eq!(a.push(&e[..1]).text, "");
+        assert_eq!(a.push(&e[1..]).text, "é");
+    }
+
+    #[test]
+    fn invalid_bytes_become_replacement() {
+        let mut a = TextAssembler::new(vec![]);
+        assert_eq!(a.push(&[b'a', 0xFF, b'b']).text, "a\u{FFFD}b");
+        assert_eq!(a.push(&[0xE2, 0x82]).text, "");
+        assert_eq!(a.finish(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn stop_split_across_tokens_never_leaks() {
+        let mut a = TextAssembler::new(vec!["STOP".into()]);
+        let (text, stopped) = feed(&mut a, &[b"hello S", b"T", b"OP world"]);
+        assert_eq!(text, "hello ");
+        assert!(stopped);
+    }
+
+    #[test]
+    fn false_prefix_is_released() {
+        let mut a = TextAssembler::new(vec!["STOP".into()]);
+        let s = a.push(b"ST");
+        assert_eq!(s.text, "");
+        let s = a.push(b"ay");
+        assert_eq!(s.text, "STay");
+    }
+
+    #[test]
+    fn earliest_of_several_stops_wins() {
+        let mut a = TextAssembler::new(vec!["yz".into(), "b".into()]);
+        let (text, stopped) = feed(&mut a, &[b"abcxyz"]);
+        assert_eq!(text, "a");
+        assert!(stopped);
+    }
+
+    #[test]
+    fn multibyte_stop() {
+        let mut a = TextAssembler::new(vec!["→".into()]);
+        let arrow = "→".as_bytes();
+        let (text, stopped) = feed(&mut a, &[b"x", &arrow[..2], &arrow[2..], b"y"]);
+        assert_eq!(text, "x");
+        assert!(stopped);
+    }
+}

@@ -1,0 +1,300 @@
+//! The engine thread: loads the model, then serves jobs one after another.
+//! (Continuous batching across sequences is a later step; the job queue and
+//! event protocol already fit it.)
+
+use super::text::TextAssembler;
+use super::{
+    EngineConfig, EngineError, Event, FinishReason, Job, ModelInfo, PromptUsage, Shared, Status,
+};
+use crate::engine::prompt::ChatTemplate;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::mtmd::{
+    MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputChunkType, MtmdInputText,
+    MtmdTokenizeError,
+};
+use llama_cpp_2::token::LlamaToken;
+use std::ffi::CString;
+use std::num::NonZeroU32;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc;
+
+/// llama.cpp's backend may be initialised once per process; tests start
+/// several servers in one process, so it lives in a static.
+fn backend() -> Result<&'static LlamaBackend, String> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Everything loaded, borrowed by the per-job code.
+struct Loaded<'m> {
+    shared: &'m Shared,
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    mtmd: Option<MtmdContext>,
+    n_batch: u32,
+    /// BOS text to strip from a rendered prompt when tokenisation adds BOS itself.
+    bos_text: Option<String>,
+}
+
+pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    let fail = |msg: String| {
+        tracing::error!("{msg}");
+        shared.set_status(Status::Failed(msg));
+    };
+    let backend = match backend() {
+        Ok(b) => b,
+        Err(e) => return fail(format!("llama.cpp backend: {e}")),
+    };
+    let params = LlamaModelParams::default().with_n_gpu_layers(config.n_gpu_layers);
+    let model = match LlamaModel::load_from_file(backend, &config.model, &params) {
+        Ok(m) => m,
+        Err(e) => return fail(format!("cannot load {}: {e}", config.model.display())),
+    };
+    let n_ctx = if config.ctx_size == 0 {
+        model.n_ctx_train()
+    } else {
+        config.ctx_size
+    };
+    let threads = config.threads.max(1);
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(config.batch_size)
+        .with_n_ubatch(config.batch_size.min(512))
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let ctx = match model.new_context(backend, ctx_params) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot create a context of {n_ctx} tokens: {e}")),
+    };
+    let media_marker = format!("<__tessera_media_{}__>", uuid::Uuid::new_v4().simple());
+    let mtmd = match &config.mmproj {
+        None => None,
+        Some(path) => {
+            let params = MtmdContextParams {
+                use_gpu: config.mmproj_offload,
+                print_timings: false,
+                n_threads: threads,
+                media_marker: CString::new(media_marker.clone()).unwrap_or_default(),
+                image_min_tokens: -1,
+                image_max_tokens: config.image_max_tokens,
+            };
+            let loaded = path
+                .to_str()
+                .ok_or_else(|| "the mmproj path is not valid UTF-8".to_string())
+                .and_then(|p| {
+                    MtmdContext::init_from_file(p, &model, &params).map_err(|e| e.to_string())
+                });
+            match loaded {
+                Ok(m) if m.support_vision() => Some(m),
+                Ok(_) => return fail(format!("{} has no vision encoder", path.display())),
+                Err(e) => return fail(format!("cannot load mmproj {}: {e}", path.display())),
+            }
+        }
+    };
+    let vocab = model.vocab();
+    let piece =
+        |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
+    let bos = piece(vocab.bos());
+    let eos = piece(vocab.eos());
+    let template_src = model
+        .chat_template(None)
+        .ok()
+        .and_then(|t| t.to_string().ok());
+    let info = ModelInfo {
+        n_ctx: ctx.n_ctx(),
+        n_ctx_train: model.n_ctx_train(),
+        vision: mtmd.is_some(),
+        template: ChatTemplate::new(template_src, bos.clone(), eos),
+        media_marker,
+    };
+    tracing::info!(
+        n_ctx = info.n_ctx,
+        vision = info.vision,
+        template_fallback = info.template.is_fallback,
+        "model loaded"
+    );
+    let _ = shared.info.set(info);
+    shared.set_status(Status::Ready);
+
+    let mut loaded = Loaded {
+        shared: &shared,
+        model: &model,
+        ctx,
+        mtmd,
+        n_batch: config.batch_size,
+        bos_text: (vocab.should_add_bos() && !bos.is_empty()).then_some(bos),
+    };
+    while let Some(job) = rx.blocking_recv() {
+        if job.events.is_closed() {
+            continue; // the client left while queued
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| loaded.generate(&job)));
+        let error = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(_) => EngineError::Internal("the request panicked; the engine recovered".into()),
+        };
+        let _ = job.events.send(Event::Failed(error));
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Internal(e.to_string())
+}
+
+impl Loaded<'_> {
+    /// Puts the prompt into sequence 0 and returns its usage and the next position.
+    fn prefill(&mut self, job: &Job) -> Result<(PromptUsage, i32), EngineError> {
+        let n_ctx = self.ctx.n_ctx();
+        let mut prompt = job.request.prompt.as_str();
+        if let Some(bos) = &self.bos_text {
+            prompt = prompt.strip_prefix(bos.as_str()).unwrap_or(prompt);
+        }
+        let too_long = |prompt_tokens: u32| EngineError::PromptTooLong {
+            prompt_tokens,
+            n_ctx,
+        };
+        let Some(mtmd) = self.mtmd.as_mut() else {
+            let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+            let n = tokens.len() as u32;
+            if n == 0 || n >= n_ctx {
+                return Err(too_long(n));
+            }
+            let step = self.n_batch.max(1) as usize;
+            let mut batch = LlamaBatch::new(step, 1);
+            for (i, slice) in tokens.chunks(step).enumerate() {
+                batch.clear();
+                let last_slice = (i + 1) * step >= tokens.len();
+                for (j, t) in slice.iter().enumerate() {
+                    let pos = (i * step + j) as i32;
+                    let logits = last_slice && j + 1 == slice.len();
+                    batch.add(*t, pos, &[0], logits).map_err(internal)?;
+                }
+                self.ctx.decode(&mut batch).map_err(internal)?;
+            }
+            let usage = PromptUsage {
+                prompt_tokens: n,
+                ..Default::default()
+            };
+            return Ok((usage, n as i32));
+        };
+        let bitmaps = job
+            .request
+            .images
+            .iter()
+            .map(|img| MtmdBitmap::from_image_data(img.width, img.height, &img.rgb))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
+        let text = MtmdInputText {
+            text: prompt.to_string(),
+            add_special: true,
+            parse_special: true,
+        };
+        let chunks = mtmd.tokenize(text, &refs).map_err(|e| match e {
+            MtmdTokenizeError::ImagePreprocessingError => {
+                EngineError::Image("preprocessing failed".into())
+            }
+            other => internal(other),
+        })?;
+        let mut usage = PromptUsage {
+            prompt_tokens: chunks.total_tokens() as u32,
+            ..Default::default()
+        };
+        for i in 0..chunks.len() {
+            if let Some(c) = chunks.get(i)
+                && c.chunk_type() == MtmdInputChunkType::Image
+            {
+                usage.image_tokens += c.n_tokens() as u32;
+            }
+        }
+        let positions = chunks.total_positions().max(0) as u32;
+        if usage.prompt_tokens == 0 || positions >= n_ctx {
+            return Err(too_long(usage.prompt_tokens));
+        }
+        let n_past = chunks
+            .eval_chunks(mtmd, &mut self.ctx, 0, 0, self.n_batch as i32, true)
+            .map_err(internal)?;
+        Ok((usage, n_past))
+    }
+
+    fn generate(&mut self, job: &Job) -> Result<(), EngineError> {
+        self.ctx.clear_kv_cache();
+        let (usage, mut n_past) = self.prefill(job)?;
+        let send = |e: Event| job.events.send(e).is_ok();
+        if !send(Event::Started(usage)) {
+            return Ok(());
+        }
+        let n_ctx = self.ctx.n_ctx() as i32;
+        let vocab = self.model.vocab();
+        let mut sampler = job.request.sampling.sampler();
+        let mut text = TextAssembler::new(job.request.stop.clone());
+        let max_tokens = job.request.max_tokens.unwrap_or(u32::MAX);
+        let mut batch = LlamaBatch::new(1, 1);
+        let mut completion_tokens = 0u32;
+        let mut piece = Vec::new();
+        let reason = loop {
+            if completion_tokens >= max_tokens {
+                break FinishReason::Length;
+            }
+            let token = sampler.sample(&self.ctx, -1);
+            if vocab.is_eog(token) {
+                break FinishReason::Stop;
+            }
+            completion_tokens += 1;
+            self.shared.count_token();
+            piece.clear();
+            vocab.token_to_piece_into(token, &mut piece, false, None);
+            let step = text.push(&piece);
+            if !step.text.is_empty() && !send(Event::Text(step.text)) {
+                return Ok(()); // client gone: free the sequence now
+            }
+            if step.stopped {
+                return self.finish(job, FinishReason::Stop, completion_tokens, None);
+            }
+            if completion_tokens >= max_tokens {
+                break FinishReason::Length;
+            }
+            if n_past >= n_ctx {
+                break FinishReason::Length;
+            }
+            if job.events.is_closed() {
+                return Ok(());
+            }
+            batch.clear();
+            batch.add(token, n_past, &[0], true).map_err(internal)?;
+            self.ctx.decode(&mut batch).map_err(internal)?;
+            n_past += 1;
+        };
+        self.finish(job, reason, completion_tokens, Some(text.finish()))
+    }
+
+    fn finish(
+        &self,
+        job: &Job,
+        reason: FinishReason,
+        completion_tokens: u32,
+        tail: Option<String>,
+    ) -> Result<(), EngineError> {
+        if let Some(tail) = tail.filter(|t| !t.is_empty()) {
+            let _ = job.events.send(Event::Text(tail));
+        }
+        let _ = job.events.send(Event::Finished {
+            reason,
+            completion_tokens,
+        });
+        Ok(())
+    }
+}

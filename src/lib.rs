@@ -1,0 +1,116 @@
+//! Tessera: a local, OpenAI-compatible vision-language server on llama.cpp.
+//!
+//! `api` (HTTP) -> `vision` (images) and `engine` (llama.cpp thread);
+//! `openai` holds the wire types. Arrows point one way.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod fixtures;
+pub mod openai;
+pub mod vision;
+
+use anyhow::Context as _;
+use api::{AppState, Limits};
+use config::Config;
+use engine::{Engine, EngineConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting connections and waits for open ones to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Runs until SIGINT/SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Binds the listener, starts loading the model in the background and serves.
+/// `/health` answers 503 until the model is ready.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let model = config
+        .model
+        .clone()
+        .context("no model given: pass --model PATH/TO/model.gguf (or set TESSERA_MODEL)")?;
+    anyhow::ensure!(model.is_file(), "model file not found: {}", model.display());
+    if let Some(p) = &config.mmproj {
+        anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());
+    }
+    let engine = Engine::start(EngineConfig {
+        model,
+        mmproj: config.mmproj.clone(),
+        ctx_size: config.ctx_size,
+        batch_size: config.batch_size.max(1),
+        threads: config.threads,
+        n_gpu_layers: config.n_gpu_layers,
+        mmproj_offload: !config.no_mmproj_offload,
+        max_queue: config.max_queue,
+        image_max_tokens: config.image_max_tokens,
+    });
+    let state = Arc::new(AppState {
+        engine: engine.clone(),
+        model_id: config.model_id(),
+        created: api::unix_now(),
+        limits: Limits {
+            max_image_bytes: config.max_image_bytes,
+            max_image_pixels: config.max_image_pixels,
+            max_images: config.max_images,
+        },
+    });
+    let app = api::router(state, &config);
+    let listener = tokio::net::TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!("listening on http://{addr}");
+    Ok(Server {
+        addr,
+        engine,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,46 @@
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use tessera::config::Config;
+
+/// Tessera: an OpenAI-compatible vision-language server on llama.cpp.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the tiny deterministic test models (text + mmproj GGUFs) into a folder.
+    Fixtures {
+        /// Folder to write into.
+        #[arg(default_value = "fixtures")]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama_cpp_2=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Fixtures { out }) => {
+            let set = tessera::fixtures::write_all(&out)?;
+            println!("{}", set.text.display());
+            println!("{}", set.text_stopper.display());
+            println!("{}", set.mmproj_mlp.display());
+            println!("{}", set.mmproj_qwen2vl.display());
+            Ok(())
+        }
+        None => {
+            let server = tessera::start(cli.serve).await?;
+            server.run_until_signal().await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! OpenAI wire types: exactly what crosses HTTP, nothing more. Serde shapes
+//! follow OpenAI's Chat Completions API; unknown request fields are ignored,
+//! as OpenAI does.
+
+pub mod error;
+pub mod request;
+pub mod response;
+
+pub use error::{ErrorBody, ErrorEnvelope};
+pub use request::*;
+pub use response::*;

@@ -1,0 +1,335 @@
+//! End-to-end Chat Completions on the real llama.cpp engine and the
+//! generated fixtures.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn non_streaming_answer_with_exact_usage() {
+    let s = start_mlp(&[]).await;
+    let (status, v) = s.post(&greedy(vec![text_part("hello")], 8)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert!(v["created"].as_u64().unwrap() > 0);
+    assert_eq!(v["model"], "tiny-text");
+    assert_eq!(v["choices"][0]["index"], 0);
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert!(!content(&v).is_empty());
+    let u = &v["usage"];
+    assert_eq!(u["completion_tokens"], 8);
+    let prompt = u["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt > 0);
+    assert_eq!(u["total_tokens"].as_u64().unwrap(), prompt + 8);
+    assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 0);
+    assert_eq!(u["prompt_tokens_details"]["image_tokens"], 0);
+}
+
+#[tokio::test]
+async fn usage_counts_images_exactly_mlp() {
+    let s = start_mlp(&[]).await;
+    let red = [200, 10, 10];
+    let mut prompt = Vec::new();
+    for n in 0..3 {
+        let mut parts = vec![text_part("look")];
+        for _ in 0..n {
+            parts.push(image_part(64, 48, red));
+        }
+        let (status, v) = s.post(&greedy(parts, 2)).await;
+        assert_eq!(status, 200, "{v}");
+        let u = &v["usage"];
+        // The fixture projector: (40 px / 8 px)^2 = 25 tokens per image.
+        assert_eq!(u["prompt_tokens_details"]["image_tokens"], 25 * n);
+        prompt.push(u["prompt_tokens"].as_u64().unwrap());
+    }
+    assert_eq!(prompt[1], prompt[0] + 25);
+    assert_eq!(prompt[2], prompt[0] + 50);
+}
+
+#[tokio::test]
+async fn usage_counts_images_exactly_qwen2vl() {
+    let s = start_qwen(&[]).await;
+    let (_, base) = s.post(&greedy(vec![text_part("look")], 2)).await;
+    // 112x84 is already a multiple of 28 px: (112/28) x (84/28) = 12 tokens,
+    // plus <|vision_start|> and <|vision_end|> around them (text tokens).
+    let (status, v) = s
+        .post(&greedy(
+            vec![text_part("look"), image_part(112, 84, [0, 90, 200])],
+            2,
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["prompt_tokens_details"]["image_tokens"], 12);
+    assert_eq!(
+        v["usage"]["prompt_tokens"].as_u64().unwrap(),
+        base["usage"]["prompt_tokens"].as_u64().unwrap() + 12 + 2
+    );
+    // A bigger image costs more: the count follows the size.
+    let (_, big) = s
+        .post(&greedy(
+            vec![text_part("look"), image_part(224, 168, [0, 90, 200])],
+            2,
+        ))
+        .await;
+    assert_eq!(big["usage"]["prompt_tokens_details"]["image_tokens"], 48);
+}
+
+#[tokio::test]
+async fn the_image_changes_the_answer() {
+    let s = start_mlp(&[]).await;
+    let ask = |rgb| greedy(vec![text_part("what colour?"), image_part(32, 32, rgb)], 12);
+    let (_, red) = s.post(&ask([255, 0, 0])).await;
+    let (_, blue) = s.post(&ask([0, 0, 255])).await;
+    let (_, red_again) = s.post(&ask([255, 0, 0])).await;
+    assert_eq!(
+        content(&red),
+        content(&red_again),
+        "greedy is deterministic"
+    );
+    assert_ne!(
+        content(&red),
+        content(&blue),
+        "the image must reach the decoder"
+    );
+}
+
+#[tokio::test]
+async fn images_keep_their_order_across_turns() {
+    let s = start_mlp(&[]).await;
+    let red = image_part(16, 16, [255, 0, 0]);
+    let blue = image_part(16, 16, [0, 0, 255]);
+    let conv = |a: &Value, b: &Value| {
+        json!({
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [a, text_part("and")]},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [text_part("now"), b]}
+            ],
+            "max_tokens": 10, "temperature": 0
+        })
+    };
+    let (s1, one) = s.post(&conv(&red, &blue)).await;
+    let (s2, two) = s.post(&conv(&blue, &red)).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(one["usage"]["prompt_tokens_details"]["image_tokens"], 50);
+    assert_ne!(content(&one), content(&two));
+}
+
+#[tokio::test]
+async fn seed_reproduces_sampling() {
+    let s = start_mlp(&[]).await;
+    let req = |seed: i64| {
+        json!({
+            "messages": [{"role": "user", "content": "tell me something"}],
+            "max_completion_tokens": 16, "temperature": 1.0, "top_p": 0.95, "top_k": 40,
+            "seed": seed
+        })
+    };
+    let (_, a) = s.post(&req(42)).await;
+    let (_, b) = s.post(&req(42)).await;
+    assert_eq!(content(&a), content(&b));
+    assert_eq!(a["usage"]["completion_tokens"], 16);
+    let mut differs = false;
+    for seed in 43..48 {
+        let (_, c) = s.post(&req(seed)).await;
+        differs |= content(&c) != content(&a);
+    }
+    assert!(differs, "different seeds must be able to change the sample");
+}
+
+#[tokio::test]
+async fn stop_sequence_ends_the_answer_without_leaking() {
+    let s = start_mlp(&[]).await;
+    let (_, full) = s.post(&greedy(vec![text_part("go")], 24)).await;
+    let text = content(&full);
+    let chars: Vec<char> = text.chars().collect();
+    assert!(chars.len() >= 10, "fixture output too short: {text:?}");
+    let stop: String = chars[6..8].iter().collect();
+    let expected = &text[..text.find(&stop).unwrap()];
+    let mut req = greedy(vec![text_part("go")], 24);
+    req["stop"] = json!([stop.clone(), "\u{1F600}never"]);
+    let (status, v) = s.post(&req).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(content(&v), expected);
+    assert!(!content(&v).contains(&stop));
+    // Streaming: the same, and the stop text never appears in any delta.
+    req["stream"] = json!(true);
+    req["stop"] = json!(stop);
+    let events = s.stream(&req).await;
+    let streamed: String = events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| {
+            let v: Value = serde_json::from_str(e).unwrap();
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(streamed, expected);
+}
+
+#[tokio::test]
+async fn end_of_turn_gives_finish_reason_stop() {
+    let f = fixtures();
+    let s = start(&[
+        "--model",
+        path(&f.text_stopper),
+        "--mmproj",
+        path(&f.mmproj_mlp),
+    ])
+    .await;
+    let (status, v) = s.post(&greedy(vec![text_part("hi")], 30)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(content(&v), "");
+    assert_eq!(v["usage"]["completion_tokens"], 0);
+}
+
+#[tokio::test]
+async fn streaming_framing_matches_openai() {
+    let s = start_mlp(&[]).await;
+    let mut req = greedy(
+        vec![text_part("stream please"), image_part(20, 20, [9, 9, 9])],
+        10,
+    );
+    let (_, whole) = s.post(&req).await;
+    req["stream"] = json!(true);
+    req["stream_options"] = json!({"include_usage": true});
+    let events = s.stream(&req).await;
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let id = chunks[0]["id"].as_str().unwrap();
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["id"], id);
+        assert_eq!(c["model"], "tiny-text");
+        assert!(
+            c.get("usage").is_some(),
+            "include_usage puts usage on every chunk"
+        );
+    }
+    // First: the role.
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks[0]["choices"][0]["finish_reason"].is_null());
+    // Last before usage: empty delta with the finish reason.
+    let n = chunks.len();
+    let fin = &chunks[n - 2];
+    assert_eq!(fin["choices"][0]["delta"], json!({}));
+    assert_eq!(fin["choices"][0]["finish_reason"], "length");
+    // Usage chunk: no choices, exact usage equal to the non-streamed one.
+    let usage = &chunks[n - 1];
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"], whole["usage"]);
+    // Content deltas in between, concatenating to the non-streamed answer.
+    let text: String = chunks[1..n - 2]
+        .iter()
+        .map(|c| {
+            assert!(c["choices"][0]["finish_reason"].is_null());
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(text, content(&whole));
+
+    // Without include_usage: no usage key and no usage chunk.
+    req["stream_options"] = json!({"include_usage": false});
+    let events = s.stream(&req).await;
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    for e in &events[..events.len() - 1] {
+        let c: Value = serde_json::from_str(e).unwrap();
+        assert!(c.get("usage").is_none());
+        assert_eq!(c["choices"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn disconnect_mid_stream_frees_the_engine() {
+    let s = start_mlp(&[]).await;
+    let before = s.server.engine.generated_tokens();
+    let req = json!({
+        "messages": [{"role": "user", "content": "a long story"}],
+        "max_tokens": 1500, "temperature": 0, "stream": true
+    });
+    let mut resp = s
+        .client
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Read a few chunks, then hang up.
+    for _ in 0..3 {
+        resp.chunk().await.unwrap().expect("a chunk");
+    }
+    drop(resp);
+    let (status, v) = s.post(&greedy(vec![text_part("next")], 4)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 4);
+    // The abandoned stream stopped early instead of running to 1500 tokens.
+    let spent = s.server.engine.generated_tokens() - before;
+    assert!(
+        spent < 1500,
+        "abandoned generation kept running: {spent} tokens"
+    );
+}
+
+#[tokio::test]
+async fn models_and_health() {
+    let s = start_mlp(&["--alias", "my-vlm"]).await;
+    let (status, v) = s.get("/health").await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("ok")));
+    let (status, v) = s.get("/v1/models").await;
+    assert_eq!(status, 200);
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["id"], "my-vlm");
+    assert_eq!(v["data"][0]["object"], "model");
+    let (status, v) = s.get("/v1/models/my-vlm").await;
+    assert_eq!((status, v["id"].as_str()), (200, Some("my-vlm")));
+    let (status, v) = s.get("/v1/models/other").await;
+    assert_eq!(status, 404);
+    assert_envelope(&v);
+    let (status, v) = s.get("/v1/nothing-here").await;
+    assert_eq!(status, 404);
+    assert_envelope(&v);
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_model_cannot_load() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bad = dir.join("not-a-model.gguf");
+    std::fs::write(&bad, b"GGUF but not really").unwrap();
+    let mut argv = vec!["tessera", "--port", "0", "--model"];
+    argv.push(path(&bad));
+    let config = <tessera::config::Config as clap::Parser>::parse_from(argv);
+    let server = tessera::start(config).await.unwrap();
+    assert!(matches!(
+        server.engine.wait_ready().await,
+        tessera::engine::Status::Failed(_)
+    ));
+    let resp = reqwest::get(format!("http://{}/health", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await.unwrap();
+    assert_envelope(&v);
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("http://{}/v1/chat/completions", server.addr))
+        .json(&greedy(vec![text_part("hi")], 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+}

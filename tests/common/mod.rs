@@ -1,0 +1,209 @@
+//! Shared test helpers: fixtures on disk, a real server on 127.0.0.1:0,
+//! and small HTTP/SSE utilities.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use clap::Parser;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tessera::config::Config;
+use tessera::engine::Status;
+use tessera::fixtures::FixtureSet;
+
+pub fn fixtures() -> &'static FixtureSet {
+    static SET: OnceLock<FixtureSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        tessera::fixtures::write_all(&dir).expect("write fixtures")
+    })
+}
+
+pub struct TestServer {
+    pub server: tessera::Server,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// Starts a server with the given extra CLI arguments and waits until the
+/// model is loaded (no polling: the engine's status is a watch channel).
+pub async fn start(args: &[&str]) -> TestServer {
+    let mut argv: Vec<String> = vec!["tessera".into(), "--port".into(), "0".into()];
+    argv.extend([
+        "--threads".into(),
+        "2".into(),
+        "--ctx-size".into(),
+        "2048".into(),
+    ]);
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let config = Config::parse_from(argv);
+    let server = tessera::start(config).await.expect("server starts");
+    let status = server.engine.wait_ready().await;
+    assert_eq!(status, Status::Ready, "model failed to load");
+    let base = format!("http://{}", server.addr);
+    TestServer {
+        server,
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+pub fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The fixture text model with the `mlp` projector.
+pub async fn start_mlp(extra: &[&str]) -> TestServer {
+    let f = fixtures();
+    let mut args = vec!["--model", path(&f.text), "--mmproj", path(&f.mmproj_mlp)];
+    args.extend_from_slice(extra);
+    start(&args).await
+}
+
+pub async fn start_qwen(extra: &[&str]) -> TestServer {
+    let f = fixtures();
+    let mut args = vec![
+        "--model",
+        path(&f.text),
+        "--mmproj",
+        path(&f.mmproj_qwen2vl),
+        "--image-max-tokens",
+        "256",
+    ];
+    args.extend_from_slice(extra);
+    start(&args).await
+}
+
+impl TestServer {
+    pub async fn post(&self, body: &Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn post_raw(&self, body: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Sends a streaming request and returns the raw `data:` payloads.
+    pub async fn stream(&self, body: &Value) -> Vec<String> {
+        let resp = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 200);
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(ct.starts_with("text/event-stream"), "content-type {ct}");
+        let text = resp.text().await.expect("body");
+        sse_data(&text)
+    }
+
+    pub async fn get(&self, route: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{route}", self.base))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// The `data:` payloads of an SSE body, in order (keep-alive comments skipped).
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            (!data.is_empty()).then(|| data.join("\n"))
+        })
+        .collect()
+}
+
+pub fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode png");
+    out
+}
+
+pub fn data_url(bytes: &[u8], mime: &str) -> String {
+    format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+pub fn image_part(width: u32, height: u32, rgb: [u8; 3]) -> Value {
+    json!({"type": "image_url", "image_url": {"url": data_url(&png(width, height, rgb), "image/png")}})
+}
+
+pub fn text_part(t: &str) -> Value {
+    json!({"type": "text", "text": t})
+}
+
+/// A greedy request with one user message made of `parts`.
+pub fn greedy(parts: Vec<Value>, max_tokens: u32) -> Value {
+    json!({
+        "model": "tiny",
+        "messages": [{"role": "user", "content": parts}],
+        "max_tokens": max_tokens,
+        "temperature": 0
+    })
+}
+
+pub fn content(v: &Value) -> String {
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no content in {v}"))
+        .to_string()
+}
+
+/// Asserts OpenAI's error envelope and returns the error object.
+pub fn assert_envelope(v: &Value) -> &Value {
+    let e = &v["error"];
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(e["type"].is_string(), "{v}");
+    assert!(e.get("param").is_some(), "{v}");
+    assert!(e.get("code").is_some(), "{v}");
+    e
+}
