@@ -46,7 +46,7 @@ async fn handle(
         return Err(ApiError::invalid(
             "this model cannot see images: it was started without a vision projector (--mmproj)",
         )
-        .param(urls[0].1.clone())
+        .param(urls[0].param.clone())
         .code("images_not_supported"));
     }
     if urls.len() > state.limits.max_images {
@@ -199,12 +199,18 @@ fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
     })
 }
 
+/// An image URL with the request path used to locate errors.
+struct ImageRef {
+    url: String,
+    param: String,
+}
+
 /// Template messages with each image replaced by the media marker, and the
 /// image URLs in prompt order, each with its request path for errors.
 fn flatten(
     req: &ChatCompletionRequest,
     info: &ModelInfo,
-) -> Result<(Vec<TemplateMessage>, Vec<(String, String)>), ApiError> {
+) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), ApiError> {
     let mut messages = Vec::with_capacity(req.messages.len());
     let mut urls = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
@@ -232,7 +238,10 @@ fn flatten(
                                 .param(param));
                             }
                             content.push_str(&info.media_marker);
-                            urls.push((image_url.url.clone(), param));
+                            urls.push(ImageRef {
+                                url: image_url.url.clone(),
+                                param,
+                            });
                         }
                     }
                 }
@@ -246,12 +255,9 @@ fn flatten(
     Ok((messages, urls))
 }
 
-fn decode_all(
-    urls: Vec<(String, String)>,
-    limits: &super::Limits,
-) -> Result<Vec<DecodedImage>, ApiError> {
+fn decode_all(urls: Vec<ImageRef>, limits: &super::Limits) -> Result<Vec<DecodedImage>, ApiError> {
     urls.into_iter()
-        .map(|(url, param)| {
+        .map(|ImageRef { url, param }| {
             image_bytes(&url, limits.max_image_bytes)
                 .and_then(|bytes| decode_image(&bytes, limits.max_image_pixels))
                 .map_err(|e| image_error(e, param))

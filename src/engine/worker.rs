@@ -246,7 +246,8 @@ impl Loaded<'_> {
         let mut completion_tokens = 0u32;
         let mut piece = Vec::new();
         let reason = loop {
-            if completion_tokens >= max_tokens {
+            // Every counted token must have a place in the context.
+            if completion_tokens >= max_tokens || n_past >= n_ctx {
                 break FinishReason::Length;
             }
             let token = sampler.sample(&self.ctx, -1);
@@ -265,9 +266,6 @@ impl Loaded<'_> {
                 return self.finish(job, FinishReason::Stop, completion_tokens, None);
             }
             if completion_tokens >= max_tokens {
-                break FinishReason::Length;
-            }
-            if n_past >= n_ctx {
                 break FinishReason::Length;
             }
             if job.events.is_closed() {

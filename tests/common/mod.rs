@@ -29,12 +29,7 @@ pub struct TestServer {
 /// model is loaded (no polling: the engine's status is a watch channel).
 pub async fn start(args: &[&str]) -> TestServer {
     let mut argv: Vec<String> = vec!["tessera".into(), "--port".into(), "0".into()];
-    argv.extend([
-        "--threads".into(),
-        "2".into(),
-        "--ctx-size".into(),
-        "2048".into(),
-    ]);
+    argv.extend(["--threads".into(), "2".into()]);
     argv.extend(args.iter().map(|s| s.to_string()));
     let config = Config::parse_from(argv);
     let server = tessera::start(config).await.expect("server starts");
