@@ -75,6 +75,46 @@ pub struct Config {
     #[arg(long, env = "TESSERA_MAX_IMAGES", default_value_t = 16)]
     pub max_images: usize,
 
+    /// Most encoded image bytes in one request, all images together.
+    #[arg(long, env = "TESSERA_MAX_REQUEST_IMAGE_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_request_image_bytes: usize,
+
+    /// Refuse remote (http/https) image URLs altogether; only data URLs are accepted.
+    #[arg(long, env = "TESSERA_NO_REMOTE_IMAGES")]
+    pub no_remote_images: bool,
+
+    /// Also fetch plain http:// image URLs (https:// is always allowed).
+    #[arg(long, env = "TESSERA_ALLOW_HTTP_IMAGE_URLS")]
+    pub allow_http_image_urls: bool,
+
+    /// Fetch image URLs that resolve to loopback, private, link-local or metadata addresses.
+    #[arg(long, env = "TESSERA_ALLOW_PRIVATE_IMAGE_URLS")]
+    pub allow_private_image_urls: bool,
+
+    /// Seconds one remote image may take to download.
+    #[arg(long, env = "TESSERA_IMAGE_FETCH_TIMEOUT", default_value_t = 10)]
+    pub image_fetch_timeout: u64,
+
+    /// Redirects followed when fetching a remote image.
+    #[arg(long, env = "TESSERA_IMAGE_FETCH_MAX_REDIRECTS", default_value_t = 3)]
+    pub image_fetch_max_redirects: usize,
+
+    /// Fewest tiles in a `high`-detail grid.
+    #[arg(long, env = "TESSERA_MIN_TILES", default_value_t = 1)]
+    pub min_tiles: u32,
+
+    /// Most tiles in a `high`-detail grid (the thumbnail is extra).
+    #[arg(long, env = "TESSERA_MAX_TILES", default_value_t = 12)]
+    pub max_tiles: u32,
+
+    /// Tile side in pixels (0 = automatic: the projector's native size, or 448 px for dynamic-resolution projectors).
+    #[arg(long, env = "TESSERA_TILE_SIZE", default_value_t = 0)]
+    pub tile_size: u32,
+
+    /// Most context positions the global thumbnail may take (dynamic-resolution projectors).
+    #[arg(long, env = "TESSERA_THUMBNAIL_TOKENS", default_value_t = 75)]
+    pub thumbnail_tokens: u32,
+
     /// Largest request body, in bytes (413 beyond it).
     #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,

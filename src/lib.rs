@@ -82,6 +82,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         mmproj_offload: !config.no_mmproj_offload,
         max_queue: config.max_queue,
         image_max_tokens: config.image_max_tokens,
+        tiles: engine::projector::TileSettings {
+            tile_size: config.tile_size,
+            thumbnail_budget: config.thumbnail_tokens,
+        },
     });
     let state = Arc::new(AppState {
         engine: engine.clone(),
@@ -91,6 +95,18 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             max_image_bytes: config.max_image_bytes,
             max_image_pixels: config.max_image_pixels,
             max_images: config.max_images,
+            max_request_image_bytes: config.max_request_image_bytes,
+            tiles: vision::TileLimits {
+                min_tiles: config.min_tiles.max(1),
+                max_tiles: config.max_tiles.max(config.min_tiles.max(1)),
+            },
+            remote: vision::RemotePolicy {
+                enabled: !config.no_remote_images,
+                allow_http: config.allow_http_image_urls,
+                allow_private: config.allow_private_image_urls,
+                timeout: std::time::Duration::from_secs(config.image_fetch_timeout.max(1)),
+                max_redirects: config.image_fetch_max_redirects,
+            },
         },
     });
     let app = api::router(state, &config);

@@ -36,12 +36,15 @@ async fn usage_counts_images_exactly_mlp() {
     for n in 0..3 {
         let mut parts = vec![text_part("look")];
         for _ in 0..n {
-            parts.push(image_part(64, 48, red));
+            let mut img = image_part(64, 48, red);
+            img["image_url"]["detail"] = json!("low");
+            parts.push(img);
         }
         let (status, v) = s.post(&greedy(parts, 2)).await;
         assert_eq!(status, 200, "{v}");
         let u = &v["usage"];
-        // The fixture projector: (40 px / 8 px)^2 = 25 tokens per image.
+        // The fixture projector: (40 px / 8 px)^2 = 25 tokens per image (`low`:
+        // the thumbnail only).
         assert_eq!(u["prompt_tokens_details"]["image_tokens"], 25 * n);
         prompt.push(u["prompt_tokens"].as_u64().unwrap());
     }
@@ -53,28 +56,28 @@ async fn usage_counts_images_exactly_mlp() {
 async fn usage_counts_images_exactly_qwen2vl() {
     let s = start_qwen(&[]).await;
     let (_, base) = s.post(&greedy(vec![text_part("look")], 2)).await;
-    // 112x84 is already a multiple of 28 px: (112/28) x (84/28) = 12 tokens,
-    // plus <|vision_start|> and <|vision_end|> around them (text tokens).
+    // 112x84 fits one 448 px tile, so `auto` sends the thumbnail only: the
+    // largest 28 px grid within 75 positions at about 4:3 is 9 x 8 = 72
+    // tokens, plus <|vision_start|> and <|vision_end|> around them.
+    let img = image_part(112, 84, [0, 90, 200]);
     let (status, v) = s
-        .post(&greedy(
-            vec![text_part("look"), image_part(112, 84, [0, 90, 200])],
-            2,
-        ))
+        .post(&greedy(vec![text_part("look"), img.clone()], 2))
         .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["usage"]["prompt_tokens_details"]["image_tokens"], 12);
+    assert_eq!(v["usage"]["prompt_tokens_details"]["image_tokens"], 74);
     assert_eq!(
         v["usage"]["prompt_tokens"].as_u64().unwrap(),
-        base["usage"]["prompt_tokens"].as_u64().unwrap() + 12 + 2
+        base["usage"]["prompt_tokens"].as_u64().unwrap() + 74
     );
-    // A bigger image costs more: the count follows the size.
-    let (_, big) = s
-        .post(&greedy(
-            vec![text_part("look"), image_part(224, 168, [0, 90, 200])],
-            2,
-        ))
-        .await;
-    assert_eq!(big["usage"]["prompt_tokens_details"]["image_tokens"], 48);
+    // `high` tiles it: 4:3 -> a 4 x 3 grid of 448 px tiles at 16 x 16 + 2
+    // positions each, plus the thumbnail.
+    let mut high = img;
+    high["image_url"]["detail"] = json!("high");
+    let (_, big) = s.post(&greedy(vec![text_part("look"), high], 2)).await;
+    assert_eq!(
+        big["usage"]["prompt_tokens_details"]["image_tokens"],
+        12 * 258 + 74
+    );
 }
 
 #[tokio::test]
@@ -115,6 +118,7 @@ async fn images_keep_their_order_across_turns() {
     let (s1, one) = s.post(&conv(&red, &blue)).await;
     let (s2, two) = s.post(&conv(&blue, &red)).await;
     assert_eq!((s1, s2), (200, 200));
+    // 16x16 fits a 40 px tile: `auto` sends one 25-token thumbnail each.
     assert_eq!(one["usage"]["prompt_tokens_details"]["image_tokens"], 50);
     assert_ne!(content(&one), content(&two));
 }

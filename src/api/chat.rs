@@ -4,8 +4,15 @@ use super::error::{ApiError, image_error};
 use super::{SharedState, sse, unix_now};
 use crate::engine::prompt::TemplateMessage;
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
-use crate::openai::{ChatCompletionRequest, ContentPart, MessageContent, Role};
-use crate::vision::{DecodedImage, decode_image, image_bytes};
+use crate::openai::{
+    ChatCompletionRequest, ContentPart, ImageDetail, ImageUsage, InputTokens, MessageContent, Role,
+    ThumbnailUsage,
+};
+use crate::vision::tiling::{self, Detail, RequestedDetail, TilePlan};
+use crate::vision::{
+    DecodedImage, ImageSource, ProjectorProfile, decode_image, image_bytes, remote, render, source,
+};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -25,10 +32,21 @@ pub async fn chat_completions(
     }
 }
 
-async fn handle(
-    state: SharedState,
+/// A validated request, images decoded, planned and cut, prompt rendered.
+pub struct PreparedRequest {
+    pub generate: GenerateRequest,
+    pub images: Vec<ImageUsage>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// Everything both `/v1/chat/completions` and its `/input_tokens` preview
+/// do before the engine: one place for validation.
+pub async fn prepare(
+    state: &SharedState,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+    count_only: bool,
+) -> Result<PreparedRequest, ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
         let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -39,16 +57,20 @@ async fn handle(
         ApiError::new(status, "invalid_request_error", msg)
     })?;
     let req = parse(&body)?;
-    let info = ready_info(&state)?;
+    let info = ready_info(state)?;
     let plan = validate(&req)?;
     let (messages, urls) = flatten(&req, info)?;
-    if !urls.is_empty() && !info.vision {
-        return Err(ApiError::invalid(
-            "this model cannot see images: it was started without a vision projector (--mmproj)",
-        )
-        .param(urls[0].param.clone())
-        .code("images_not_supported"));
-    }
+    let profile = match (urls.first(), info.profile) {
+        (None, _) => None,
+        (Some(_), Some(p)) if info.vision => Some(p),
+        (Some(first), _) => {
+            return Err(ApiError::invalid(
+                "this model cannot see images: it was started without a vision projector (--mmproj)",
+            )
+            .param(first.param.clone())
+            .code("images_not_supported"));
+        }
+    };
     if urls.len() > state.limits.max_images {
         return Err(ApiError::invalid(format!(
             "the request has {} images, above the limit of {} (--max-images)",
@@ -58,26 +80,81 @@ async fn handle(
         .param("messages"));
     }
     let limits = state.limits.clone();
-    // Decoding is CPU work: keep it off the async runtime.
-    let images = tokio::task::spawn_blocking(move || decode_all(urls, &limits))
-        .await
-        .map_err(|e| ApiError::from(EngineError::Internal(e.to_string())))??;
-    let prompt = info.template.render(&messages)?;
-    if prompt.matches(info.media_marker.as_str()).count() != images.len() {
+    let fetched = fetch_remote(urls, &limits).await?;
+    // Decoding, tiling and resizing are CPU work: keep them off the runtime.
+    let decoded = match profile {
+        None => Vec::new(),
+        Some(profile) => {
+            tokio::task::spawn_blocking(move || decode_all(fetched, &limits, &profile))
+                .await
+                .map_err(|e| ApiError::from(EngineError::Internal(e.to_string())))??
+        }
+    };
+    let rendered = info.template.render(&messages)?;
+    let parts: Vec<&str> = rendered.split(info.media_marker.as_str()).collect();
+    if parts.len() != decoded.len() + 1 {
         return Err(ApiError::invalid(
             "the model's chat template dropped an image; put images in user messages",
         )
         .param("messages"));
     }
-    let stream = req.stream.unwrap_or(false);
-    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let mut rx = state.engine.submit(GenerateRequest {
-        prompt,
+    // One marker per piece (tiles, then the thumbnail), in image order.
+    let mut prompt = String::with_capacity(rendered.len());
+    let mut pieces = Vec::new();
+    let mut images = Vec::with_capacity(decoded.len());
+    for (i, part) in parts.iter().enumerate() {
+        prompt.push_str(part);
+        if let Some((tile_plan, image_pieces)) = decoded.get(i) {
+            prompt.push_str(&info.media_marker.repeat(image_pieces.len()));
+            images.push(image_usage(tile_plan));
+        }
+    }
+    for (_, p) in decoded {
+        pieces.extend(p);
+    }
+    Ok(PreparedRequest {
+        generate: GenerateRequest {
+            prompt,
+            images: pieces,
+            sampling: plan.sampling,
+            max_tokens: plan.max_tokens,
+            stop: plan.stop,
+            count_only,
+        },
         images,
-        sampling: plan.sampling,
-        max_tokens: plan.max_tokens,
-        stop: plan.stop,
-    })?;
+        stream: req.stream.unwrap_or(false),
+        include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+    })
+}
+
+fn image_usage(p: &TilePlan) -> ImageUsage {
+    ImageUsage {
+        detail: match p.detail {
+            Detail::Low => "low".into(),
+            Detail::High => "high".into(),
+        },
+        width: p.width,
+        height: p.height,
+        cols: p.cols,
+        rows: p.rows,
+        tiles: p.tiles(),
+        tile_size: p.tile.width,
+        tile_tokens: p.tile.tokens,
+        thumbnail: p.thumbnail.map(|t| ThumbnailUsage {
+            width: t.width,
+            height: t.height,
+            tokens: t.tokens,
+        }),
+        tokens: p.tokens(),
+    }
+}
+
+async fn handle(
+    state: SharedState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let prepared = prepare(&state, body, false).await?;
+    let mut rx = state.engine.submit(prepared.generate)?;
     // Wait for the prompt to be in the context, so that prompt errors still
     // get a proper status code, even for streams.
     let usage = match rx.recv().await {
@@ -89,12 +166,38 @@ async fn handle(
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
         model: state.model_id.clone(),
+        images: prepared.images,
     };
-    if stream {
-        Ok(sse::stream(meta, usage, rx, include_usage))
+    if prepared.stream {
+        Ok(sse::stream(meta, usage, rx, prepared.include_usage))
     } else {
         sse::collect(meta, usage, rx).await
     }
+}
+
+/// `POST /v1/chat/completions/input_tokens`: what the same request to
+/// `/v1/chat/completions` will report as `usage.prompt_tokens`, without
+/// generating. Images are decoded, tiled and tokenized, not encoded.
+pub async fn input_tokens(
+    State(state): State<SharedState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let prepared = prepare(&state, body, true).await?;
+        let mut rx = state.engine.submit(prepared.generate)?;
+        match rx.recv().await {
+            Some(Event::Started(u)) => Ok(Json(InputTokens {
+                object: "chat.completion.input_tokens",
+                input_tokens: u.prompt_tokens,
+                image_tokens: u.image_tokens,
+                images: prepared.images,
+            })
+            .into_response()),
+            Some(Event::Failed(e)) => Err(ApiError::from(e)),
+            _ => Err(EngineError::Internal("the engine dropped the request".into()).into()),
+        }
+    };
+    result.await.unwrap_or_else(|e: ApiError| e.into_response())
 }
 
 fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
@@ -199,9 +302,11 @@ fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
     })
 }
 
-/// An image URL with the request path used to locate errors.
+/// An image URL with its requested detail and the request path used to
+/// locate errors.
 struct ImageRef {
     url: String,
+    detail: RequestedDetail,
     param: String,
 }
 
@@ -240,6 +345,11 @@ fn flatten(
                             content.push_str(&info.media_marker);
                             urls.push(ImageRef {
                                 url: image_url.url.clone(),
+                                detail: match image_url.detail.unwrap_or_default() {
+                                    ImageDetail::Auto => RequestedDetail::Auto,
+                                    ImageDetail::Low => RequestedDetail::Low,
+                                    ImageDetail::High => RequestedDetail::High,
+                                },
                                 param,
                             });
                         }
@@ -255,12 +365,53 @@ fn flatten(
     Ok((messages, urls))
 }
 
-fn decode_all(urls: Vec<ImageRef>, limits: &super::Limits) -> Result<Vec<DecodedImage>, ApiError> {
-    urls.into_iter()
-        .map(|ImageRef { url, param }| {
-            image_bytes(&url, limits.max_image_bytes)
-                .and_then(|bytes| decode_image(&bytes, limits.max_image_pixels))
-                .map_err(|e| image_error(e, param))
-        })
-        .collect()
+/// Downloads the remote images (data URLs are left for the blocking pool).
+async fn fetch_remote(
+    urls: Vec<ImageRef>,
+    limits: &super::Limits,
+) -> Result<Vec<(ImageRef, Option<Vec<u8>>)>, ApiError> {
+    let mut out = Vec::with_capacity(urls.len());
+    for r in urls {
+        let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
+            ImageSource::Data(_) => None,
+            ImageSource::Remote(url) => Some(
+                remote::fetch(url, limits.max_image_bytes, &limits.remote)
+                    .await
+                    .map_err(|e| image_error(e, r.param.clone()))?,
+            ),
+        };
+        out.push((r, bytes));
+    }
+    Ok(out)
+}
+
+/// Decodes, plans and cuts every image, in order.
+fn decode_all(
+    images: Vec<(ImageRef, Option<Vec<u8>>)>,
+    limits: &super::Limits,
+    profile: &ProjectorProfile,
+) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, ApiError> {
+    let mut total_bytes = 0usize;
+    let mut out = Vec::with_capacity(images.len());
+    for (ImageRef { url, detail, param }, fetched) in images {
+        let bytes = match fetched {
+            Some(b) => b,
+            None => image_bytes(&url, limits.max_image_bytes)
+                .map_err(|e| image_error(e, param.clone()))?,
+        };
+        total_bytes += bytes.len();
+        if total_bytes > limits.max_request_image_bytes {
+            return Err(ApiError::invalid(format!(
+                "the images of this request add up to more than {} bytes (--max-request-image-bytes); send fewer or smaller images",
+                limits.max_request_image_bytes
+            ))
+            .param(param));
+        }
+        let img = decode_image(&bytes, limits.max_image_pixels)
+            .map_err(|e| image_error(e, param.clone()))?;
+        let plan = tiling::plan(img.width, img.height, detail, profile, limits.tiles);
+        let pieces = render::render(&img, &plan).map_err(|e| image_error(e, param))?;
+        out.push((plan, pieces));
+    }
+    Ok(out)
 }

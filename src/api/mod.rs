@@ -7,7 +7,8 @@ mod sse;
 
 use crate::config::Config;
 use crate::engine::{Engine, Status};
-use crate::openai::{Model, ModelList};
+use crate::openai::{ImagePricing, Model, ModelCapabilities, ModelList};
+use crate::vision::PieceRule;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
@@ -22,6 +23,9 @@ pub struct Limits {
     pub max_image_bytes: usize,
     pub max_image_pixels: u64,
     pub max_images: usize,
+    pub max_request_image_bytes: usize,
+    pub tiles: crate::vision::TileLimits,
+    pub remote: crate::vision::RemotePolicy,
 }
 
 pub struct AppState {
@@ -36,6 +40,10 @@ pub type SharedState = Arc<AppState>;
 pub fn router(state: SharedState, config: &Config) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route(
+            "/v1/chat/completions/input_tokens",
+            post(chat::input_tokens),
+        )
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
@@ -53,11 +61,27 @@ pub fn unix_now() -> u64 {
 }
 
 fn model_entry(state: &AppState) -> Model {
+    let capabilities = state.engine.info().map(|info| ModelCapabilities {
+        vision: info.vision,
+        context_size: info.n_ctx,
+        images: info.profile.map(|p| ImagePricing {
+            tile_size: p.tile_size,
+            tile_tokens: p.tile_tokens,
+            min_tiles: state.limits.tiles.min_tiles,
+            max_tiles: state.limits.tiles.max_tiles,
+            thumbnail_rule: match p.rule {
+                PieceRule::Fixed => "fixed".into(),
+                PieceRule::Dynamic { .. } => "dynamic".into(),
+            },
+            thumbnail_budget: p.thumbnail_budget,
+        }),
+    });
     Model {
         id: state.model_id.clone(),
         object: "model",
         created: state.created,
         owned_by: "tessera".into(),
+        capabilities,
     }
 }
 

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
-    FinishReason as WireFinish, PromptTokensDetails, Usage,
+    FinishReason as WireFinish, ImageUsage, PromptTokensDetails, Usage,
 };
 use axum::Json;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -18,6 +18,8 @@ pub struct ResponseMeta {
     pub id: String,
     pub created: u64,
     pub model: String,
+    /// Per-image breakdown for `usage.images`.
+    pub images: Vec<ImageUsage>,
 }
 
 fn wire_finish(r: FinishReason) -> WireFinish {
@@ -27,8 +29,9 @@ fn wire_finish(r: FinishReason) -> WireFinish {
     }
 }
 
-fn usage(p: PromptUsage, completion_tokens: u32) -> Usage {
+fn usage(p: PromptUsage, completion_tokens: u32, images: &[ImageUsage]) -> Usage {
     Usage {
+        images: images.to_vec(),
         prompt_tokens: p.prompt_tokens,
         completion_tokens,
         total_tokens: p.prompt_tokens + completion_tokens,
@@ -69,7 +72,7 @@ pub async fn collect(
                         finish_reason: wire_finish(reason),
                         logprobs: None,
                     }],
-                    usage: usage(prompt, completion_tokens),
+                    usage: usage(prompt, completion_tokens, &meta.images),
                     system_fingerprint: None,
                 };
                 return Ok(Json(body).into_response());
@@ -149,7 +152,11 @@ impl StreamState {
                         created: self.meta.created,
                         model: self.meta.model.clone(),
                         choices: vec![],
-                        usage: Some(Some(usage(self.prompt, completion_tokens))),
+                        usage: Some(Some(usage(
+                            self.prompt,
+                            completion_tokens,
+                            &self.meta.images,
+                        ))),
                         system_fingerprint: None,
                     }));
                 }

@@ -3,12 +3,14 @@
 //! through channels. Dropping a job's event receiver cancels the job at the
 //! next token.
 
+pub mod gguf_meta;
+pub mod projector;
 pub mod prompt;
 pub mod sampling;
 pub mod text;
 mod worker;
 
-use crate::vision::DecodedImage;
+use crate::vision::{DecodedImage, ProjectorProfile};
 use prompt::ChatTemplate;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,7 @@ pub struct EngineConfig {
     pub max_queue: usize,
     /// Upper bound on tokens per image for dynamic-resolution projectors; -1 = model default.
     pub image_max_tokens: i32,
+    pub tiles: projector::TileSettings,
 }
 
 /// What the loaded model can do, known once loading finishes.
@@ -39,6 +42,8 @@ pub struct ModelInfo {
     pub n_ctx: u32,
     pub n_ctx_train: u32,
     pub vision: bool,
+    /// The projector's prices, measured at start-up (vision models only).
+    pub profile: Option<ProjectorProfile>,
     pub template: ChatTemplate,
     /// Per-process random marker for image positions in the rendered prompt;
     /// user text cannot forge it.
@@ -55,9 +60,12 @@ pub enum Status {
 /// One generation, as the engine takes it.
 #[derive(Debug)]
 pub struct GenerateRequest {
-    /// The rendered prompt; each image sits at one `media_marker`.
+    /// The rendered prompt; each image piece sits at one `media_marker`.
     pub prompt: String,
+    /// Image pieces (tiles and thumbnails), in marker order.
     pub images: Vec<DecodedImage>,
+    /// Tokenize and count only: nothing enters the context.
+    pub count_only: bool,
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,

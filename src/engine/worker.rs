@@ -6,6 +6,7 @@ use super::text::TextAssembler;
 use super::{
     EngineConfig, EngineError, Event, FinishReason, Job, ModelInfo, PromptUsage, Shared, Status,
 };
+use crate::engine::projector;
 use crate::engine::prompt::ChatTemplate;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -14,8 +15,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::mtmd::{
-    MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputChunkType, MtmdInputText,
-    MtmdTokenizeError,
+    MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputChunks, MtmdInputText, MtmdTokenizeError,
 };
 use llama_cpp_2::token::LlamaToken;
 use std::ffi::CString;
@@ -44,6 +44,8 @@ struct Loaded<'m> {
     ctx: LlamaContext<'m>,
     mtmd: Option<MtmdContext>,
     n_batch: u32,
+    /// The media marker, to split the prompt as mtmd does.
+    marker: String,
     /// BOS text to strip from a rendered prompt when tokenisation adds BOS itself.
     bos_text: Option<String>,
 }
@@ -103,6 +105,14 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
             }
         }
     };
+    let profile = match (&mtmd, &config.mmproj) {
+        (Some(m), Some(path)) => match projector::measure(m, &media_marker, path, config.tiles) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
+        },
+        _ => None,
+    };
+    let media_marker_copy = media_marker.clone();
     let vocab = model.vocab();
     let piece =
         |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
@@ -116,6 +126,7 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         n_ctx: ctx.n_ctx(),
         n_ctx_train: model.n_ctx_train(),
         vision: mtmd.is_some(),
+        profile,
         template: ChatTemplate::new(template_src, bos.clone(), eos),
         media_marker,
     };
@@ -134,6 +145,7 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         ctx,
         mtmd,
         n_batch: config.batch_size,
+        marker: media_marker_copy,
         bos_text: (vocab.should_add_bos() && !bos.is_empty()).then_some(bos),
     };
     while let Some(job) = rx.blocking_recv() {
@@ -154,41 +166,29 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
 }
 
+/// A tokenized prompt, ready to evaluate.
+enum Prepared {
+    Text(Vec<LlamaToken>),
+    Chunks(MtmdInputChunks),
+}
+
 impl Loaded<'_> {
-    /// Puts the prompt into sequence 0 and returns its usage and the next position.
-    fn prefill(&mut self, job: &Job) -> Result<(PromptUsage, i32), EngineError> {
-        let n_ctx = self.ctx.n_ctx();
+    /// Tokenizes the prompt (images preprocessed, not yet encoded) and counts
+    /// it: total tokens from mtmd's chunks; image positions as the total
+    /// minus the text between markers, tokenized exactly as mtmd does.
+    fn prepare(&self, job: &Job) -> Result<(Prepared, PromptUsage), EngineError> {
         let mut prompt = job.request.prompt.as_str();
         if let Some(bos) = &self.bos_text {
             prompt = prompt.strip_prefix(bos.as_str()).unwrap_or(prompt);
         }
-        let too_long = |prompt_tokens: u32| EngineError::PromptTooLong {
-            prompt_tokens,
-            n_ctx,
-        };
-        let Some(mtmd) = self.mtmd.as_mut() else {
-            let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
-            let n = tokens.len() as u32;
-            if n == 0 || n >= n_ctx {
-                return Err(too_long(n));
-            }
-            let step = self.n_batch.max(1) as usize;
-            let mut batch = LlamaBatch::new(step, 1);
-            for (i, slice) in tokens.chunks(step).enumerate() {
-                batch.clear();
-                let last_slice = (i + 1) * step >= tokens.len();
-                for (j, t) in slice.iter().enumerate() {
-                    let pos = (i * step + j) as i32;
-                    let logits = last_slice && j + 1 == slice.len();
-                    batch.add(*t, pos, &[0], logits).map_err(internal)?;
-                }
-                self.ctx.decode(&mut batch).map_err(internal)?;
-            }
+        let vocab = self.model.vocab();
+        let Some(mtmd) = self.mtmd.as_ref() else {
+            let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
             let usage = PromptUsage {
-                prompt_tokens: n,
+                prompt_tokens: tokens.len() as u32,
                 ..Default::default()
             };
-            return Ok((usage, n as i32));
+            return Ok((Prepared::Text(tokens), usage));
         };
         let bitmaps = job
             .request
@@ -209,31 +209,72 @@ impl Loaded<'_> {
             }
             other => internal(other),
         })?;
-        let mut usage = PromptUsage {
-            prompt_tokens: chunks.total_tokens() as u32,
-            ..Default::default()
+        let total = chunks.total_tokens() as u32;
+        let specials = u32::from(vocab.should_add_bos()) + u32::from(vocab.should_add_eos());
+        let text_tokens: u32 = prompt
+            .split(self.marker.as_str())
+            .map(|seg| vocab.tokenize(seg.as_bytes(), false, true).len() as u32)
+            .sum::<u32>()
+            + specials;
+        let usage = PromptUsage {
+            prompt_tokens: total,
+            image_tokens: total.saturating_sub(text_tokens),
+            cached_tokens: 0,
         };
-        for i in 0..chunks.len() {
-            if let Some(c) = chunks.get(i)
-                && c.chunk_type() == MtmdInputChunkType::Image
-            {
-                usage.image_tokens += c.n_tokens() as u32;
+        Ok((Prepared::Chunks(chunks), usage))
+    }
+
+    /// Puts a prepared prompt into sequence 0; returns the next position.
+    fn eval(&mut self, prepared: &Prepared, usage: PromptUsage) -> Result<i32, EngineError> {
+        let n_ctx = self.ctx.n_ctx();
+        // KV cells are what fill up; with M-RoPE positions run slower than cells.
+        let cells = match prepared {
+            Prepared::Text(t) => t.len() as u32,
+            Prepared::Chunks(c) => usage.prompt_tokens.max(c.total_positions().max(0) as u32),
+        };
+        if cells == 0 || cells >= n_ctx {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: usage.prompt_tokens,
+                n_ctx,
+            });
+        }
+        match prepared {
+            Prepared::Text(tokens) => {
+                let step = self.n_batch.max(1) as usize;
+                let mut batch = LlamaBatch::new(step, 1);
+                for (i, slice) in tokens.chunks(step).enumerate() {
+                    batch.clear();
+                    let last_slice = (i + 1) * step >= tokens.len();
+                    for (j, t) in slice.iter().enumerate() {
+                        let pos = (i * step + j) as i32;
+                        let logits = last_slice && j + 1 == slice.len();
+                        batch.add(*t, pos, &[0], logits).map_err(internal)?;
+                    }
+                    self.ctx.decode(&mut batch).map_err(internal)?;
+                }
+                Ok(tokens.len() as i32)
+            }
+            Prepared::Chunks(chunks) => {
+                let mtmd = self
+                    .mtmd
+                    .as_mut()
+                    .ok_or_else(|| internal("no vision context"))?;
+                chunks
+                    .eval_chunks(mtmd, &mut self.ctx, 0, 0, self.n_batch as i32, true)
+                    .map_err(internal)
             }
         }
-        let positions = chunks.total_positions().max(0) as u32;
-        if usage.prompt_tokens == 0 || positions >= n_ctx {
-            return Err(too_long(usage.prompt_tokens));
-        }
-        let n_past = chunks
-            .eval_chunks(mtmd, &mut self.ctx, 0, 0, self.n_batch as i32, true)
-            .map_err(internal)?;
-        Ok((usage, n_past))
     }
 
     fn generate(&mut self, job: &Job) -> Result<(), EngineError> {
-        self.ctx.clear_kv_cache();
-        let (usage, mut n_past) = self.prefill(job)?;
+        let (prepared, usage) = self.prepare(job)?;
         let send = |e: Event| job.events.send(e).is_ok();
+        if job.request.count_only {
+            send(Event::Started(usage));
+            return self.finish(job, FinishReason::Length, 0, None);
+        }
+        self.ctx.clear_kv_cache();
+        let mut n_past = self.eval(&prepared, usage)?;
         if !send(Event::Started(usage)) {
             return Ok(());
         }

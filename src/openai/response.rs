@@ -39,12 +39,54 @@ pub enum FinishReason {
 }
 
 /// Token counts, exactly what entered the context.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
     pub prompt_tokens_details: PromptTokensDetails,
+    /// Extension: how each image was tiled and priced, in request order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageUsage>,
+}
+
+/// Extension: one image's tile plan and price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImageUsage {
+    /// `low` (thumbnail only) or `high` (tiles, plus a thumbnail when 2+ tiles).
+    pub detail: String,
+    /// Decoded size, after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// The tile grid: columns x rows (0 x 0 for `low`).
+    pub cols: u32,
+    pub rows: u32,
+    pub tiles: u32,
+    /// Side of a tile in pixels, and what each tile costs.
+    pub tile_size: u32,
+    pub tile_tokens: u32,
+    pub thumbnail: Option<ThumbnailUsage>,
+    /// Context positions the image takes: tiles x tile_tokens + thumbnail.
+    pub tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ThumbnailUsage {
+    pub width: u32,
+    pub height: u32,
+    pub tokens: u32,
+}
+
+/// `POST /v1/chat/completions/input_tokens`: the price of a request, without generating.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InputTokens {
+    /// Always `chat.completion.input_tokens`.
+    pub object: &'static str,
+    /// Equals `usage.prompt_tokens` of the same request.
+    pub input_tokens: u32,
+    /// Of which images.
+    pub image_tokens: u32,
+    pub images: Vec<ImageUsage>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -101,4 +143,32 @@ pub struct Model {
     pub object: &'static str,
     pub created: u64,
     pub owned_by: String,
+    /// Extension: what the loaded model can do and what images cost.
+    /// Absent while the model is loading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<ModelCapabilities>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelCapabilities {
+    pub vision: bool,
+    /// Context size in tokens.
+    pub context_size: u32,
+    /// Image pricing; absent for text-only models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImagePricing>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImagePricing {
+    /// Side of a square tile in pixels, and the positions one tile takes.
+    pub tile_size: u32,
+    pub tile_tokens: u32,
+    pub min_tiles: u32,
+    pub max_tiles: u32,
+    /// `dynamic`: the thumbnail is sized to cost at most `thumbnail_budget`.
+    /// `fixed`: the projector charges a fixed count per image, so the
+    /// thumbnail costs `tile_tokens` whatever the budget.
+    pub thumbnail_rule: String,
+    pub thumbnail_budget: u32,
 }

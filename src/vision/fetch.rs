@@ -3,16 +3,31 @@
 use super::VisionError;
 use base64::Engine as _;
 
-/// Returns the encoded image bytes behind `url`. Only data URLs for now.
-pub fn image_bytes(url: &str, max_bytes: usize) -> Result<Vec<u8>, VisionError> {
+/// Where an image's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource<'a> {
+    /// The part after `data:`.
+    Data(&'a str),
+    Remote(&'a str),
+}
+
+pub fn source(url: &str) -> Result<ImageSource<'_>, VisionError> {
     let url = url.trim();
     if let Some(rest) = strip_prefix_ci(url, "data:") {
-        return data_url(rest, max_bytes);
+        return Ok(ImageSource::Data(rest));
     }
     if strip_prefix_ci(url, "https://").is_some() || strip_prefix_ci(url, "http://").is_some() {
-        return Err(VisionError::RemoteNotSupported);
+        return Ok(ImageSource::Remote(url));
     }
     Err(VisionError::UnsupportedUrl)
+}
+
+/// The encoded bytes of a data URL (remote URLs go through [`super::remote`]).
+pub fn image_bytes(url: &str, max_bytes: usize) -> Result<Vec<u8>, VisionError> {
+    match source(url)? {
+        ImageSource::Data(rest) => data_url(rest, max_bytes),
+        ImageSource::Remote(_) => Err(VisionError::UnsupportedUrl),
+    }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -73,10 +88,10 @@ mod tests {
             image_bytes("data:image/png,AAEC", 100),
             Err(VisionError::MalformedDataUrl)
         ));
-        assert!(matches!(
-            image_bytes("https://example.com/a.png", 100),
-            Err(VisionError::RemoteNotSupported)
-        ));
+        assert_eq!(
+            source("HTTPS://example.com/a.png").unwrap(),
+            ImageSource::Remote("HTTPS://example.com/a.png")
+        );
         assert!(matches!(
             image_bytes("ftp://x", 100),
             Err(VisionError::UnsupportedUrl)

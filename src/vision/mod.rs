@@ -1,19 +1,29 @@
-//! Image intake: turn an `image_url` into RGB pixels, within limits.
-//! Pure code apart from fetching; no model needed to test it.
+//! Image intake: turn an `image_url` into RGB pixels within limits, plan its
+//! tiles and price them. Pure code apart from fetching; no model needed to
+//! test it, except for the projector's prices, which the engine measures.
 
 pub mod decode;
 pub mod fetch;
+pub mod pricing;
+pub mod remote;
+pub mod render;
+pub mod tiling;
 
 pub use decode::{DecodedImage, decode_image};
-pub use fetch::image_bytes;
+pub use fetch::{ImageSource, image_bytes, source};
+pub use pricing::{PieceRule, PieceSize, ProjectorProfile};
+pub use remote::RemotePolicy;
+pub use tiling::{Detail, RequestedDetail, TileLimits, TilePlan};
 
 /// What can go wrong with one image. Every variant is the client's to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {
     #[error("image_url must be a data URL (data:image/png;base64,...) or an https:// URL")]
     UnsupportedUrl,
-    #[error("remote image URLs are not supported yet: send the image inline as a base64 data URL")]
-    RemoteNotSupported,
+    #[error("the image URL is refused: {0}")]
+    RemoteRefused(String),
+    #[error("the image could not be fetched: {0}")]
+    Fetch(String),
     #[error("the data URL is malformed: expected data:<mime>;base64,<data>")]
     MalformedDataUrl,
     #[error("the image data is not valid base64: {0}")]
@@ -22,14 +32,16 @@ pub enum VisionError {
     Empty,
     #[error("the bytes are not an image in a supported format (PNG, JPEG, WebP, GIF)")]
     NotAnImage,
-    #[error("the image is {width}x{height} = {pixels} pixels, above the limit of {limit} pixels")]
+    #[error(
+        "the image is {width}x{height} = {pixels} pixels, above the limit of {limit} pixels (--max-image-pixels)"
+    )]
     TooManyPixels {
         width: u32,
         height: u32,
         pixels: u64,
         limit: u64,
     },
-    #[error("the image is {bytes} bytes, above the limit of {limit} bytes")]
+    #[error("the image is {bytes} bytes, above the limit of {limit} bytes (--max-image-bytes)")]
     TooManyBytes { bytes: usize, limit: usize },
     #[error("the image could not be decoded: {0}")]
     Corrupt(String),

@@ -1,0 +1,121 @@
+//! Measures the loaded projector once at start-up, so that every image can
+//! be priced before it is encoded. Costs are read off mtmd's own tokenizer
+//! (preprocessing only, no encoding) on blank probe images, never looked up
+//! by model name.
+
+use super::gguf_meta::{self, Meta};
+use crate::vision::{PieceRule, ProjectorProfile};
+use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdInputText};
+use std::path::Path;
+
+/// Tiling settings from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct TileSettings {
+    /// 0 = automatic: the projector's native size for fixed-count projectors,
+    /// 448 px (rounded to the projector's unit) for dynamic ones.
+    pub tile_size: u32,
+    pub thumbnail_budget: u32,
+}
+
+struct Probe<'a> {
+    mtmd: &'a MtmdContext,
+    marker: &'a str,
+}
+
+impl Probe<'_> {
+    /// Context positions one `w` x `h` image takes, wrappers included.
+    fn cost(&self, w: u32, h: u32) -> Result<u32, String> {
+        let bitmap = MtmdBitmap::from_image_data(w, h, &vec![128u8; (w * h * 3) as usize])
+            .map_err(|e| e.to_string())?;
+        let text = MtmdInputText {
+            text: self.marker.to_string(),
+            add_special: false,
+            parse_special: true,
+        };
+        let chunks = self
+            .mtmd
+            .tokenize(text, &[&bitmap])
+            .map_err(|e| format!("probe {w}x{h}: {e}"))?;
+        Ok(chunks.total_tokens() as u32)
+    }
+}
+
+pub fn measure(
+    mtmd: &MtmdContext,
+    marker: &str,
+    mmproj: &Path,
+    settings: TileSettings,
+) -> Result<ProjectorProfile, String> {
+    let meta = gguf_meta::read(mmproj).map_err(|e| e.to_string())?;
+    let get = |k: &str| meta.get(k).and_then(Meta::as_u32);
+    let native = get("clip.vision.image_size").unwrap_or(448).max(1);
+    let patch = get("clip.vision.patch_size").unwrap_or(14).max(1);
+    let probe = Probe { mtmd, marker };
+    let budget = settings.thumbnail_budget;
+
+    let a = probe.cost(native, native)?;
+    let b = probe.cost(native * 2, native)?;
+    let c = probe.cost(native.div_ceil(2), native * 3 / 2)?;
+    if a == b && b == c {
+        let tile_size = if settings.tile_size == 0 {
+            native
+        } else {
+            settings.tile_size
+        };
+        return fixed(&probe, tile_size, budget);
+    }
+    // Dynamic: find the pixel unit that one token covers (patch x merge).
+    for merge in 1..=4u32 {
+        let unit = patch * merge;
+        let want = if settings.tile_size == 0 {
+            448
+        } else {
+            settings.tile_size
+        };
+        let k = (want as f64 / unit as f64).round().max(1.0) as u32;
+        let tile_size = k * unit;
+        let tile_tokens = probe.cost(tile_size, tile_size)?;
+        let Some(overhead) = tile_tokens.checked_sub(k * k) else {
+            continue;
+        };
+        let half = (k / 2).max(1);
+        let consistent = probe.cost(tile_size, half * unit)? == k * half + overhead
+            && probe.cost(half * unit, tile_size)? == k * half + overhead
+            && probe.cost((k - 1).max(1) * unit, k * unit)? == (k - 1).max(1) * k + overhead;
+        if !consistent {
+            continue;
+        }
+        // Smallest grid the projector does not upscale.
+        let mut min_tokens = 1;
+        while min_tokens < 256 && probe.cost(min_tokens * unit, unit)? != min_tokens + overhead {
+            min_tokens += 1;
+        }
+        return Ok(ProjectorProfile {
+            tile_size,
+            tile_tokens,
+            rule: PieceRule::Dynamic {
+                unit,
+                overhead,
+                min_tokens,
+            },
+            thumbnail_budget: budget,
+        });
+    }
+    // A projector that sizes images in its own way: send every piece at one
+    // square size, whose cost was measured.
+    let tile_size = if settings.tile_size == 0 {
+        native
+    } else {
+        settings.tile_size
+    };
+    fixed(&probe, tile_size, budget)
+}
+
+fn fixed(probe: &Probe, tile_size: u32, budget: u32) -> Result<ProjectorProfile, String> {
+    Ok(ProjectorProfile {
+        tile_size,
+        tile_tokens: probe.cost(tile_size, tile_size)?,
+        rule: PieceRule::Fixed,
+        thumbnail_budget: budget,
+    })
+}

@@ -1,0 +1,256 @@
+//! Fetching `https://` (and, when allowed, `http://`) image URLs with a byte
+//! cap, a timeout and a redirect cap. By default a URL whose host resolves to
+//! a loopback, private, link-local (cloud metadata), CGNAT or otherwise
+//! non-public address is refused; the check runs after DNS resolution and the
+//! connection is pinned to the vetted addresses, so DNS cannot be rebound in
+//! between. Every redirect hop is checked the same way.
+
+use super::VisionError;
+use futures::StreamExt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// The remote-image policy, from the configuration.
+#[derive(Debug, Clone)]
+pub struct RemotePolicy {
+    pub enabled: bool,
+    pub allow_http: bool,
+    pub allow_private: bool,
+    pub timeout: Duration,
+    pub max_redirects: usize,
+}
+
+impl Default for RemotePolicy {
+    fn default() -> Self {
+        RemotePolicy {
+            enabled: true,
+            allow_http: false,
+            allow_private: false,
+            timeout: Duration::from_secs(10),
+            max_redirects: 3,
+        }
+    }
+}
+
+/// True for addresses a public image host never has.
+pub fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_non_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_non_public_v4(v4);
+            }
+            let seg0 = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg0 & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (seg0 & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (seg0 == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS IMDS v6
+        }
+    }
+}
+
+fn is_non_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254.0.0/16, incl. 169.254.169.254 metadata
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64.0.0/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18.0.0/15
+        || o[0] >= 240 // reserved
+}
+
+fn refused(msg: String) -> VisionError {
+    VisionError::RemoteRefused(msg)
+}
+
+/// Resolves `url`'s host and checks every address against the policy.
+async fn vet(url: &reqwest::Url, policy: &RemotePolicy) -> Result<Vec<SocketAddr>, VisionError> {
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http => {}
+        "http" => {
+            return Err(refused(
+                "plain http:// image URLs are refused; use https:// (or start the server with --allow-http-image-urls)".into(),
+            ));
+        }
+        other => {
+            return Err(refused(format!(
+                "the URL scheme `{other}` is not supported"
+            )));
+        }
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| refused("the image URL has no host".into()))?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host_for_lookup = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host_for_lookup, port))
+        .await
+        .map_err(|e| VisionError::Fetch(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(VisionError::Fetch(format!("{host} has no address")));
+    }
+    if !policy.allow_private
+        && let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip()))
+    {
+        return Err(refused(format!(
+            "{host} resolves to the non-public address {}; fetching it is refused (start the server with --allow-private-image-urls to permit it)",
+            bad.ip()
+        )));
+    }
+    Ok(addrs)
+}
+
+/// Downloads an image, following at most `max_redirects` redirects.
+pub async fn fetch(
+    url: &str,
+    max_bytes: usize,
+    policy: &RemotePolicy,
+) -> Result<Vec<u8>, VisionError> {
+    if !policy.enabled {
+        return Err(refused(
+            "remote image URLs are switched off on this server; send the image as a base64 data URL".into(),
+        ));
+    }
+    tokio::time::timeout(policy.timeout, fetch_inner(url, max_bytes, policy))
+        .await
+        .map_err(|_| {
+            VisionError::Fetch(format!(
+                "the image download took longer than {} s",
+                policy.timeout.as_secs_f32()
+            ))
+        })?
+}
+
+async fn fetch_inner(
+    url: &str,
+    max_bytes: usize,
+    policy: &RemotePolicy,
+) -> Result<Vec<u8>, VisionError> {
+    let mut url = reqwest::Url::parse(url).map_err(|e| refused(format!("invalid URL: {e}")))?;
+    for _hop in 0..=policy.max_redirects {
+        let addrs = vet(&url, policy).await?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve_to_addrs(&host, &addrs)
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| VisionError::Fetch(e.to_string()))?;
+        let resp = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| VisionError::Fetch(format!("cannot download the image: {e}")))?;
+        let status = resp.status();
+        if status.is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| VisionError::Fetch(format!("HTTP {status} without a Location")))?;
+            url = url
+                .join(location)
+                .map_err(|e| VisionError::Fetch(format!("bad redirect target: {e}")))?;
+            continue;
+        }
+        if !status.is_success() {
+            return Err(VisionError::Fetch(format!(
+                "the image host answered HTTP {status}"
+            )));
+        }
+        if let Some(len) = resp.content_length()
+            && len > max_bytes as u64
+        {
+            return Err(VisionError::TooManyBytes {
+                bytes: len as usize,
+                limit: max_bytes,
+            });
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| VisionError::Fetch(format!("download failed: {e}")))?;
+            if body.len() + chunk.len() > max_bytes {
+                return Err(VisionError::TooManyBytes {
+                    bytes: body.len() + chunk.len(),
+                    limit: max_bytes,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if body.is_empty() {
+            return Err(VisionError::Empty);
+        }
+        return Ok(body);
+    }
+    Err(VisionError::Fetch(format!(
+        "more than {} redirects",
+        policy.max_redirects
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_non_public(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(!is_non_public(good.parse().unwrap()), "{good}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_loopback_and_plain_http_by_default() {
+        let policy = RemotePolicy::default();
+        let err = fetch("https://127.0.0.1:9/x.png", 100, &policy)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, VisionError::RemoteRefused(ref m) if m.contains("127.0.0.1")),
+            "{err}"
+        );
+        let err = fetch("http://example.com/x.png", 100, &policy)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, VisionError::RemoteRefused(ref m) if m.contains("http://")),
+            "{err}"
+        );
+        let off = RemotePolicy {
+            enabled: false,
+            ..RemotePolicy::default()
+        };
+        let err = fetch("https://example.com/x.png", 100, &off)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VisionError::RemoteRefused(ref m) if m.contains("switched off")));
+    }
+}

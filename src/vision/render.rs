@@ -1,0 +1,108 @@
+//! Executes a [`TilePlan`]: SIMD resizing (fast_image_resize) and cropping
+//! into the pieces the encoder receives. CPU-bound: callers run it on the
+//! blocking pool, never on the async runtime.
+
+use super::tiling::TilePlan;
+use super::{DecodedImage, VisionError};
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+fn resize(
+    img: &DecodedImage,
+    w: u32,
+    h: u32,
+    resizer: &mut Resizer,
+) -> Result<DecodedImage, VisionError> {
+    if (img.width, img.height) == (w, h) {
+        return Ok(img.clone());
+    }
+    let corrupt = |e: &dyn std::fmt::Display| VisionError::Corrupt(format!("resize: {e}"));
+    let src = Image::from_vec_u8(img.width, img.height, img.rgb.clone(), PixelType::U8x3)
+        .map_err(|e| corrupt(&e))?;
+    let mut dst = Image::new(w, h, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    resizer
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| corrupt(&e))?;
+    Ok(DecodedImage {
+        width: w,
+        height: h,
+        rgb: dst.into_vec(),
+    })
+}
+
+fn crop(img: &DecodedImage, x: u32, y: u32, w: u32, h: u32) -> DecodedImage {
+    let stride = img.width as usize * 3;
+    let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+    for row in y..y + h {
+        let start = row as usize * stride + x as usize * 3;
+        rgb.extend_from_slice(&img.rgb[start..start + w as usize * 3]);
+    }
+    DecodedImage {
+        width: w,
+        height: h,
+        rgb,
+    }
+}
+
+/// The pieces of `img` in prompt order: tiles row-major, then the thumbnail.
+pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, VisionError> {
+    let mut resizer = Resizer::new();
+    let mut pieces = Vec::with_capacity(plan.pieces() as usize);
+    if plan.tiles() > 0 {
+        let s = plan.tile.width;
+        let canvas = resize(img, s * plan.cols, s * plan.rows, &mut resizer)?;
+        for r in 0..plan.rows {
+            for c in 0..plan.cols {
+                pieces.push(crop(&canvas, c * s, r * s, s, s));
+            }
+        }
+    }
+    if let Some(t) = plan.thumbnail {
+        pieces.push(resize(img, t.width, t.height, &mut resizer)?);
+    }
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::pricing::{PieceRule, ProjectorProfile};
+    use crate::vision::tiling::{RequestedDetail, TileLimits, plan};
+
+    #[test]
+    fn tiles_are_cut_row_major_from_the_resized_canvas() {
+        // Left half red, right half blue, 60x30 -> a 2x1 grid of 40 px tiles
+        // (4x2 ties on aspect but needs more than 0.5 * 40^2 * 8 pixels).
+        let (w, h) = (60u32, 30u32);
+        let mut rgb = Vec::new();
+        for _ in 0..h {
+            for x in 0..w {
+                rgb.extend_from_slice(if x < w / 2 {
+                    &[255, 0, 0]
+                } else {
+                    &[0, 0, 255]
+                });
+            }
+        }
+        let img = DecodedImage {
+            width: w,
+            height: h,
+            rgb,
+        };
+        let profile = ProjectorProfile {
+            tile_size: 40,
+            tile_tokens: 25,
+            rule: PieceRule::Fixed,
+            thumbnail_budget: 75,
+        };
+        let p = plan(w, h, RequestedDetail::High, &profile, TileLimits::default());
+        assert_eq!((p.cols, p.rows), (2, 1));
+        let pieces = render(&img, &p).unwrap();
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|t| t.width == 40 && t.height == 40));
+        let centre = (20 * 40 + 20) * 3;
+        assert_eq!(&pieces[0].rgb[centre..centre + 3], &[255, 0, 0]);
+        assert_eq!(&pieces[1].rgb[centre..centre + 3], &[0, 0, 255]);
+    }
+}
