@@ -399,6 +399,8 @@ fn decode_all(
             None => image_bytes(&url, limits.max_image_bytes)
                 .map_err(|e| image_error(e, param.clone()))?,
         };
+        let img = decode_image(&bytes, limits.max_image_pixels)
+            .map_err(|e| image_error(e, param.clone()))?;
         total_bytes += bytes.len();
         if total_bytes > limits.max_request_image_bytes {
             return Err(ApiError::invalid(format!(
@@ -407,8 +409,6 @@ fn decode_all(
             ))
             .param(param));
         }
-        let img = decode_image(&bytes, limits.max_image_pixels)
-            .map_err(|e| image_error(e, param.clone()))?;
         let plan = tiling::plan(img.width, img.height, detail, profile, limits.tiles);
         let pieces = render::render(&img, &plan).map_err(|e| image_error(e, param))?;
         out.push((plan, pieces));

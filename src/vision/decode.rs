@@ -106,6 +106,62 @@ mod tests {
         assert_eq!(&d.rgb[..3], &[1, 2, 3]);
     }
 
+    fn encode(img: &DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), format).unwrap();
+        out
+    }
+
+    #[test]
+    fn sniffs_jpeg_webp_and_gif_whatever_the_mime() {
+        let img =
+            DynamicImage::ImageRgb8(image::RgbImage::from_pixel(6, 4, image::Rgb([200, 0, 0])));
+        for format in [
+            image::ImageFormat::Jpeg,
+            image::ImageFormat::WebP,
+            image::ImageFormat::Gif,
+        ] {
+            let d = decode_image(&encode(&img, format), 100).unwrap();
+            assert_eq!((d.width, d.height), (6, 4), "{format:?}");
+            assert!(
+                d.rgb[0] > 150 && d.rgb[2] < 60,
+                "{format:?}: {:?}",
+                &d.rgb[..3]
+            );
+        }
+    }
+
+    /// Inserts an EXIF APP1 segment with the given orientation after SOI.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II*\0".to_vec();
+        tiff.extend_from_slice(&8u32.to_le_bytes());
+        tiff.extend_from_slice(&1u16.to_le_bytes()); // one IFD entry
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_le_bytes());
+        tiff.extend_from_slice(&orientation.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0]);
+        tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::new(8, 2));
+        let jpeg = encode(&img, image::ImageFormat::Jpeg);
+        let rotated = decode_image(&with_exif_orientation(&jpeg, 6), 100).unwrap();
+        assert_eq!((rotated.width, rotated.height), (2, 8));
+        let upright = decode_image(&with_exif_orientation(&jpeg, 1), 100).unwrap();
+        assert_eq!((upright.width, upright.height), (8, 2));
+    }
+
     #[test]
     fn transparent_becomes_white() {
         let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(

@@ -1,0 +1,329 @@
+//! The price computed before encoding equals the context positions the
+//! image takes after encoding, for every fixture projector and a spread of
+//! sizes; the preview endpoint reports the same figure; limits hold.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SIZES: &[(u32, u32)] = &[
+    (1, 1),
+    (7, 5),
+    (40, 40),
+    (300, 300),
+    (100, 1000),
+    (1000, 100),
+    (640, 480),
+    (4000, 1000),
+];
+
+fn request(w: u32, h: u32, detail: &str) -> Value {
+    let mut img = image_part(w, h, [(w % 256) as u8, 100, (h % 256) as u8]);
+    img["image_url"]["detail"] = json!(detail);
+    greedy(vec![text_part("price me"), img], 1)
+}
+
+async fn preview(s: &TestServer, body: &Value) -> (u16, Value) {
+    let resp = s
+        .client
+        .post(format!("{}/v1/chat/completions/input_tokens", s.base))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+async fn assert_exact(s: &TestServer) {
+    for &(w, h) in SIZES {
+        for detail in ["auto", "low", "high"] {
+            let body = request(w, h, detail);
+            let (status, pre) = preview(s, &body).await;
+            assert_eq!(status, 200, "{pre}");
+            let (status, v) = s.post(&body).await;
+            assert_eq!(status, 200, "{w}x{h} {detail}: {v}");
+            let usage = &v["usage"];
+            let image = &usage["images"][0];
+            let price = image["tokens"].as_u64().unwrap();
+            let thumb = image["thumbnail"]["tokens"].as_u64().unwrap_or(0);
+            assert_eq!(
+                price,
+                image["tiles"].as_u64().unwrap() * image["tile_tokens"].as_u64().unwrap() + thumb
+            );
+            // The planned price is what mtmd put into the context.
+            assert_eq!(
+                usage["prompt_tokens_details"]["image_tokens"]
+                    .as_u64()
+                    .unwrap(),
+                price,
+                "{w}x{h} {detail}: {usage}"
+            );
+            // The preview says exactly what the request then reports.
+            assert_eq!(
+                pre["input_tokens"], usage["prompt_tokens"],
+                "{w}x{h} {detail}"
+            );
+            assert_eq!(pre["images"][0], *image);
+            assert_eq!(pre["object"], "chat.completion.input_tokens");
+            let expected = match detail {
+                "low" => "low",
+                "high" => "high",
+                _ if w <= image["tile_size"].as_u64().unwrap() as u32
+                    && h <= image["tile_size"].as_u64().unwrap() as u32 =>
+                {
+                    "low"
+                }
+                _ => "high",
+            };
+            assert_eq!(image["detail"], expected, "{w}x{h} {detail}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn price_is_exact_for_the_fixed_mlp_projector() {
+    let s = start_mlp(&[]).await;
+    let (_, models) = s.get("/v1/models").await;
+    let images = &models["data"][0]["capabilities"]["images"];
+    assert_eq!(images["thumbnail_rule"], "fixed");
+    assert_eq!(images["tile_size"], 40);
+    assert_eq!(images["tile_tokens"], 25);
+    assert_exact(&s).await;
+}
+
+#[tokio::test]
+async fn price_is_exact_for_the_dynamic_qwen2vl_projector() {
+    let s = start_qwen(&[]).await;
+    let (_, models) = s.get("/v1/models").await;
+    let caps = &models["data"][0]["capabilities"];
+    assert_eq!(caps["vision"], true);
+    assert_eq!(caps["images"]["thumbnail_rule"], "dynamic");
+    assert_eq!(caps["images"]["tile_size"], 448);
+    assert_eq!(caps["images"]["tile_tokens"], 16 * 16 + 2);
+    assert_eq!(caps["images"]["thumbnail_budget"], 75);
+    assert_exact(&s).await;
+}
+
+#[tokio::test]
+async fn tiling_settings_change_the_plan() {
+    let s = start_qwen(&[
+        "--max-tiles",
+        "4",
+        "--thumbnail-tokens",
+        "40",
+        "--tile-size",
+        "224",
+    ])
+    .await;
+    let (_, v) = s.post(&request(4000, 1000, "high")).await;
+    let image = &v["usage"]["images"][0];
+    assert_eq!(
+        (image["cols"].as_u64(), image["rows"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(image["tile_size"], 224);
+    assert_eq!(image["tile_tokens"], 8 * 8 + 2);
+    assert!(image["thumbnail"]["tokens"].as_u64().unwrap() <= 40);
+    assert_eq!(
+        v["usage"]["prompt_tokens_details"]["image_tokens"],
+        image["tokens"]
+    );
+}
+
+/// A PNG whose header claims `w` x `h` pixels, with almost no data.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, ty: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = ty.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn with_image_url(url: &str) -> Value {
+    greedy(
+        vec![
+            text_part("x"),
+            json!({"type": "image_url", "image_url": {"url": url}}),
+        ],
+        1,
+    )
+}
+
+#[tokio::test]
+async fn every_image_limit_is_enforced_with_a_clear_400() {
+    let s = start_mlp(&[
+        "--max-image-bytes",
+        "8000",
+        "--max-image-pixels",
+        "250000",
+        "--max-request-image-bytes",
+        "3000",
+    ])
+    .await;
+    // A decompression bomb: 100k x 100k claimed in the header, refused before
+    // any pixel buffer exists.
+    let bomb = data_url(&png_header_only(100_000, 100_000), "image/png");
+    let (status, v) = s.post(&with_image_url(&bomb)).await;
+    assert_eq!(status, 400, "{v}");
+    let msg = assert_envelope(&v)["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("100000x100000") && msg.contains("--max-image-pixels"),
+        "{msg}"
+    );
+
+    // Pixels: 600 x 600 = 360,000 > 250,000.
+    let big = data_url(&png(600, 600, [1, 2, 3]), "image/png");
+    let (status, v) = s.post(&with_image_url(&big)).await;
+    assert_eq!(status, 400);
+    let msg = assert_envelope(&v)["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("360000"), "{msg}");
+
+    // Bytes per image: a noisy PNG well over 8000 bytes.
+    let noisy: Vec<u8> = (0..120 * 120 * 3).map(|i| (i * 7919 % 251) as u8).collect();
+    let img = image::RgbImage::from_raw(120, 120, noisy).unwrap();
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    assert!(bytes.len() > 8000);
+    let (status, v) = s
+        .post(&with_image_url(&data_url(&bytes, "image/png")))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        assert_envelope(&v)["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-image-bytes")
+    );
+
+    // Bytes per request: two small images, together over 3000 bytes.
+    let small = png(30, 30, [9, 9, 9]);
+    let mut parts = vec![text_part("x")];
+    let n = 3000 / small.len() + 1;
+    for _ in 0..n {
+        parts.push(
+            json!({"type": "image_url", "image_url": {"url": data_url(&small, "image/png")}}),
+        );
+    }
+    let (status, v) = s.post(&greedy(parts, 1)).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        assert_envelope(&v)["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-request-image-bytes")
+    );
+    // The server still serves.
+    let (status, _) = s.post(&greedy(vec![text_part("still here")], 2)).await;
+    assert_eq!(status, 200);
+}
+
+/// A one-shot-per-connection HTTP server on 127.0.0.1 serving `body`.
+async fn image_host(body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/cat.png")
+}
+
+#[tokio::test]
+async fn remote_images_are_refused_on_loopback_by_default() {
+    let url = image_host(png(20, 20, [250, 0, 0])).await;
+    let s = start_mlp(&["--allow-http-image-urls"]).await;
+    let (status, v) = s.post(&with_image_url(&url)).await;
+    assert_eq!(status, 400, "{v}");
+    let msg = assert_envelope(&v)["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("127.0.0.1") && msg.contains("--allow-private-image-urls"),
+        "{msg}"
+    );
+
+    let https_loopback = url.replace("http://", "https://");
+    let (status, _) = s.post(&with_image_url(&https_loopback)).await;
+    assert_eq!(status, 400, "https to loopback is refused too");
+}
+
+#[tokio::test]
+async fn remote_images_are_fetched_when_allowed() {
+    let url = image_host(png(20, 20, [250, 0, 0])).await;
+    let s = start_mlp(&["--allow-http-image-urls", "--allow-private-image-urls"]).await;
+    let (status, v) = s.post(&with_image_url(&url)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["prompt_tokens_details"]["image_tokens"], 25);
+    // The same picture inline gives the same answer.
+    let inline = data_url(&png(20, 20, [250, 0, 0]), "image/png");
+    let (_, w) = s.post(&with_image_url(&inline)).await;
+    assert_eq!(content(&v), content(&w));
+
+    // Without --allow-http-image-urls, plain http is refused.
+    let strict = start_mlp(&["--allow-private-image-urls"]).await;
+    let (status, v) = strict.post(&with_image_url(&url)).await;
+    assert_eq!(status, 400);
+    assert!(
+        assert_envelope(&v)["message"]
+            .as_str()
+            .unwrap()
+            .contains("http://")
+    );
+    // And --no-remote-images switches fetching off.
+    let off = start_mlp(&["--no-remote-images"]).await;
+    let (status, v) = off.post(&with_image_url(&url)).await;
+    assert_eq!(status, 400);
+    assert!(
+        assert_envelope(&v)["message"]
+            .as_str()
+            .unwrap()
+            .contains("switched off")
+    );
+}
