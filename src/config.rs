@@ -35,9 +35,14 @@ pub struct Config {
     #[arg(long, env = "TESSERA_PORT", default_value_t = 8080)]
     pub port: u16,
 
-    /// Context size in tokens (0 = the model's training context).
-    #[arg(long, short = 'c', env = "TESSERA_CTX_SIZE", default_value_t = 4096)]
+    /// Total context size in tokens, shared out evenly among the --parallel
+    /// sequences (0 = the model's training context).
+    #[arg(long, short = 'c', env = "TESSERA_CTX_SIZE", default_value_t = 16384)]
     pub ctx_size: u32,
+
+    /// Requests decoded together (continuous batching); each gets ctx-size / parallel tokens.
+    #[arg(long, short = 'p', env = "TESSERA_PARALLEL", default_value_t = 4)]
+    pub parallel: usize,
 
     /// Logical batch size for prompt processing, in tokens.
     #[arg(long, short = 'b', env = "TESSERA_BATCH_SIZE", default_value_t = 2048)]
@@ -54,6 +59,15 @@ pub struct Config {
     /// Keep the vision projector on the CPU even when a GPU is available.
     #[arg(long, env = "TESSERA_NO_MMPROJ_OFFLOAD")]
     pub no_mmproj_offload: bool,
+
+    /// Seconds a request may take, queueing included (0 = no limit). A
+    /// queued request then fails with 503; a running one ends with `length`.
+    #[arg(long, env = "TESSERA_REQUEST_TIMEOUT", default_value_t = 600)]
+    pub request_timeout: u64,
+
+    /// Seconds running streams may take to finish after SIGTERM/Ctrl-C.
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
 
     /// Requests that may wait for the engine before new ones get 429.
     #[arg(long, env = "TESSERA_MAX_QUEUE", default_value_t = 64)]

@@ -81,6 +81,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         n_gpu_layers: config.n_gpu_layers,
         mmproj_offload: !config.no_mmproj_offload,
         max_queue: config.max_queue,
+        parallel: config.parallel.max(1),
         image_max_tokens: config.image_max_tokens,
         tiles: engine::projector::TileSettings {
             tile_size: config.tile_size,

@@ -137,7 +137,7 @@ async fn images_need_a_vision_projector() {
 #[tokio::test]
 async fn prompt_longer_than_the_context_is_400() {
     // llama.cpp pads the context to a multiple of 256; ask for exactly that.
-    let s = start_mlp(&["--ctx-size", "256"]).await;
+    let s = start_mlp(&["--ctx-size", "256", "--parallel", "1"]).await;
     let long = "word ".repeat(400);
     for stream in [false, true] {
         let mut req = greedy(vec![text_part(&long)], 4);

@@ -95,6 +95,10 @@ impl From<EngineError> for ApiError {
                 .param("messages")
                 .code("context_length_exceeded"),
             EngineError::Image(_) => ApiError::invalid(message).code("invalid_image"),
+            EngineError::Timeout => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
+                    .code("timeout")
+            }
             EngineError::Internal(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
             }

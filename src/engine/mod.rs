@@ -3,10 +3,12 @@
 //! through channels. Dropping a job's event receiver cancels the job at the
 //! next token.
 
+mod batcher;
 pub mod gguf_meta;
 pub mod projector;
 pub mod prompt;
 pub mod sampling;
+pub mod scheduler;
 pub mod text;
 mod worker;
 
@@ -31,6 +33,8 @@ pub struct EngineConfig {
     pub n_gpu_layers: u32,
     pub mmproj_offload: bool,
     pub max_queue: usize,
+    /// Sequences decoded together (continuous batching).
+    pub parallel: usize,
     /// Upper bound on tokens per image for dynamic-resolution projectors; -1 = model default.
     pub image_max_tokens: i32,
     pub tiles: projector::TileSettings,
@@ -111,6 +115,8 @@ pub enum EngineError {
     PromptTooLong { prompt_tokens: u32, n_ctx: u32 },
     #[error("the image could not be processed by the vision encoder: {0}")]
     Image(String),
+    #[error("the request timed out (--request-timeout) before it could finish")]
+    Timeout,
     #[error("internal engine error: {0}")]
     Internal(String),
 }
@@ -118,6 +124,8 @@ pub enum EngineError {
 struct Job {
     request: GenerateRequest,
     events: mpsc::UnboundedSender<Event>,
+    /// Past it, a queued job fails and a running one ends with `length`.
+    deadline: Option<std::time::Instant>,
 }
 
 struct Shared {
@@ -125,6 +133,9 @@ struct Shared {
     info: OnceLock<ModelInfo>,
     /// Tokens sampled since start, across all jobs (cancelled ones included).
     generated_tokens: AtomicU64,
+    /// Jobs waiting for a sequence, and sequences running.
+    queued: AtomicU64,
+    active: AtomicU64,
 }
 
 /// A cheap, cloneable handle on the engine thread.
@@ -145,6 +156,8 @@ impl Engine {
             status: watch::Sender::new(Status::Loading),
             info: OnceLock::new(),
             generated_tokens: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            active: AtomicU64::new(0),
         });
         let worker_shared = shared.clone();
         let spawned = std::thread::Builder::new()
@@ -176,6 +189,11 @@ impl Engine {
         self.shared.generated_tokens.load(Ordering::Relaxed)
     }
 
+    /// Sequences generating right now.
+    pub fn active_sequences(&self) -> u64 {
+        self.shared.active.load(Ordering::Relaxed)
+    }
+
     /// Model facts; `None` until the model has loaded.
     pub fn info(&self) -> Option<&ModelInfo> {
         self.shared.info.get()
@@ -187,6 +205,15 @@ impl Engine {
         &self,
         request: GenerateRequest,
     ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+        self.submit_with_deadline(request, None)
+    }
+
+    /// [`Engine::submit`] with a deadline for the whole job.
+    pub fn submit_with_deadline(
+        &self,
+        request: GenerateRequest,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
         match self.status() {
             Status::Ready => {}
             Status::Loading => return Err(EngineError::Loading),
@@ -194,7 +221,11 @@ impl Engine {
         }
         let (events, rx) = mpsc::unbounded_channel();
         self.tx
-            .try_send(Job { request, events })
+            .try_send(Job {
+                request,
+                events,
+                deadline,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => EngineError::QueueFull(self.max_queue),
                 mpsc::error::TrySendError::Closed(_) => {
@@ -208,6 +239,14 @@ impl Engine {
 impl Shared {
     fn set_status(&self, status: Status) {
         self.status.send_replace(status);
+    }
+
+    fn set_queued(&self, n: usize) {
+        self.queued.store(n as u64, Ordering::Relaxed);
+    }
+
+    fn set_active(&self, n: usize) {
+        self.active.store(n as u64, Ordering::Relaxed);
     }
 
     fn count_token(&self) {

@@ -1,26 +1,18 @@
-//! The engine thread: loads the model, then serves jobs one after another.
-//! (Continuous batching across sequences is a later step; the job queue and
-//! event protocol already fit it.)
+//! The engine thread: loads the model, measures the projector, then hands
+//! over to the continuous batcher.
 
-use super::text::TextAssembler;
-use super::{
-    EngineConfig, EngineError, Event, FinishReason, Job, ModelInfo, PromptUsage, Shared, Status,
-};
+use super::batcher::Batcher;
+use super::{EngineConfig, Job, ModelInfo, Shared, Status};
 use crate::engine::projector;
 use crate::engine::prompt::ChatTemplate;
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::mtmd::{
-    MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputChunks, MtmdInputText, MtmdTokenizeError,
-};
+use llama_cpp_2::mtmd::{MtmdContext, MtmdContextParams};
 use llama_cpp_2::token::LlamaToken;
 use std::ffi::CString;
 use std::num::NonZeroU32;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 
@@ -35,19 +27,6 @@ fn backend() -> Result<&'static LlamaBackend, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
-}
-
-/// Everything loaded, borrowed by the per-job code.
-struct Loaded<'m> {
-    shared: &'m Shared,
-    model: &'m LlamaModel,
-    ctx: LlamaContext<'m>,
-    mtmd: Option<MtmdContext>,
-    n_batch: u32,
-    /// The media marker, to split the prompt as mtmd does.
-    marker: String,
-    /// BOS text to strip from a rendered prompt when tokenisation adds BOS itself.
-    bos_text: Option<String>,
 }
 
 pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
@@ -70,8 +49,12 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         config.ctx_size
     };
     let threads = config.threads.max(1);
+    // One KV stream per sequence (not unified): each request gets
+    // ctx_size / parallel cells, as llama-server's slots do.
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_seq_max(config.parallel.max(1) as u32)
+        .with_kv_unified(false)
         .with_n_batch(config.batch_size)
         .with_n_ubatch(config.batch_size.min(512))
         .with_n_threads(threads)
@@ -139,201 +122,17 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
     let _ = shared.info.set(info);
     shared.set_status(Status::Ready);
 
-    let mut loaded = Loaded {
-        shared: &shared,
-        model: &model,
+    let parallel = config.parallel.max(1);
+    let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
+    let mut batcher = Batcher::new(
+        &shared,
+        &model,
         ctx,
         mtmd,
-        n_batch: config.batch_size,
-        marker: media_marker_copy,
-        bos_text: (vocab.should_add_bos() && !bos.is_empty()).then_some(bos),
-    };
-    while let Some(job) = rx.blocking_recv() {
-        if job.events.is_closed() {
-            continue; // the client left while queued
-        }
-        let outcome = catch_unwind(AssertUnwindSafe(|| loaded.generate(&job)));
-        let error = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => e,
-            Err(_) => EngineError::Internal("the request panicked; the engine recovered".into()),
-        };
-        let _ = job.events.send(Event::Failed(error));
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Internal(e.to_string())
-}
-
-/// A tokenized prompt, ready to evaluate.
-enum Prepared {
-    Text(Vec<LlamaToken>),
-    Chunks(MtmdInputChunks),
-}
-
-impl Loaded<'_> {
-    /// Tokenizes the prompt (images preprocessed, not yet encoded) and counts
-    /// it: total tokens from mtmd's chunks; image positions as the total
-    /// minus the text between markers, tokenized exactly as mtmd does.
-    fn prepare(&self, job: &Job) -> Result<(Prepared, PromptUsage), EngineError> {
-        let mut prompt = job.request.prompt.as_str();
-        if let Some(bos) = &self.bos_text {
-            prompt = prompt.strip_prefix(bos.as_str()).unwrap_or(prompt);
-        }
-        let vocab = self.model.vocab();
-        let Some(mtmd) = self.mtmd.as_ref() else {
-            let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-            let usage = PromptUsage {
-                prompt_tokens: tokens.len() as u32,
-                ..Default::default()
-            };
-            return Ok((Prepared::Text(tokens), usage));
-        };
-        let bitmaps = job
-            .request
-            .images
-            .iter()
-            .map(|img| MtmdBitmap::from_image_data(img.width, img.height, &img.rgb))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Image(e.to_string()))?;
-        let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
-        let text = MtmdInputText {
-            text: prompt.to_string(),
-            add_special: true,
-            parse_special: true,
-        };
-        let chunks = mtmd.tokenize(text, &refs).map_err(|e| match e {
-            MtmdTokenizeError::ImagePreprocessingError => {
-                EngineError::Image("preprocessing failed".into())
-            }
-            other => internal(other),
-        })?;
-        let total = chunks.total_tokens() as u32;
-        let specials = u32::from(vocab.should_add_bos()) + u32::from(vocab.should_add_eos());
-        let text_tokens: u32 = prompt
-            .split(self.marker.as_str())
-            .map(|seg| vocab.tokenize(seg.as_bytes(), false, true).len() as u32)
-            .sum::<u32>()
-            + specials;
-        let usage = PromptUsage {
-            prompt_tokens: total,
-            image_tokens: total.saturating_sub(text_tokens),
-            cached_tokens: 0,
-        };
-        Ok((Prepared::Chunks(chunks), usage))
-    }
-
-    /// Puts a prepared prompt into sequence 0; returns the next position.
-    fn eval(&mut self, prepared: &Prepared, usage: PromptUsage) -> Result<i32, EngineError> {
-        let n_ctx = self.ctx.n_ctx();
-        // KV cells are what fill up; with M-RoPE positions run slower than cells.
-        let cells = match prepared {
-            Prepared::Text(t) => t.len() as u32,
-            Prepared::Chunks(c) => usage.prompt_tokens.max(c.total_positions().max(0) as u32),
-        };
-        if cells == 0 || cells >= n_ctx {
-            return Err(EngineError::PromptTooLong {
-                prompt_tokens: usage.prompt_tokens,
-                n_ctx,
-            });
-        }
-        match prepared {
-            Prepared::Text(tokens) => {
-                let step = self.n_batch.max(1) as usize;
-                let mut batch = LlamaBatch::new(step, 1);
-                for (i, slice) in tokens.chunks(step).enumerate() {
-                    batch.clear();
-                    let last_slice = (i + 1) * step >= tokens.len();
-                    for (j, t) in slice.iter().enumerate() {
-                        let pos = (i * step + j) as i32;
-                        let logits = last_slice && j + 1 == slice.len();
-                        batch.add(*t, pos, &[0], logits).map_err(internal)?;
-                    }
-                    self.ctx.decode(&mut batch).map_err(internal)?;
-                }
-                Ok(tokens.len() as i32)
-            }
-            Prepared::Chunks(chunks) => {
-                let mtmd = self
-                    .mtmd
-                    .as_mut()
-                    .ok_or_else(|| internal("no vision context"))?;
-                chunks
-                    .eval_chunks(mtmd, &mut self.ctx, 0, 0, self.n_batch as i32, true)
-                    .map_err(internal)
-            }
-        }
-    }
-
-    fn generate(&mut self, job: &Job) -> Result<(), EngineError> {
-        let (prepared, usage) = self.prepare(job)?;
-        let send = |e: Event| job.events.send(e).is_ok();
-        if job.request.count_only {
-            send(Event::Started(usage));
-            return self.finish(job, FinishReason::Length, 0, None);
-        }
-        self.ctx.clear_kv_cache();
-        let mut n_past = self.eval(&prepared, usage)?;
-        if !send(Event::Started(usage)) {
-            return Ok(());
-        }
-        let n_ctx = self.ctx.n_ctx() as i32;
-        let vocab = self.model.vocab();
-        let mut sampler = job.request.sampling.sampler();
-        let mut text = TextAssembler::new(job.request.stop.clone());
-        let max_tokens = job.request.max_tokens.unwrap_or(u32::MAX);
-        let mut batch = LlamaBatch::new(1, 1);
-        let mut completion_tokens = 0u32;
-        let mut piece = Vec::new();
-        let reason = loop {
-            // Every counted token must have a place in the context.
-            if completion_tokens >= max_tokens || n_past >= n_ctx {
-                break FinishReason::Length;
-            }
-            let token = sampler.sample(&self.ctx, -1);
-            if vocab.is_eog(token) {
-                break FinishReason::Stop;
-            }
-            completion_tokens += 1;
-            self.shared.count_token();
-            piece.clear();
-            vocab.token_to_piece_into(token, &mut piece, false, None);
-            let step = text.push(&piece);
-            if !step.text.is_empty() && !send(Event::Text(step.text)) {
-                return Ok(()); // client gone: free the sequence now
-            }
-            if step.stopped {
-                return self.finish(job, FinishReason::Stop, completion_tokens, None);
-            }
-            if completion_tokens >= max_tokens {
-                break FinishReason::Length;
-            }
-            if job.events.is_closed() {
-                return Ok(());
-            }
-            batch.clear();
-            batch.add(token, n_past, &[0], true).map_err(internal)?;
-            self.ctx.decode(&mut batch).map_err(internal)?;
-            n_past += 1;
-        };
-        self.finish(job, reason, completion_tokens, Some(text.finish()))
-    }
-
-    fn finish(
-        &self,
-        job: &Job,
-        reason: FinishReason,
-        completion_tokens: u32,
-        tail: Option<String>,
-    ) -> Result<(), EngineError> {
-        if let Some(tail) = tail.filter(|t| !t.is_empty()) {
-            let _ = job.events.send(Event::Text(tail));
-        }
-        let _ = job.events.send(Event::Finished {
-            reason,
-            completion_tokens,
-        });
-        Ok(())
-    }
+        config.batch_size as usize,
+        parallel,
+        media_marker_copy,
+        bos_text,
+    );
+    batcher.run(&mut rx);
 }
