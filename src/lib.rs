@@ -24,15 +24,24 @@ pub struct Server {
     pub engine: Engine,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    grace: std::time::Duration,
 }
 
 impl Server {
-    /// Stops accepting connections and waits for open ones to finish.
+    /// Stops accepting connections and lets open ones (running streams
+    /// included) finish, for at most the shutdown grace period.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.await.unwrap_or(Ok(()))
+        match tokio::time::timeout(self.grace, &mut self.task).await {
+            Ok(joined) => joined.unwrap_or(Ok(())),
+            Err(_) => {
+                tracing::warn!("shutdown grace period over; dropping open connections");
+                self.task.abort();
+                Ok(())
+            }
+        }
     }
 
     /// Runs until SIGINT/SIGTERM, then shuts down gracefully.
@@ -92,6 +101,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         engine: engine.clone(),
         model_id: config.model_id(),
         created: api::unix_now(),
+        request_timeout: (config.request_timeout > 0)
+            .then(|| std::time::Duration::from_secs(config.request_timeout)),
         limits: Limits {
             max_image_bytes: config.max_image_bytes,
             max_image_pixels: config.max_image_pixels,
@@ -129,5 +140,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         engine,
         shutdown: Some(tx),
         task,
+        grace: std::time::Duration::from_secs(config.shutdown_grace),
     })
 }

@@ -153,8 +153,12 @@ async fn handle(
     state: SharedState,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let prepared = prepare(&state, body, false).await?;
-    let mut rx = state.engine.submit(prepared.generate)?;
+    let deadline = state.request_timeout.map(|t| started + t);
+    let mut rx = state
+        .engine
+        .submit_with_deadline(prepared.generate, deadline)?;
     // Wait for the prompt to be in the context, so that prompt errors still
     // get a proper status code, even for streams.
     let usage = match rx.recv().await {

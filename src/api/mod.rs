@@ -33,6 +33,8 @@ pub struct AppState {
     pub model_id: String,
     pub created: u64,
     pub limits: Limits,
+    /// Whole-request deadline (queueing included).
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 pub type SharedState = Arc<AppState>;

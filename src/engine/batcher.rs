@@ -29,7 +29,10 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 enum Part {
     Token(LlamaToken),
     /// An image piece with its wrapper tokens, preprocessed, not yet encoded.
-    Image { chunks: MtmdInputChunks, item: Item },
+    Image {
+        chunks: MtmdInputChunks,
+        item: Item,
+    },
 }
 
 impl Part {
@@ -264,7 +267,10 @@ impl<'m> Batcher<'m> {
         for (i, seg) in segments.iter().enumerate() {
             if i > 0 {
                 let img = &job.request.images[i - 1];
-                let mtmd = self.mtmd.as_ref().ok_or_else(|| internal("no vision context"))?;
+                let mtmd = self
+                    .mtmd
+                    .as_ref()
+                    .ok_or_else(|| internal("no vision context"))?;
                 let bitmap = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
                     .map_err(|e| EngineError::Image(e.to_string()))?;
                 let text = MtmdInputText {
