@@ -19,6 +19,9 @@ enum Command {
         /// Folder to write into.
         #[arg(default_value = "fixtures")]
         out: PathBuf,
+        /// Also write the benchmark-size pair (~160M-parameter F16 text model + mmproj).
+        #[arg(long)]
+        bench: bool,
     },
 }
 
@@ -29,12 +32,17 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Fixtures { out }) => {
+        Some(Command::Fixtures { out, bench }) => {
             let set = tessera::fixtures::write_all(&out)?;
             println!("{}", set.text.display());
             println!("{}", set.text_stopper.display());
             println!("{}", set.mmproj_mlp.display());
             println!("{}", set.mmproj_qwen2vl.display());
+            if bench {
+                let (text, mmproj) = tessera::fixtures::write_bench(&out)?;
+                println!("{}", text.display());
+                println!("{}", mmproj.display());
+            }
             Ok(())
         }
         None => {
