@@ -4,6 +4,7 @@
 //! `openai` holds the wire types. Arrows point one way.
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod fixtures;

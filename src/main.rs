@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Load-test an OpenAI-compatible server (and optionally a baseline) and print TTFT, ITL and tokens/s.
+    Bench(tessera::bench::BenchArgs),
     /// Write the tiny deterministic test models (text + mmproj GGUFs) into a folder.
     Fixtures {
         /// Folder to write into.
@@ -45,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Bench(args)) => tessera::bench::run(args).await,
         None => {
             let server = tessera::start(cli.serve).await?;
             server.run_until_signal().await?;

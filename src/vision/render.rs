@@ -18,8 +18,8 @@ fn resize(
     }
     let corrupt = |e: &dyn std::fmt::Display| VisionError::Corrupt(format!("resize: {e}"));
     // Borrowed, not copied: a 12 MP source is 36 MB.
-    let src = ImageRef::new(img.width, img.height, &img.rgb, PixelType::U8x3)
-        .map_err(|e| corrupt(&e))?;
+    let src =
+        ImageRef::new(img.width, img.height, &img.rgb, PixelType::U8x3).map_err(|e| corrupt(&e))?;
     let mut dst = Image::new(w, h, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     resizer

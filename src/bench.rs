@@ -1,0 +1,380 @@
+//! `tessera bench`: a reproducible load generator for any OpenAI-compatible
+//! server. It streams every request and measures time to first token (TTFT),
+//! inter-token latency, per-stream and aggregate decode speed, for text-only
+//! and one-image requests at several concurrencies, plus a two-turn
+//! conversation that resends its image. Given `--baseline-url` (e.g. a
+//! llama-server on the same GGUF), it runs the same workload there and
+//! prints the ratios.
+
+use base64::Engine as _;
+use clap::Args;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Server under test.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A second server to run the same workload against (ratios: url / baseline).
+    #[arg(long)]
+    pub baseline_url: Option<String>,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+    pub concurrency: Vec<usize>,
+    /// Requests per client at each level.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Tokens generated per request.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: u32,
+    /// Side of the synthetic test image, in pixels (keep it within one tile
+    /// so both servers encode it once).
+    #[arg(long, default_value_t = 224)]
+    pub image_size: u32,
+    /// Skip the image workloads (text-only models).
+    #[arg(long)]
+    pub no_images: bool,
+}
+
+/// One streamed request's timings.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    ttft: Duration,
+    /// Mean gap between content deltas.
+    itl: Option<Duration>,
+    tokens: u32,
+    /// Completion tokens after the first, per second of decoding.
+    decode_tps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Level {
+    samples: Vec<Sample>,
+    wall: Duration,
+}
+
+impl Level {
+    fn ttft_ms(&self, q: f64) -> f64 {
+        percentile(
+            self.samples
+                .iter()
+                .map(|s| s.ttft.as_secs_f64() * 1e3)
+                .collect(),
+            q,
+        )
+    }
+    fn itl_ms(&self) -> f64 {
+        percentile(
+            self.samples
+                .iter()
+                .filter_map(|s| s.itl.map(|d| d.as_secs_f64() * 1e3))
+                .collect(),
+            0.5,
+        )
+    }
+    fn stream_tps(&self) -> f64 {
+        percentile(
+            self.samples.iter().filter_map(|s| s.decode_tps).collect(),
+            0.5,
+        )
+    }
+    fn aggregate_tps(&self) -> f64 {
+        let tokens: u32 = self.samples.iter().map(|s| s.tokens).sum();
+        tokens as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let idx = ((v.len() - 1) as f64 * q).round() as usize;
+    v[idx.min(v.len() - 1)]
+}
+
+/// A solid-colour PNG unique to `n`, as a data URL.
+fn image_url(n: usize, side: u32) -> String {
+    let rgb = [
+        (n * 53 % 256) as u8,
+        (n * 101 % 256) as u8,
+        (n * 197 % 256) as u8,
+    ];
+    let img = image::RgbImage::from_fn(side, side, |x, y| {
+        image::Rgb([rgb[0] ^ (x as u8 & 0x10), rgb[1] ^ (y as u8 & 0x10), rgb[2]])
+    });
+    let mut png = Vec::new();
+    let _ = image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png);
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}
+
+fn user(n: usize, image: Option<String>) -> Value {
+    let text = format!("Request {n}: describe what you see in detail, then tell a story about it.");
+    match image {
+        None => json!({"role": "user", "content": text}),
+        Some(url) => json!({"role": "user", "content": [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": url}}
+        ]}),
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    max_tokens: u32,
+}
+
+impl Client {
+    /// Streams one chat request; returns the timings and the answer text.
+    async fn run(&self, messages: Vec<Value>) -> anyhow::Result<(Sample, String)> {
+        let body = json!({
+            "model": "bench",
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let start = Instant::now();
+        let resp = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        let mut text = String::new();
+        let mut stamps: Vec<Instant> = Vec::new();
+        let mut usage_tokens = None;
+        'read: while let Some(chunk) = stream.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk?));
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                for line in event.lines() {
+                    let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                        continue;
+                    };
+                    if data == "[DONE]" {
+                        break 'read;
+                    }
+                    let v: Value = serde_json::from_str(data)?;
+                    if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
+                        usage_tokens = Some(n as u32);
+                    }
+                    if let Some(c) = v["choices"][0]["delta"]["content"].as_str()
+                        && !c.is_empty()
+                    {
+                        stamps.push(Instant::now());
+                        text.push_str(c);
+                    }
+                }
+            }
+        }
+        let first = *stamps
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no content"))?;
+        let last = *stamps.last().unwrap_or(&first);
+        let tokens = usage_tokens.unwrap_or(stamps.len() as u32);
+        let decode = last.duration_since(first).as_secs_f64();
+        let sample = Sample {
+            ttft: first.duration_since(start),
+            itl: (stamps.len() > 1).then(|| last.duration_since(first) / (stamps.len() as u32 - 1)),
+            tokens,
+            decode_tps: (tokens > 1 && decode > 0.0).then(|| (tokens - 1) as f64 / decode),
+        };
+        Ok((sample, text))
+    }
+}
+
+/// `concurrency` clients, each sending `rounds` requests back to back.
+async fn level(
+    client: &std::sync::Arc<Client>,
+    concurrency: usize,
+    rounds: usize,
+    image_side: Option<u32>,
+    salt: usize,
+) -> anyhow::Result<Level> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for r in 0..rounds {
+                let n = salt + c * 1000 + r;
+                let msg = user(n, image_side.map(|s| image_url(n, s)));
+                out.push(client.run(vec![msg]).await?.0);
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await??);
+    }
+    Ok(Level {
+        samples,
+        wall: start.elapsed(),
+    })
+}
+
+/// Results for one server.
+struct Report {
+    text: Vec<(usize, Level)>,
+    image: Vec<(usize, Level)>,
+    /// Mean TTFT of first turns and of follow-ups that resend the image.
+    first_turn_ms: f64,
+    follow_up_ms: f64,
+}
+
+async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
+    let client = std::sync::Arc::new(Client {
+        http: reqwest::Client::new(),
+        url: url.trim_end_matches('/').to_string(),
+        max_tokens: args.max_tokens,
+    });
+    // Warm-up: first requests pay one-off costs on both servers.
+    level(
+        &client,
+        1,
+        1,
+        (!args.no_images).then_some(args.image_size),
+        1,
+    )
+    .await?;
+    let mut report = Report {
+        text: Vec::new(),
+        image: Vec::new(),
+        first_turn_ms: f64::NAN,
+        follow_up_ms: f64::NAN,
+    };
+    for &c in &args.concurrency {
+        report
+            .text
+            .push((c, level(&client, c, args.rounds, None, 10_000 * c).await?));
+        if !args.no_images {
+            let l = level(&client, c, args.rounds, Some(args.image_size), 20_000 * c).await?;
+            report.image.push((c, l));
+        }
+    }
+    if !args.no_images {
+        let (mut first, mut follow) = (Vec::new(), Vec::new());
+        for r in 0..args.rounds.max(1) {
+            let n = 90_000 + r;
+            let opening = user(n, Some(image_url(n, args.image_size)));
+            let (s1, answer) = client.run(vec![opening.clone()]).await?;
+            let turn2 = vec![
+                opening,
+                json!({"role": "assistant", "content": answer}),
+                json!({"role": "user", "content": "Now describe the colours."}),
+            ];
+            let (s2, _) = client.run(turn2).await?;
+            first.push(s1.ttft.as_secs_f64() * 1e3);
+            follow.push(s2.ttft.as_secs_f64() * 1e3);
+        }
+        report.first_turn_ms = first.iter().sum::<f64>() / first.len() as f64;
+        report.follow_up_ms = follow.iter().sum::<f64>() / follow.len() as f64;
+    }
+    Ok(report)
+}
+
+fn print_table(name: &str, rows: &[(usize, Level)]) {
+    println!("\n{name}\n");
+    println!(
+        "| clients | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | per-stream tok/s | aggregate tok/s |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (c, l) in rows {
+        println!(
+            "| {c} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
+            l.ttft_ms(0.5),
+            l.ttft_ms(0.95),
+            l.itl_ms(),
+            l.stream_tps(),
+            l.aggregate_tps()
+        );
+    }
+}
+
+fn print_report(label: &str, url: &str, r: &Report) {
+    println!("\n## {label} ({url})");
+    print_table("Text-only requests", &r.text);
+    if !r.image.is_empty() {
+        print_table("One-image requests", &r.image);
+        let text1 = r
+            .text
+            .iter()
+            .find(|(c, _)| *c == 1)
+            .map(|(_, l)| l.ttft_ms(0.5));
+        let img1 = r
+            .image
+            .iter()
+            .find(|(c, _)| *c == 1)
+            .map(|(_, l)| l.ttft_ms(0.5));
+        if let (Some(t), Some(i)) = (text1, img1) {
+            println!(
+                "\nImage prefill (one-image TTFT - text TTFT, 1 client): {:.1} ms",
+                i - t
+            );
+        }
+        println!(
+            "Two-turn conversation resending its image: first turn TTFT {:.1} ms, follow-up {:.1} ms ({:.2}x)",
+            r.first_turn_ms,
+            r.follow_up_ms,
+            r.follow_up_ms / r.first_turn_ms
+        );
+    }
+}
+
+fn at(rows: &[(usize, Level)], c: usize) -> Option<&Level> {
+    rows.iter().find(|(k, _)| *k == c).map(|(_, l)| l)
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let main = measure(&args, &args.url).await?;
+    print_report("Server under test", &args.url, &main);
+    let Some(base_url) = &args.baseline_url else {
+        return Ok(());
+    };
+    let base = measure(&args, base_url).await?;
+    print_report("Baseline", base_url, &base);
+    println!("\n## Ratios (server under test / baseline)\n");
+    println!("| metric | ratio | target |");
+    println!("| --- | --- | --- |");
+    if let (Some(a), Some(b)) = (at(&main.image, 1), at(&base.image, 1)) {
+        println!(
+            "| TTFT, one-image request, 1 client | {:.2}x | <= 1.0x |",
+            a.ttft_ms(0.5) / b.ttft_ms(0.5)
+        );
+    }
+    if let (Some(a), Some(b)) = (at(&main.text, 1), at(&base.text, 1)) {
+        println!(
+            "| single-stream decode tok/s | {:.2}x | >= 0.97x |",
+            a.stream_tps() / b.stream_tps()
+        );
+    }
+    let top = args.concurrency.iter().copied().max().unwrap_or(1);
+    if let (Some(a), Some(b)) = (at(&main.text, top), at(&base.text, top)) {
+        println!(
+            "| aggregate tok/s, {top} clients | {:.2}x | >= 1.1x |",
+            a.aggregate_tps() / b.aggregate_tps()
+        );
+    }
+    if !main.image.is_empty() {
+        println!(
+            "| follow-up TTFT / first-turn TTFT (under test; baseline {:.2}x) | {:.2}x | <= 0.2x |",
+            base.follow_up_ms / base.first_turn_ms,
+            main.follow_up_ms / main.first_turn_ms
+        );
+    }
+    Ok(())
+}
