@@ -4,7 +4,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tessera::vision::tiling::{RequestedDetail, TileLimits, plan};
-use tessera::vision::{PieceRule, ProjectorProfile, decode_image, render};
+use tessera::vision::{ProjectorProfile, decode_image, render};
 
 fn photo() -> Vec<u8> {
     let (w, h) = (4032u32, 3024u32);
@@ -26,16 +26,7 @@ fn photo() -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let profile = ProjectorProfile {
-        tile_size: 448,
-        tile_tokens: 258,
-        rule: PieceRule::Dynamic {
-            unit: 28,
-            overhead: 2,
-            min_tokens: 8,
-        },
-        thumbnail_budget: 75,
-    };
+    let profile = ProjectorProfile::QWEN2VL_448;
     let jpeg = photo();
     let decoded = decode_image(&jpeg, u64::MAX).expect("decode");
     let mut group = c.benchmark_group("4032x3024");

@@ -4,7 +4,7 @@
 
 use image::{Rgb, RgbImage};
 use tessera::vision::tiling::{RequestedDetail, TileLimits, plan};
-use tessera::vision::{DecodedImage, PieceRule, ProjectorProfile, render};
+use tessera::vision::{DecodedImage, ProjectorProfile, render};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args()
@@ -24,16 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Rgb([(90.0 + 80.0 * fy) as u8, (150.0 + 60.0 * fy) as u8, 235])
         }
     });
-    let profile = ProjectorProfile {
-        tile_size: 448,
-        tile_tokens: 258,
-        rule: PieceRule::Dynamic {
-            unit: 28,
-            overhead: 2,
-            min_tokens: 8,
-        },
-        thumbnail_budget: 75,
-    };
+    let profile = ProjectorProfile::QWEN2VL_448;
     let p = plan(w, h, RequestedDetail::Auto, &profile, TileLimits::default());
     let img = DecodedImage {
         width: w,

@@ -270,13 +270,7 @@ async fn disconnect_mid_stream_frees_the_engine() {
         "messages": [{"role": "user", "content": "a long story"}],
         "max_tokens": 1500, "temperature": 0, "stream": true
     });
-    let mut resp = s
-        .client
-        .post(format!("{}/v1/chat/completions", s.base))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let mut resp = s.open_stream(&req).await;
     assert_eq!(resp.status(), 200);
     // Read a few chunks, then hang up.
     for _ in 0..3 {

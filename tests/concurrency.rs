@@ -68,13 +68,7 @@ async fn a_full_queue_gets_429_with_retry_after() {
         "messages": [{"role": "user", "content": "go on forever"}],
         "max_tokens": 60000, "temperature": 0, "stream": true
     });
-    let mut a = s
-        .client
-        .post(format!("{}/v1/chat/completions", s.base))
-        .json(&long)
-        .send()
-        .await
-        .unwrap();
+    let mut a = s.open_stream(&long).await;
     a.chunk().await.unwrap().expect("A is running");
     // B and C arrive while A runs: one waits in the queue, the other is refused.
     let send = |body: Value| {
@@ -115,13 +109,7 @@ async fn fifty_abandoned_streams_free_their_sequences() {
             "messages": [{"role": "user", "content": format!("story {i}")}],
             "max_tokens": 2000, "temperature": 0, "stream": true
         });
-        let mut resp = s
-            .client
-            .post(format!("{}/v1/chat/completions", s.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let mut resp = s.open_stream(&body).await;
         assert_eq!(resp.status(), 200);
         resp.chunk().await.unwrap().expect("first chunk");
         drop(resp);
@@ -201,13 +189,7 @@ async fn shutdown_drains_a_running_stream() {
         "messages": [{"role": "user", "content": "finish me"}],
         "max_tokens": 300, "temperature": 0, "stream": true
     });
-    let mut resp = s
-        .client
-        .post(format!("{}/v1/chat/completions", s.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let mut resp = s.open_stream(&body).await;
     let mut text = String::from_utf8(resp.chunk().await.unwrap().unwrap().to_vec()).unwrap();
     let TestServer { server, base, .. } = s;
     let shutdown = tokio::spawn(server.shutdown());

@@ -198,7 +198,7 @@ async fn every_image_limit_is_enforced_with_a_clear_400() {
     let bomb = data_url(&png_header_only(100_000, 100_000), "image/png");
     let (status, v) = s.post(&with_image_url(&bomb)).await;
     assert_eq!(status, 400, "{v}");
-    let msg = assert_envelope(&v)["message"].as_str().unwrap().to_string();
+    let msg = error_message(&v);
     assert!(
         msg.contains("100000x100000") && msg.contains("--max-image-pixels"),
         "{msg}"
@@ -208,7 +208,7 @@ async fn every_image_limit_is_enforced_with_a_clear_400() {
     let big = data_url(&png(600, 600, [1, 2, 3]), "image/png");
     let (status, v) = s.post(&with_image_url(&big)).await;
     assert_eq!(status, 400);
-    let msg = assert_envelope(&v)["message"].as_str().unwrap().to_string();
+    let msg = error_message(&v);
     assert!(msg.contains("360000"), "{msg}");
 
     // Bytes per image: a noisy PNG well over 8000 bytes.
@@ -226,12 +226,7 @@ async fn every_image_limit_is_enforced_with_a_clear_400() {
         .post(&with_image_url(&data_url(&bytes, "image/png")))
         .await;
     assert_eq!(status, 400);
-    assert!(
-        assert_envelope(&v)["message"]
-            .as_str()
-            .unwrap()
-            .contains("--max-image-bytes")
-    );
+    assert!(error_message(&v).contains("--max-image-bytes"));
 
     // Bytes per request: two small images, together over 3000 bytes.
     let small = png(30, 30, [9, 9, 9]);
@@ -244,12 +239,7 @@ async fn every_image_limit_is_enforced_with_a_clear_400() {
     }
     let (status, v) = s.post(&greedy(parts, 1)).await;
     assert_eq!(status, 400, "{v}");
-    assert!(
-        assert_envelope(&v)["message"]
-            .as_str()
-            .unwrap()
-            .contains("--max-request-image-bytes")
-    );
+    assert!(error_message(&v).contains("--max-request-image-bytes"));
     // The server still serves.
     let (status, _) = s.post(&greedy(vec![text_part("still here")], 2)).await;
     assert_eq!(status, 200);
@@ -283,7 +273,7 @@ async fn remote_images_are_refused_on_loopback_by_default() {
     let s = start_mlp(&["--allow-http-image-urls"]).await;
     let (status, v) = s.post(&with_image_url(&url)).await;
     assert_eq!(status, 400, "{v}");
-    let msg = assert_envelope(&v)["message"].as_str().unwrap().to_string();
+    let msg = error_message(&v);
     assert!(
         msg.contains("127.0.0.1") && msg.contains("--allow-private-image-urls"),
         "{msg}"
@@ -310,20 +300,10 @@ async fn remote_images_are_fetched_when_allowed() {
     let strict = start_mlp(&["--allow-private-image-urls"]).await;
     let (status, v) = strict.post(&with_image_url(&url)).await;
     assert_eq!(status, 400);
-    assert!(
-        assert_envelope(&v)["message"]
-            .as_str()
-            .unwrap()
-            .contains("http://")
-    );
+    assert!(error_message(&v).contains("http://"));
     // And --no-remote-images switches fetching off.
     let off = start_mlp(&["--no-remote-images"]).await;
     let (status, v) = off.post(&with_image_url(&url)).await;
     assert_eq!(status, 400);
-    assert!(
-        assert_envelope(&v)["message"]
-            .as_str()
-            .unwrap()
-            .contains("switched off")
-    );
+    assert!(error_message(&v).contains("switched off"));
 }

@@ -46,6 +46,20 @@ pub struct PieceSize {
 }
 
 impl ProjectorProfile {
+    /// What a Qwen2-VL projector (14 px patches, 2x2 merge) measures to at
+    /// the default settings: 448 px tiles of 16x16 tokens plus the
+    /// `<|vision_start|>`/`<|vision_end|>` pair. For docs, benches and tests.
+    pub const QWEN2VL_448: ProjectorProfile = ProjectorProfile {
+        tile_size: 448,
+        tile_tokens: 258,
+        rule: PieceRule::Dynamic {
+            unit: 28,
+            overhead: 2,
+            min_tokens: 8,
+        },
+        thumbnail_budget: 75,
+    };
+
     /// The global thumbnail of a `w` x `h` image.
     ///
     /// Dynamic projectors: the largest a x b grid of units whose cost fits
@@ -120,16 +134,7 @@ mod tests {
     use super::*;
 
     fn qwen() -> ProjectorProfile {
-        ProjectorProfile {
-            tile_size: 448,
-            tile_tokens: 258,
-            rule: PieceRule::Dynamic {
-                unit: 28,
-                overhead: 2,
-                min_tokens: 8,
-            },
-            thumbnail_budget: 75,
-        }
+        ProjectorProfile::QWEN2VL_448
     }
 
     #[test]

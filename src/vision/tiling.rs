@@ -149,16 +149,7 @@ mod tests {
     };
 
     fn qwen() -> ProjectorProfile {
-        ProjectorProfile {
-            tile_size: 448,
-            tile_tokens: 258,
-            rule: PieceRule::Dynamic {
-                unit: 28,
-                overhead: 2,
-                min_tokens: 8,
-            },
-            thumbnail_budget: 75,
-        }
+        ProjectorProfile::QWEN2VL_448
     }
 
     fn fixed() -> ProjectorProfile {

@@ -101,8 +101,8 @@ impl TestServer {
         )
     }
 
-    /// Sends a streaming request and returns the raw `data:` payloads.
-    pub async fn stream(&self, body: &Value) -> Vec<String> {
+    /// Starts a streaming request and returns the live response.
+    pub async fn open_stream(&self, body: &Value) -> reqwest::Response {
         let resp = self
             .client
             .post(format!("{}/v1/chat/completions", self.base))
@@ -111,6 +111,12 @@ impl TestServer {
             .await
             .expect("request");
         assert_eq!(resp.status().as_u16(), 200);
+        resp
+    }
+
+    /// Sends a streaming request and returns the raw `data:` payloads.
+    pub async fn stream(&self, body: &Value) -> Vec<String> {
+        let resp = self.open_stream(body).await;
         let ct = resp
             .headers()
             .get("content-type")
@@ -190,6 +196,14 @@ pub fn content(v: &Value) -> String {
     v["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or_else(|| panic!("no content in {v}"))
+        .to_string()
+}
+
+/// Asserts OpenAI's error envelope and returns its message.
+pub fn error_message(v: &Value) -> String {
+    assert_envelope(v)["message"]
+        .as_str()
+        .unwrap_or_default()
         .to_string()
 }
 
