@@ -238,7 +238,11 @@ struct Report {
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let client = std::sync::Arc::new(Client {
-        http: reqwest::Client::new(),
+        // A fresh connection per request: some servers close idle
+        // keep-alive connections, and both servers get the same treatment.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()?,
         url: url.trim_end_matches('/').to_string(),
         max_tokens: args.max_tokens,
     });

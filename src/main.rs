@@ -21,7 +21,7 @@ enum Command {
         /// Folder to write into.
         #[arg(default_value = "fixtures")]
         out: PathBuf,
-        /// Also write the benchmark-size pair (~160M-parameter F16 text model + mmproj).
+        /// Also write the benchmark-size pair (~135M-parameter F16 text model + mmproj).
         #[arg(long)]
         bench: bool,
     },
