@@ -129,12 +129,37 @@ pub struct Config {
     #[arg(long, env = "TESSERA_THUMBNAIL_TOKENS", default_value_t = 75)]
     pub thumbnail_tokens: u32,
 
+    /// API key clients must send as `Authorization: Bearer KEY`; repeat or
+    /// comma-separate for several. Without any key, the API is open.
+    #[arg(long, env = "TESSERA_API_KEY", value_delimiter = ',')]
+    pub api_key: Vec<String>,
+
+    /// File with one API key per line (`#` comments allowed), added to --api-key.
+    #[arg(long, env = "TESSERA_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Serve /metrics without an API key.
+    #[arg(long, env = "TESSERA_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+
+    /// Origins allowed by CORS (comma-separated, `*` for any). Off by default.
+    #[arg(long, env = "TESSERA_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+
     /// Largest request body, in bytes (413 beyond it).
     #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
 }
 
 impl Config {
+    /// `--cors-origin` values that are valid header values.
+    pub fn cors_origins_parsed(&self) -> Vec<axum::http::HeaderValue> {
+        self.cors_origin
+            .iter()
+            .filter_map(|o| axum::http::HeaderValue::from_str(o.trim()).ok())
+            .collect()
+    }
+
     /// The id `/v1/models` reports.
     pub fn model_id(&self) -> String {
         if let Some(a) = &self.alias {

@@ -98,7 +98,21 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             thumbnail_budget: config.thumbnail_tokens,
         },
     });
+    let mut api_keys: Vec<String> = config
+        .api_key
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if let Some(path) = &config.api_key_file {
+        let from_file = api::auth::keys_from_file(path)
+            .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
+        anyhow::ensure!(!from_file.is_empty(), "{} holds no API key", path.display());
+        api_keys.extend(from_file);
+    }
     let state = Arc::new(AppState {
+        api_keys,
+        metrics_public: config.metrics_public,
         engine: engine.clone(),
         model_id: config.model_id(),
         created: api::unix_now(),

@@ -1,6 +1,7 @@
 //! The axum layer: routes, request validation and response framing.
 //! It never touches llama.cpp; it talks to the engine through its handle.
 
+pub mod auth;
 mod chat;
 pub mod error;
 mod sse;
@@ -11,11 +12,15 @@ use crate::openai::{ImagePricing, Model, ModelCapabilities, ModelList};
 use crate::vision::PieceRule;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// Request limits the HTTP side enforces before anything reaches the engine.
 #[derive(Debug, Clone)]
@@ -35,6 +40,10 @@ pub struct AppState {
     pub limits: Limits,
     /// Whole-request deadline (queueing included).
     pub request_timeout: Option<std::time::Duration>,
+    /// Accepted bearer keys; empty = no auth.
+    pub api_keys: Vec<String>,
+    /// `/metrics` without a key.
+    pub metrics_public: bool,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -52,7 +61,52 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(cors(config))
+        .layer(CompressionLayer::new().compress_when(NotStreaming))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// CORS is off unless `--cors-origin` names origins (`*` for any).
+fn cors(config: &Config) -> CorsLayer {
+    if config.cors_origin.is_empty() {
+        return CorsLayer::new();
+    }
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            REQUEST_ID.clone(),
+        ])
+        .expose_headers([REQUEST_ID.clone()]);
+    if config.cors_origin.iter().any(|o| o == "*") {
+        return base.allow_origin(AllowOrigin::any());
+    }
+    let origins: Vec<HeaderValue> = config.cors_origins_parsed().into_iter().collect();
+    base.allow_origin(origins)
+}
+
+/// Compress JSON answers, never event streams (compression would buffer them).
+#[derive(Clone, Copy)]
+struct NotStreaming;
+
+impl Predicate for NotStreaming {
+    fn should_compress<B: axum::body::HttpBody>(&self, response: &axum::http::Response<B>) -> bool {
+        let sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        !sse && DefaultPredicate::new().should_compress(response)
+    }
 }
 
 pub fn unix_now() -> u64 {
