@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod fixtures;
+pub mod metrics;
 pub mod openai;
 pub mod vision;
 
@@ -82,7 +83,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     if let Some(p) = &config.mmproj {
         anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());
     }
+    let metrics = Arc::new(metrics::Metrics::default());
     let engine = Engine::start(EngineConfig {
+        metrics: metrics.clone(),
         model,
         mmproj: config.mmproj.clone(),
         ctx_size: config.ctx_size,
@@ -111,6 +114,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         api_keys.extend(from_file);
     }
     let state = Arc::new(AppState {
+        metrics,
         api_keys,
         metrics_public: config.metrics_public,
         engine: engine.clone(),

@@ -135,3 +135,72 @@ async fn without_cors_origins_no_cors_headers() {
         .unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn metrics_in_prometheus_text() {
+    let s = start_mlp(&["--api-key", "k", "--metrics-public"]).await;
+    let body = greedy(
+        vec![text_part("count me"), image_part(100, 50, [1, 2, 3])],
+        4,
+    );
+    let resp = s
+        .client
+        .post(format!("{}/v1/chat/completions", s.base))
+        .bearer_auth("k")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    // /metrics is public here; the API is not.
+    let resp = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    };
+    assert_eq!(
+        value("tessera_http_requests_total{route=\"/v1/chat/completions\",status=\"200\"}"),
+        1.0
+    );
+    assert_eq!(value("tessera_completion_tokens_total"), 4.0);
+    assert_eq!(
+        value("tessera_prompt_tokens_total"),
+        v["usage"]["prompt_tokens"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("tessera_image_tokens_total"),
+        v["usage"]["prompt_tokens_details"]["image_tokens"]
+            .as_f64()
+            .unwrap()
+    );
+    assert_eq!(value("tessera_time_to_first_token_seconds_count"), 1.0);
+    assert_eq!(value("tessera_inter_token_latency_seconds_count"), 3.0);
+    // 100x50 on 40 px tiles: a 2x1 grid.
+    assert_eq!(value("tessera_image_tiles_sum"), 2.0);
+    assert_eq!(value("tessera_image_encode_seconds_count"), 3.0);
+    assert_eq!(value("tessera_active_sequences"), 0.0);
+    // Without --metrics-public, /metrics needs the key too.
+    let closed = start_mlp(&["--api-key", "k"]).await;
+    let resp = closed
+        .client
+        .get(format!("{}/metrics", closed.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}

@@ -80,6 +80,8 @@ pub async fn prepare(
         .param("messages"));
     }
     let limits = state.limits.clone();
+    let images_started = std::time::Instant::now();
+    let has_images = !urls.is_empty();
     let fetched = fetch_remote(urls, &limits).await?;
     // Decoding, tiling and resizing are CPU work: keep them off the runtime.
     let decoded = match profile {
@@ -90,6 +92,14 @@ pub async fn prepare(
                 .map_err(|e| ApiError::from(EngineError::Internal(e.to_string())))??
         }
     };
+    if has_images {
+        let m = &state.metrics;
+        m.image_decode
+            .observe(images_started.elapsed().as_secs_f64());
+        for (plan, _) in &decoded {
+            m.tiles_per_image.observe(f64::from(plan.tiles()));
+        }
+    }
     let rendered = info.template.render(&messages)?;
     let parts: Vec<&str> = rendered.split(info.media_marker.as_str()).collect();
     if parts.len() != decoded.len() + 1 {

@@ -40,6 +40,7 @@ pub struct AppState {
     pub limits: Limits,
     /// Whole-request deadline (queueing included).
     pub request_timeout: Option<std::time::Duration>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Accepted bearer keys; empty = no auth.
     pub api_keys: Vec<String>,
     /// `/metrics` without a key.
@@ -58,12 +59,17 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
         ))
         .layer(cors(config))
         .layer(CompressionLayer::new().compress_when(NotStreaming))
@@ -170,6 +176,31 @@ async fn health(State(state): State<SharedState>) -> Response {
             ApiError::from(crate::engine::EngineError::Unavailable(e)).into_response()
         }
     }
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(state): State<SharedState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts requests by matched route (not raw path: bounded label values).
+async fn count_requests(
+    State(state): State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    state.metrics.count_request(&route, resp.status().as_u16());
+    resp
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

@@ -8,6 +8,7 @@
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
 use super::{EngineError, Event, FinishReason, Job, PromptUsage, Shared};
+use crate::metrics::Metrics;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -61,6 +62,8 @@ struct Active {
     pending: Option<LlamaToken>,
     /// Index in this step's batch of the logits to sample from.
     logits_at: Option<i32>,
+    /// When the previous token was sampled (inter-token latency).
+    last_token_at: Option<Instant>,
 }
 
 impl Active {
@@ -146,7 +149,6 @@ impl<'m> Batcher<'m> {
                     "a batch step panicked; the engine recovered".into(),
                 ));
             }
-            self.shared.set_active(self.active_count());
         }
     }
 
@@ -241,7 +243,9 @@ impl<'m> Batcher<'m> {
             completion_tokens: 0,
             pending: None,
             logits_at: None,
+            last_token_at: None,
         });
+        self.shared.set_active(self.active_count());
     }
 
     /// Tokenizes a prompt: text between markers exactly as mtmd does, each
@@ -414,6 +418,7 @@ impl<'m> Batcher<'m> {
     }
 
     fn eval_image(&mut self, i: usize) {
+        let started = Instant::now();
         let n_batch = self.n_batch as i32;
         let result = {
             let Some(a) = self.slots[i].active.as_mut() else {
@@ -432,6 +437,10 @@ impl<'m> Batcher<'m> {
         };
         match result {
             Ok((n_past, item, last)) => {
+                self.shared
+                    .metrics
+                    .image_encode
+                    .observe(started.elapsed().as_secs_f64());
                 if let Some(a) = self.slots[i].active.as_mut() {
                     a.n_past = n_past;
                     a.next += 1;
@@ -454,6 +463,10 @@ impl<'m> Batcher<'m> {
         };
         if !a.started {
             a.started = true;
+            let m = &self.shared.metrics;
+            Metrics::add(&m.prompt_tokens, u64::from(a.usage.prompt_tokens));
+            Metrics::add(&m.cached_tokens, u64::from(a.usage.cached_tokens));
+            Metrics::add(&m.image_tokens, u64::from(a.usage.image_tokens));
             if a.job.events.send(Event::Started(a.usage)).is_err() {
                 return self.release(i);
             }
@@ -469,6 +482,19 @@ impl<'m> Batcher<'m> {
         }
         a.completion_tokens += 1;
         self.shared.count_token();
+        let now = Instant::now();
+        match a.last_token_at.replace(now) {
+            None => self
+                .shared
+                .metrics
+                .ttft
+                .observe(now.duration_since(a.job.submitted).as_secs_f64()),
+            Some(prev) => self
+                .shared
+                .metrics
+                .itl
+                .observe(now.duration_since(prev).as_secs_f64()),
+        }
         let piece = vocab.token_to_piece(tok, false, None);
         let step = a.text.push(&piece);
         if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
@@ -483,9 +509,18 @@ impl<'m> Batcher<'m> {
         a.pending = Some(tok);
     }
 
-    fn finish(&mut self, i: usize, reason: FinishReason, flush: bool) {
+    /// Takes the job out of sequence `i`, keeping the gauges exact before
+    /// the client hears anything.
+    fn vacate(&mut self, i: usize) -> Option<Active> {
         let slot = &mut self.slots[i];
-        if let Some(mut a) = slot.active.take() {
+        slot.last_used = self.step;
+        let a = slot.active.take();
+        self.shared.set_active(self.active_count());
+        a
+    }
+
+    fn finish(&mut self, i: usize, reason: FinishReason, flush: bool) {
+        if let Some(mut a) = self.vacate(i) {
             if !a.started {
                 let _ = a.job.events.send(Event::Started(a.usage));
             }
@@ -500,26 +535,21 @@ impl<'m> Batcher<'m> {
                 completion_tokens: a.completion_tokens,
             });
         }
-        slot.last_used = self.step;
     }
 
     /// Frees a sequence without a word (its client is gone). The KV cache
     /// keeps what was evaluated, for later reuse.
     fn release(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        slot.active = None;
-        slot.last_used = self.step;
+        self.vacate(i);
     }
 
     /// Ends one sequence with an error; its KV cache is dropped.
     fn fail(&mut self, i: usize, error: EngineError) {
-        let slot = &mut self.slots[i];
-        if let Some(a) = slot.active.take() {
+        self.slots[i].cached.clear();
+        let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+        if let Some(a) = self.vacate(i) {
             let _ = a.job.events.send(Event::Failed(error));
         }
-        slot.cached.clear();
-        slot.last_used = self.step;
-        let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
     }
 
     fn fail_all(&mut self, error: EngineError) {

@@ -12,18 +12,21 @@ pub mod scheduler;
 pub mod text;
 mod worker;
 
+use crate::metrics::Metrics;
 use crate::vision::{DecodedImage, ProjectorProfile};
 use prompt::ChatTemplate;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
 
 pub use sampling::SamplingParams;
 
 /// Everything the engine needs to load a model.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineConfig {
+    /// Where the engine records TTFT, token counts, queue depth, ...
+    pub metrics: Arc<Metrics>,
     pub model: PathBuf,
     pub mmproj: Option<PathBuf>,
     /// 0 = the model's training context.
@@ -126,16 +129,14 @@ struct Job {
     events: mpsc::UnboundedSender<Event>,
     /// Past it, a queued job fails and a running one ends with `length`.
     deadline: Option<std::time::Instant>,
+    /// When it was queued, for time to first token.
+    submitted: std::time::Instant,
 }
 
 struct Shared {
     status: watch::Sender<Status>,
     info: OnceLock<ModelInfo>,
-    /// Tokens sampled since start, across all jobs (cancelled ones included).
-    generated_tokens: AtomicU64,
-    /// Jobs waiting for a sequence, and sequences running.
-    queued: AtomicU64,
-    active: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 /// A cheap, cloneable handle on the engine thread.
@@ -155,9 +156,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             status: watch::Sender::new(Status::Loading),
             info: OnceLock::new(),
-            generated_tokens: AtomicU64::new(0),
-            queued: AtomicU64::new(0),
-            active: AtomicU64::new(0),
+            metrics: config.metrics.clone(),
         });
         let worker_shared = shared.clone();
         let spawned = std::thread::Builder::new()
@@ -186,12 +185,15 @@ impl Engine {
 
     /// Tokens sampled since start, across all jobs, cancelled ones included.
     pub fn generated_tokens(&self) -> u64 {
-        self.shared.generated_tokens.load(Ordering::Relaxed)
+        self.shared
+            .metrics
+            .completion_tokens
+            .load(Ordering::Relaxed)
     }
 
     /// Sequences generating right now.
     pub fn active_sequences(&self) -> u64 {
-        self.shared.active.load(Ordering::Relaxed)
+        self.shared.metrics.active_sequences.load(Ordering::Relaxed)
     }
 
     /// Model facts; `None` until the model has loaded.
@@ -225,6 +227,7 @@ impl Engine {
                 request,
                 events,
                 deadline,
+                submitted: std::time::Instant::now(),
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => EngineError::QueueFull(self.max_queue),
@@ -242,14 +245,16 @@ impl Shared {
     }
 
     fn set_queued(&self, n: usize) {
-        self.queued.store(n as u64, Ordering::Relaxed);
+        self.metrics.queue_depth.store(n as u64, Ordering::Relaxed);
     }
 
     fn set_active(&self, n: usize) {
-        self.active.store(n as u64, Ordering::Relaxed);
+        self.metrics
+            .active_sequences
+            .store(n as u64, Ordering::Relaxed);
     }
 
     fn count_token(&self) {
-        self.generated_tokens.fetch_add(1, Ordering::Relaxed);
+        Metrics::add(&self.metrics.completion_tokens, 1);
     }
 }
