@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print the OpenAPI document (what openapi/openapi.json holds).
+    Openapi,
     /// Load-test an OpenAI-compatible server (and optionally a baseline) and print TTFT, ITL and tokens/s.
     Bench(tessera::bench::BenchArgs),
     /// Write the tiny deterministic test models (text + mmproj GGUFs) into a folder.
@@ -48,6 +50,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Bench(args)) => tessera::bench::run(args).await,
+        Some(Command::Openapi) => {
+            print!("{}", tessera::api::openapi::json());
+            Ok(())
+        }
         None => {
             let server = tessera::start(cli.serve).await?;
             server.run_until_signal().await?;

@@ -5,8 +5,8 @@ use super::{SharedState, sse, unix_now};
 use crate::engine::prompt::TemplateMessage;
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
 use crate::openai::{
-    ChatCompletionRequest, ContentPart, ImageDetail, ImageUsage, InputTokens, MessageContent, Role,
-    ThumbnailUsage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ContentPart, ErrorEnvelope,
+    ImageDetail, ImageUsage, InputTokens, MessageContent, Role, ThumbnailUsage,
 };
 use crate::vision::tiling::{self, Detail, RequestedDetail, TilePlan};
 use crate::vision::{
@@ -22,6 +22,22 @@ use axum::response::{IntoResponse, Response};
 /// Most stop sequences per request (OpenAI allows 4; llama-server more).
 const MAX_STOP: usize = 16;
 
+/// Chat Completions, as OpenAI's. With `stream: true` the answer is a
+/// `text/event-stream` of `chat.completion.chunk` events ending in `data: [DONE]`.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "chat",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The answer (`stream: false`), or an event stream of chunks (`stream: true`)",
+            content(
+                (ChatCompletion = "application/json"),
+                (ChatCompletionChunk = "text/event-stream"),
+            )),
+        (status = 400, description = "Invalid request, image or context overflow", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
+        (status = 413, description = "Body over --max-body-bytes", body = ErrorEnvelope),
+        (status = 429, description = "Queue full; see Retry-After", body = ErrorEnvelope),
+        (status = 503, description = "Model loading, failed, or request timed out", body = ErrorEnvelope),
+    ))]
 pub async fn chat_completions(
     State(state): State<SharedState>,
     body: Result<Bytes, BytesRejection>,
@@ -192,6 +208,13 @@ async fn handle(
 /// `POST /v1/chat/completions/input_tokens`: what the same request to
 /// `/v1/chat/completions` will report as `usage.prompt_tokens`, without
 /// generating. Images are decoded, tiled and tokenized, not encoded.
+#[utoipa::path(post, path = "/v1/chat/completions/input_tokens", tag = "chat",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The prompt's price", body = InputTokens),
+        (status = 400, description = "Invalid request or image", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
+    ))]
 pub async fn input_tokens(
     State(state): State<SharedState>,
     body: Result<Bytes, BytesRejection>,

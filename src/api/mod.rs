@@ -4,11 +4,12 @@
 pub mod auth;
 mod chat;
 pub mod error;
+pub mod openapi;
 mod sse;
 
 use crate::config::Config;
 use crate::engine::{Engine, Status};
-use crate::openai::{ImagePricing, Model, ModelCapabilities, ModelList};
+use crate::openai::{ErrorEnvelope, ImagePricing, Model, ModelCapabilities, ModelList};
 use crate::vision::PieceRule;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -60,6 +61,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -147,6 +149,20 @@ fn model_entry(state: &AppState) -> Model {
     }
 }
 
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::json(),
+    )
+        .into_response()
+}
+
+/// The loaded model.
+#[utoipa::path(get, path = "/v1/models", tag = "models",
+    responses(
+        (status = 200, description = "The loaded model", body = ModelList),
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
+    ))]
 async fn list_models(State(state): State<SharedState>) -> Response {
     axum::Json(ModelList {
         object: "list",
@@ -155,6 +171,13 @@ async fn list_models(State(state): State<SharedState>) -> Response {
     .into_response()
 }
 
+/// One model by id.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The model", body = Model),
+        (status = 404, description = "No such model", body = ErrorEnvelope),
+    ))]
 async fn get_model(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
     if id != state.model_id {
         return ApiError::not_found(format!(
@@ -168,6 +191,11 @@ async fn get_model(State(state): State<SharedState>, Path(id): Path<String>) -> 
 }
 
 /// 200 once the model is loaded, 503 while loading or after a failure.
+#[utoipa::path(get, path = "/health", tag = "server", security(()),
+    responses(
+        (status = 200, description = "Model loaded", body = Object, example = json!({"status": "ok"})),
+        (status = 503, description = "Loading, or the model failed to load", body = ErrorEnvelope),
+    ))]
 async fn health(State(state): State<SharedState>) -> Response {
     match state.engine.status() {
         Status::Ready => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
@@ -179,6 +207,8 @@ async fn health(State(state): State<SharedState>) -> Response {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<SharedState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

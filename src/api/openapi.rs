@@ -1,0 +1,54 @@
+//! The OpenAPI document, derived by utoipa from the real handlers and wire
+//! types. `tessera openapi` prints it; `openapi/openapi.json` is the
+//! committed copy, and a test fails when the two drift apart.
+
+use crate::openai::*;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "OpenAI-compatible vision-language inference server on llama.cpp. Images are tiled and priced before they run; see usage.images.",
+    ),
+    paths(
+        super::chat::chat_completions,
+        super::chat::input_tokens,
+        super::list_models,
+        super::get_model,
+        super::health,
+        super::metrics,
+    ),
+    components(schemas(
+        ChatCompletionRequest, ChatMessage, Role, MessageContent, ContentPart, ImageUrl,
+        ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
+        FinishReason, Usage, PromptTokensDetails, ImageUsage, ThumbnailUsage,
+        ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
+        ModelCapabilities, ImagePricing, ErrorEnvelope, ErrorBody,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as pretty JSON, newline-terminated (what the file holds).
+pub fn json() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

@@ -1,0 +1,51 @@
+//! The committed OpenAPI document is what the code generates, and the
+//! server serves it.
+
+mod common;
+
+#[test]
+fn committed_spec_matches_the_code() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json is committed");
+    let generated = tessera::api::openapi::json();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
+    );
+    let spec: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    for route in [
+        "/v1/chat/completions",
+        "/v1/chat/completions/input_tokens",
+        "/v1/models",
+        "/v1/models/{id}",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(spec["paths"].get(route).is_some(), "{route} undocumented");
+    }
+    let chat = &spec["paths"]["/v1/chat/completions"]["post"]["responses"];
+    assert!(chat["200"]["content"].get("text/event-stream").is_some());
+    assert!(chat["429"].is_object() && chat["400"].is_object());
+    let schemas = &spec["components"]["schemas"];
+    assert!(schemas["ErrorEnvelope"].is_object());
+    assert!(
+        schemas["ChatCompletionRequest"]["properties"]
+            .get("top_k")
+            .is_some()
+    );
+    assert!(schemas["Usage"]["properties"].get("images").is_some());
+}
+
+#[tokio::test]
+async fn the_server_serves_its_spec_without_a_key() {
+    let s = common::start_mlp(&["--api-key", "k"]).await;
+    let resp = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), tessera::api::openapi::json());
+}
