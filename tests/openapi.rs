@@ -38,7 +38,7 @@ fn committed_spec_matches_the_code() {
 }
 
 #[tokio::test]
-async fn the_server_serves_its_spec_without_a_key() {
+async fn the_server_serves_its_spec_and_swagger_ui_without_a_key() {
     let s = common::start_mlp(&["--api-key", "k"]).await;
     let resp = s
         .client
@@ -47,5 +47,25 @@ async fn the_server_serves_its_spec_without_a_key() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.text().await.unwrap(), tessera::api::openapi::json());
+    let served: serde_json::Value = resp.json().await.unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&tessera::api::openapi::json()).unwrap();
+    assert_eq!(served, expected);
+    // Swagger UI, from vendored assets (nothing fetched at build or run time).
+    let resp = s
+        .client
+        .get(format!("{}/docs/", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let resp = s
+        .client
+        .get(format!("{}/docs/swagger-initializer.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("/openapi.json"));
 }

@@ -61,7 +61,10 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi_json))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url(
+            "/openapi.json",
+            <openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -147,14 +150,6 @@ fn model_entry(state: &AppState) -> Model {
         owned_by: "tessera".into(),
         capabilities,
     }
-}
-
-async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi::json(),
-    )
-        .into_response()
 }
 
 /// The loaded model.

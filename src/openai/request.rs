@@ -1,4 +1,4 @@
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `POST /v1/chat/completions` body.
@@ -90,7 +90,10 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, ToSchema)]
+/// A string, or an array of text / image_url parts.
+// `Serialize` is derived only so that `#[serde(untagged)]` shapes the schema.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
@@ -126,22 +129,22 @@ impl<'de> Deserialize<'de> for MessageContent {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     Text { text: String },
     ImageUrl { image_url: ImageUrl },
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImageUrl {
-    /// A `data:image/...;base64,` URL (remote URLs come later).
+    /// A data URL (`data:image/png;base64,...`) or an `https://` URL.
     pub url: String,
     #[serde(default)]
     pub detail: Option<ImageDetail>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageDetail {
     #[default]
