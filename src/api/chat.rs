@@ -185,13 +185,7 @@ async fn handle(
     let mut rx = state
         .engine
         .submit_with_deadline(prepared.generate, deadline)?;
-    // Wait for the prompt to be in the context, so that prompt errors still
-    // get a proper status code, even for streams.
-    let usage = match rx.recv().await {
-        Some(Event::Started(u)) => u,
-        Some(Event::Failed(e)) => return Err(e.into()),
-        _ => return Err(EngineError::Internal("the engine dropped the request".into()).into()),
-    };
+    let usage = prompt_started(&mut rx).await?;
     let meta = sse::ResponseMeta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
@@ -222,19 +216,28 @@ pub async fn input_tokens(
     let result = async {
         let prepared = prepare(&state, body, true).await?;
         let mut rx = state.engine.submit(prepared.generate)?;
-        match rx.recv().await {
-            Some(Event::Started(u)) => Ok(Json(InputTokens {
-                object: "chat.completion.input_tokens",
-                input_tokens: u.prompt_tokens,
-                image_tokens: u.image_tokens,
-                images: prepared.images,
-            })
-            .into_response()),
-            Some(Event::Failed(e)) => Err(ApiError::from(e)),
-            _ => Err(EngineError::Internal("the engine dropped the request".into()).into()),
-        }
+        let u = prompt_started(&mut rx).await?;
+        Ok(Json(InputTokens {
+            object: "chat.completion.input_tokens",
+            input_tokens: u.prompt_tokens,
+            image_tokens: u.image_tokens,
+            images: prepared.images,
+        })
+        .into_response())
     };
     result.await.unwrap_or_else(|e: ApiError| e.into_response())
+}
+
+/// Waits until the prompt is in the context (or counted), so that prompt
+/// errors still get a proper status code, even for streams.
+async fn prompt_started(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> Result<crate::engine::PromptUsage, ApiError> {
+    match rx.recv().await {
+        Some(Event::Started(u)) => Ok(u),
+        Some(Event::Failed(e)) => Err(e.into()),
+        _ => Err(EngineError::Internal("the engine dropped the request".into()).into()),
+    }
 }
 
 fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
