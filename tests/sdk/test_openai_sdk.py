@@ -1,0 +1,175 @@
+"""The official OpenAI Python SDK, unchanged, against a real Tessera.
+
+Run after `cargo build` (uses target/debug/tessera):
+    python3 -m pytest tests/sdk
+Starts servers on free ports with the generated tiny fixtures; no network.
+"""
+
+import base64
+import os
+import pathlib
+import struct
+import subprocess
+import threading
+import zlib
+
+import openai
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("TESSERA_BIN", ROOT / "target" / "debug" / "tessera"))
+FIXTURES = ROOT / "target" / "sdk-fixtures"
+
+
+def png(w, h, rgb):
+    raw = b"".join(b"\x00" + bytes(rgb) * w for _ in range(h))
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def data_url(w=32, h=32, rgb=(200, 20, 20)):
+    return "data:image/png;base64," + base64.b64encode(png(w, h, rgb)).decode()
+
+
+class Server:
+    """A tessera process; ready once it logs that the model is loaded."""
+
+    def __init__(self, *extra):
+        subprocess.run([str(BIN), "fixtures", str(FIXTURES)], check=True, capture_output=True)
+        env = dict(os.environ, TESSERA_LOG="info", NO_COLOR="1")
+        self.proc = subprocess.Popen(
+            [str(BIN), "--model", str(FIXTURES / "tiny-text.gguf"),
+             "--mmproj", str(FIXTURES / "tiny-mmproj-mlp.gguf"), "--port", "0", "-t", "2", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        self.base = None
+        for line in self.proc.stdout:
+            if "listening on http://" in line:
+                self.base = line.split("listening on ")[1].split()[0].strip()
+            if "model loaded" in line:
+                break
+        assert self.base, "server did not start"
+        # Keep draining the log so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+
+    def client(self, key="unused", **kw):
+        return openai.OpenAI(base_url=self.base + "/v1", api_key=key, max_retries=0, **kw)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+def test_create_with_an_image(server):
+    r = server.client().chat.completions.create(
+        model="tiny-text",
+        messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": data_url()}},
+        ]}],
+        max_tokens=8,
+        temperature=0,
+    )
+    assert r.object == "chat.completion"
+    assert isinstance(r.choices[0].message.content, str) and r.choices[0].message.content
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 8
+    assert r.usage.prompt_tokens_details.cached_tokens is not None
+    # 32x32 fits one 40 px tile: one 25-token thumbnail.
+    assert getattr(r.usage.prompt_tokens_details, "image_tokens", None) == 25
+    assert r.usage.prompt_tokens > 25
+
+
+def test_streaming_with_usage(server):
+    stream = server.client().chat.completions.create(
+        model="tiny-text",
+        messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": data_url(rgb=(0, 0, 255))}},
+            {"type": "text", "text": "Describe it."},
+        ]}],
+        max_tokens=6,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert [c.choices[0].finish_reason for c in finals] == ["length"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 6
+
+
+def test_models_list(server):
+    models = server.client().models.list()
+    ids = [m.id for m in models.data]
+    assert ids == ["tiny-text"]
+
+
+def test_bad_request_is_a_typed_error(server):
+    with pytest.raises(openai.BadRequestError) as e:
+        server.client().chat.completions.create(
+            model="tiny-text",
+            messages=[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]}],
+        )
+    assert e.value.status_code == 400
+    assert "base64" in e.value.message
+
+
+def test_wrong_key_is_an_authentication_error():
+    s = Server("--api-key", "right")
+    try:
+        assert s.client("right").models.list().data
+        with pytest.raises(openai.AuthenticationError):
+            s.client("wrong").models.list()
+    finally:
+        s.stop()
+
+
+def test_full_queue_is_a_rate_limit_error():
+    s = Server("--parallel", "1", "--max-queue", "1", "--ctx-size", "65536")
+    try:
+        client = s.client()
+        # A holds the only sequence; B and C arrive while it runs: one waits
+        # in the queue, the other is refused.
+        long = client.chat.completions.create(
+            model="tiny-text", messages=[{"role": "user", "content": "go on"}],
+            max_tokens=60000, temperature=0, stream=True)
+        next(iter(long))
+        outcomes = []
+        first = threading.Event()
+
+        def ask():
+            try:
+                client.chat.completions.create(
+                    model="tiny-text", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+                outcomes.append("ok")
+            except openai.RateLimitError:
+                outcomes.append("429")
+            first.set()
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for t in threads:
+            t.start()
+        # The refused one answers while A still runs; then hang up on A.
+        first.wait()
+        assert outcomes == ["429"]
+        long.close()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["429", "ok"]
+    finally:
+        s.stop()
