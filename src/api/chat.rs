@@ -2,8 +2,10 @@
 
 use super::error::{ApiError, image_error};
 use super::{SharedState, sse, unix_now};
+use crate::engine::grammar;
 use crate::engine::prompt::TemplateMessage;
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
+use crate::openai::ResponseFormat;
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ContentPart, ErrorEnvelope,
     ImageDetail, ImageUsage, InputTokens, MessageContent, Role, ThumbnailUsage,
@@ -145,6 +147,7 @@ pub async fn prepare(
             sampling: plan.sampling,
             max_tokens: plan.max_tokens,
             stop: plan.stop,
+            grammar: plan.grammar,
             count_only,
         },
         images,
@@ -274,6 +277,7 @@ struct Plan {
     sampling: SamplingParams,
     max_tokens: Option<u32>,
     stop: Vec<String>,
+    grammar: Option<String>,
 }
 
 fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
@@ -330,7 +334,18 @@ fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
         Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,
         None => rand::random::<u32>(),
     };
+    let grammar = match &req.response_format {
+        None | Some(ResponseFormat::Text) => None,
+        Some(ResponseFormat::JsonObject) => Some(grammar::any_object()),
+        Some(ResponseFormat::JsonSchema { json_schema }) => Some(match &json_schema.schema {
+            Some(schema) => grammar::from_schema(schema),
+            None => grammar::any_object(),
+        }),
+    }
+    .transpose()
+    .map_err(|e| ApiError::invalid(e.0).param("response_format.json_schema.schema"))?;
     Ok(Plan {
+        grammar,
         sampling: SamplingParams {
             temperature,
             top_p,

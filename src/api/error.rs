@@ -95,6 +95,7 @@ impl From<EngineError> for ApiError {
                 .param("messages")
                 .code("context_length_exceeded"),
             EngineError::Image(_) => ApiError::invalid(message).code("invalid_image"),
+            EngineError::Grammar(_) => ApiError::invalid(message).param("response_format"),
             EngineError::Timeout => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
                     .code("timeout")

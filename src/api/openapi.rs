@@ -21,6 +21,7 @@ use utoipa::OpenApi;
     ),
     components(schemas(
         ChatCompletionRequest, ChatMessage, Role, MessageContent, ContentPart, ImageUrl,
+        ResponseFormat, JsonSchemaFormat,
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
         FinishReason, Usage, PromptTokensDetails, ImageUsage, ThumbnailUsage,
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,

@@ -203,6 +203,17 @@ impl<'m> Batcher<'m> {
             }));
             return;
         }
+        let sampler = match job
+            .request
+            .sampling
+            .sampler(self.model, job.request.grammar.as_deref())
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = job.events.send(Event::Failed(EngineError::Grammar(e)));
+                return;
+            }
+        };
         let items: Vec<Item> = parts.iter().map(Part::item).collect();
         let free: Vec<FreeSlot> = self
             .slots
@@ -232,7 +243,7 @@ impl<'m> Batcher<'m> {
         usage.cached_tokens = items[..reuse].iter().map(Item::tokens).sum();
         let n_past = slot.cached.iter().map(Item::positions).sum::<u32>() as i32;
         slot.active = Some(Active {
-            sampler: job.request.sampling.sampler(),
+            sampler,
             text: TextAssembler::new(job.request.stop.clone()),
             job,
             parts,

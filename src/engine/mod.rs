@@ -5,6 +5,7 @@
 
 mod batcher;
 pub mod gguf_meta;
+pub mod grammar;
 pub mod projector;
 pub mod prompt;
 pub mod sampling;
@@ -76,6 +77,8 @@ pub struct GenerateRequest {
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
+    /// GBNF grammar constraining the answer (structured output).
+    pub grammar: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +121,8 @@ pub enum EngineError {
     PromptTooLong { prompt_tokens: u32, n_ctx: u32 },
     #[error("the image could not be processed by the vision encoder: {0}")]
     Image(String),
+    #[error("the response_format grammar was rejected by llama.cpp: {0}")]
+    Grammar(String),
     #[error("the request timed out (--request-timeout) before it could finish")]
     Timeout,
     #[error("internal engine error: {0}")]

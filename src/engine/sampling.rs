@@ -1,5 +1,6 @@
 //! Sampling parameters and the llama.cpp sampler chain built from them.
 
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,12 +25,21 @@ impl Default for SamplingParams {
 }
 
 impl SamplingParams {
-    /// The chain in llama-server's order: top-k, top-p, temperature, draw.
-    pub fn sampler(&self) -> LlamaSampler {
-        if self.temperature <= 0.0 {
-            return LlamaSampler::greedy();
-        }
+    /// The chain in llama-server's order: grammar, top-k, top-p,
+    /// temperature, draw (or greedy).
+    pub fn sampler(
+        &self,
+        model: &LlamaModel,
+        grammar: Option<&str>,
+    ) -> Result<LlamaSampler, String> {
         let mut chain = Vec::new();
+        if let Some(g) = grammar {
+            chain.push(LlamaSampler::grammar(model, g, "root").map_err(|e| e.to_string())?);
+        }
+        if self.temperature <= 0.0 {
+            chain.push(LlamaSampler::greedy());
+            return Ok(LlamaSampler::chain_simple(chain));
+        }
         if self.top_k > 0 {
             chain.push(LlamaSampler::top_k(self.top_k));
         }
@@ -38,6 +48,6 @@ impl SamplingParams {
         }
         chain.push(LlamaSampler::temp(self.temperature));
         chain.push(LlamaSampler::dist(self.seed));
-        LlamaSampler::chain_simple(chain)
+        Ok(LlamaSampler::chain_simple(chain))
     }
 }

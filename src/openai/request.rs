@@ -34,6 +34,32 @@ pub struct ChatCompletionRequest {
     pub n: Option<u32>,
     #[serde(default)]
     pub user: Option<String>,
+    /// `text` (default), `json_object`, or `json_schema`: the answer is then
+    /// constrained by a grammar and parses as JSON (valid against the schema).
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The JSON schema the answer must satisfy.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub schema: Option<serde_json::Value>,
+    /// Accepted; decoding is always constrained.
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -173,3 +173,27 @@ def test_full_queue_is_a_rate_limit_error():
         assert sorted(outcomes) == ["429", "ok"]
     finally:
         s.stop()
+
+
+def test_parse_structured_output_with_an_image(server):
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    class Answer(BaseModel):
+        colour: Literal["red", "green", "blue"]
+        count: int = Field(ge=0, le=9)
+
+    r = server.client().chat.completions.parse(
+        model="tiny-text",
+        messages=[{"role": "user", "content": [
+            {"type": "text", "text": "Which colour is this, and how many shapes?"},
+            {"type": "image_url", "image_url": {"url": data_url(64, 32, (250, 0, 0))}},
+        ]}],
+        response_format=Answer,
+        max_tokens=120,
+        temperature=0,
+    )
+    parsed = r.choices[0].message.parsed
+    assert isinstance(parsed, Answer)
+    assert 0 <= parsed.count <= 9
