@@ -146,6 +146,14 @@ pub struct Config {
     #[arg(long, env = "TESSERA_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
 
+    /// Log format: `text` (human-readable) or `json` (one object per line).
+    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Also log rendered prompts (off by default: no prompt text in logs; image bytes never).
+    #[arg(long, env = "TESSERA_LOG_PROMPTS")]
+    pub log_prompts: bool,
+
     /// Largest request body, in bytes (413 beyond it).
     #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -114,6 +114,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         api_keys.extend(from_file);
     }
     let state = Arc::new(AppState {
+        log_prompts: config.log_prompts,
         metrics,
         api_keys,
         metrics_public: config.metrics_public,

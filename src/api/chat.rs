@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions`: validation in one place, then the engine.
 
 use super::error::{ApiError, image_error};
+use super::log::RequestLog;
 use super::{SharedState, sse, unix_now};
 use crate::engine::grammar;
 use crate::engine::prompt::TemplateMessage;
@@ -42,9 +43,15 @@ const MAX_STOP: usize = 16;
     ))]
 pub async fn chat_completions(
     State(state): State<SharedState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(state, body).await {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    match handle(state, &request_id, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -180,20 +187,31 @@ fn image_usage(p: &TilePlan) -> ImageUsage {
 
 async fn handle(
     state: SharedState,
+    request_id: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
+    let log = RequestLog::new(request_id, &state.model_id);
     let prepared = prepare(&state, body, false).await?;
+    log.images(
+        prepared.images.len(),
+        prepared.images.iter().map(|i| i.tiles).sum(),
+    );
+    if state.log_prompts {
+        log.prompt_text(&prepared.generate.prompt);
+    }
     let deadline = state.request_timeout.map(|t| started + t);
     let mut rx = state
         .engine
         .submit_with_deadline(prepared.generate, deadline)?;
     let usage = prompt_started(&mut rx).await?;
+    log.prompt(usage.prompt_tokens, usage.cached_tokens);
     let meta = sse::ResponseMeta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
         model: state.model_id.clone(),
         images: prepared.images,
+        log,
     };
     if prepared.stream {
         Ok(sse::stream(meta, usage, rx, prepared.include_usage))

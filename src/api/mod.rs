@@ -4,6 +4,7 @@
 pub mod auth;
 mod chat;
 pub mod error;
+mod log;
 pub mod openapi;
 mod sse;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub api_keys: Vec<String>,
     /// `/metrics` without a key.
     pub metrics_public: bool,
+    /// Log rendered prompts (off: prompts never reach the logs).
+    pub log_prompts: bool,
 }
 
 pub type SharedState = Arc<AppState>;

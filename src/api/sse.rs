@@ -20,6 +20,14 @@ pub struct ResponseMeta {
     pub model: String,
     /// Per-image breakdown for `usage.images`.
     pub images: Vec<ImageUsage>,
+    pub log: super::log::RequestLog,
+}
+
+fn finish_name(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+    }
 }
 
 fn wire_finish(r: FinishReason) -> WireFinish {
@@ -45,18 +53,22 @@ fn usage(p: PromptUsage, completion_tokens: u32, images: &[ImageUsage]) -> Usage
 /// Waits for the whole answer. Dropping this future (client gone) drops the
 /// receiver, which cancels the generation.
 pub async fn collect(
-    meta: ResponseMeta,
+    mut meta: ResponseMeta,
     prompt: PromptUsage,
     mut rx: UnboundedReceiver<Event>,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     while let Some(ev) = rx.recv().await {
         match ev {
-            Event::Text(t) => content.push_str(&t),
+            Event::Text(t) => {
+                meta.log.token();
+                content.push_str(&t);
+            }
             Event::Finished {
                 reason,
                 completion_tokens,
             } => {
+                meta.log.finish(finish_name(reason), completion_tokens);
                 let body = ChatCompletion {
                     id: meta.id,
                     object: "chat.completion",
@@ -133,17 +145,21 @@ impl StreamState {
             return Some(out);
         }
         match self.rx.recv().await {
-            Some(Event::Text(t)) => out.push(self.chunk(
-                Delta {
-                    role: None,
-                    content: Some(t),
-                },
-                None,
-            )),
+            Some(Event::Text(t)) => {
+                self.meta.log.token();
+                out.push(self.chunk(
+                    Delta {
+                        role: None,
+                        content: Some(t),
+                    },
+                    None,
+                ));
+            }
             Some(Event::Finished {
                 reason,
                 completion_tokens,
             }) => {
+                self.meta.log.finish(finish_name(reason), completion_tokens);
                 out.push(self.chunk(Delta::default(), Some(reason)));
                 if self.include_usage {
                     out.push(self.frame(ChatCompletionChunk {

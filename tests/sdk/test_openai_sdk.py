@@ -8,6 +8,7 @@ Starts servers on free ports with the generated tiny fixtures; no network.
 import base64
 import os
 import pathlib
+import re
 import struct
 import subprocess
 import threading
@@ -48,13 +49,16 @@ class Server:
         )
         self.base = None
         for line in self.proc.stdout:
-            if "listening on http://" in line:
-                self.base = line.split("listening on ")[1].split()[0].strip()
+            found = re.search(r"listening on (http://[0-9.:\[\]]+)", line)
+            if found:
+                self.base = found.group(1)
             if "model loaded" in line:
                 break
         assert self.base, "server did not start"
         # Keep draining the log so the server never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.lines = []
+        self.drain = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self.drain.start()
 
     def client(self, key="unused", **kw):
         return openai.OpenAI(base_url=self.base + "/v1", api_key=key, max_retries=0, **kw)
@@ -62,6 +66,7 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        self.drain.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +202,31 @@ def test_parse_structured_output_with_an_image(server):
     parsed = r.choices[0].message.parsed
     assert isinstance(parsed, Answer)
     assert 0 <= parsed.count <= 9
+
+
+def test_json_logs_one_line_per_request_without_prompt_text():
+    import json
+
+    for log_prompts in (False, True):
+        s = Server("--log-format", "json", *(["--log-prompts"] if log_prompts else []))
+        try:
+            s.client().chat.completions.create(
+                model="tiny-text",
+                messages=[{"role": "user", "content": [
+                    {"type": "text", "text": "zebra-unique-prompt"},
+                    {"type": "image_url", "image_url": {"url": data_url(100, 50)}},
+                ]}],
+                max_tokens=4,
+                extra_headers={"x-request-id": "sdk-log-1"},
+            )
+        finally:
+            s.stop()
+        records = [json.loads(l) for l in s.lines if l.startswith("{")]
+        done = [r for r in records if r["fields"].get("message") == "request finished"]
+        assert len(done) == 1, records
+        span = done[0]["span"]
+        assert span["id"] == "sdk-log-1"
+        assert span["images"] == 1 and span["tiles"] == 2
+        assert span["completion_tokens"] == 4 and span["finish_reason"] == "length"
+        assert span["prompt_tokens"] > 0 and "ttft_ms" in span
+        assert ("zebra-unique-prompt" in "".join(s.lines)) == log_prompts

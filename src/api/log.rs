@@ -1,0 +1,71 @@
+//! One tracing span per chat request, with what an operator needs (id,
+//! model, images, tiles, tokens, TTFT, finish reason) and, unless
+//! `--log-prompts`, no prompt text; image bytes are never logged.
+
+use std::time::Instant;
+use tracing::Span;
+use tracing::field::Empty;
+
+pub struct RequestLog {
+    span: Span,
+    started: Instant,
+    first_token: Option<Instant>,
+}
+
+impl RequestLog {
+    pub fn new(id: &str, model: &str) -> Self {
+        let span = tracing::info_span!(
+            "request",
+            id = %id,
+            model = %model,
+            images = Empty,
+            tiles = Empty,
+            prompt_tokens = Empty,
+            cached_tokens = Empty,
+            completion_tokens = Empty,
+            ttft_ms = Empty,
+            finish_reason = Empty,
+        );
+        RequestLog {
+            span,
+            started: Instant::now(),
+            first_token: None,
+        }
+    }
+
+    pub fn images(&self, images: usize, tiles: u32) {
+        self.span.record("images", images);
+        self.span.record("tiles", tiles);
+    }
+
+    pub fn prompt(&self, prompt_tokens: u32, cached_tokens: u32) {
+        self.span.record("prompt_tokens", prompt_tokens);
+        self.span.record("cached_tokens", cached_tokens);
+    }
+
+    /// Only with `--log-prompts`.
+    pub fn prompt_text(&self, text: &str) {
+        let _g = self.span.enter();
+        tracing::info!(prompt = %text, "prompt");
+    }
+
+    pub fn token(&mut self) {
+        if self.first_token.is_none() {
+            self.first_token = Some(Instant::now());
+        }
+    }
+
+    pub fn finish(&self, reason: &str, completion_tokens: u32) {
+        if let Some(t) = self.first_token {
+            let ms = t.duration_since(self.started).as_secs_f64() * 1e3;
+            self.span.record("ttft_ms", ms.round());
+        }
+        self.span.record("completion_tokens", completion_tokens);
+        self.span.record("finish_reason", reason);
+        let _g = self.span.enter();
+        tracing::info!(
+            elapsed_ms = (self.started.elapsed().as_secs_f64() * 1e3).round(),
+            "request finished"
+        );
+    }
+}
