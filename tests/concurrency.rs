@@ -208,3 +208,33 @@ async fn shutdown_drains_a_running_stream() {
     // New connections are refused once it has shut down.
     assert!(reqwest::get(format!("{base}/health")).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn request_timeout_ends_a_stream_cleanly_instead_of_cutting_it() {
+    let s = start_mlp(&[
+        "--parallel",
+        "1",
+        "--ctx-size",
+        "65536",
+        "--request-timeout",
+        "1",
+    ])
+    .await;
+    let body = json!({
+        "messages": [{"role": "user", "content": "never stop"}],
+        "max_tokens": 60000, "temperature": 0, "stream": true,
+        "stream_options": {"include_usage": true}
+    });
+    let events = s.stream(&body).await;
+    // The connection is not cut: the stream ends as any other, with
+    // finish_reason `length`, a usage chunk and [DONE].
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let usage: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    let fin: Value = serde_json::from_str(&events[events.len() - 3]).unwrap();
+    assert_eq!(fin["choices"][0]["finish_reason"], "length");
+    let generated = usage["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(
+        generated < 60000,
+        "the deadline stopped it early: {generated}"
+    );
+}
