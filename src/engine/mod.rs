@@ -48,7 +48,6 @@ pub struct EngineConfig {
 #[derive(Debug)]
 pub struct ModelInfo {
     pub n_ctx: u32,
-    pub n_ctx_train: u32,
     pub vision: bool,
     /// The projector's prices, measured at start-up (vision models only).
     pub profile: Option<ProjectorProfile>,
@@ -194,11 +193,6 @@ impl Engine {
             .metrics
             .completion_tokens
             .load(Ordering::Relaxed)
-    }
-
-    /// Sequences generating right now.
-    pub fn active_sequences(&self) -> u64 {
-        self.shared.metrics.active_sequences.load(Ordering::Relaxed)
     }
 
     /// Model facts; `None` until the model has loaded.

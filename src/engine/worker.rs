@@ -107,7 +107,6 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         .and_then(|t| t.to_string().ok());
     let info = ModelInfo {
         n_ctx: ctx.n_ctx(),
-        n_ctx_train: model.n_ctx_train(),
         vision: mtmd.is_some(),
         profile,
         template: ChatTemplate::new(template_src, bos.clone(), eos),
