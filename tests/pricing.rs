@@ -26,15 +26,7 @@ fn request(w: u32, h: u32, detail: &str) -> Value {
 }
 
 async fn preview(s: &TestServer, body: &Value) -> (u16, Value) {
-    let resp = s
-        .client
-        .post(format!("{}/v1/chat/completions/input_tokens", s.base))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
+    s.post_to("/v1/chat/completions/input_tokens", body).await
 }
 
 async fn assert_exact(s: &TestServer) {

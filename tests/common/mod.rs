@@ -71,9 +71,14 @@ pub async fn start_qwen(extra: &[&str]) -> TestServer {
 
 impl TestServer {
     pub async fn post(&self, body: &Value) -> (u16, Value) {
+        self.post_to("/v1/chat/completions", body).await
+    }
+
+    /// POSTs JSON to any route; the body comes back as JSON when it is JSON.
+    pub async fn post_to(&self, route: &str, body: &Value) -> (u16, Value) {
         let resp = self
             .client
-            .post(format!("{}/v1/chat/completions", self.base))
+            .post(format!("{}{route}", self.base))
             .json(body)
             .send()
             .await
