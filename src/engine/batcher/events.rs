@@ -1,0 +1,118 @@
+//! Sampling and what the client hears: the first token starts the answer,
+//! each token becomes text through the stop/UTF-8 assembler, and a sequence
+//! ends with `stop`, `length` or an error. Gauges are kept exact before the
+//! client is told anything.
+
+use super::{Active, Batcher};
+use crate::engine::{EngineError, Event, FinishReason};
+use crate::metrics::Metrics;
+use std::time::Instant;
+
+impl Batcher<'_> {
+    /// Samples the next token of sequence `i` from batch index `idx`.
+    pub(super) fn sample(&mut self, i: usize, idx: i32) {
+        let n_ctx_seq = self.n_ctx_seq;
+        let vocab = self.model.vocab();
+        let Some(a) = self.slots[i].active.as_mut() else {
+            return;
+        };
+        if !a.started {
+            a.started = true;
+            let m = &self.shared.metrics;
+            Metrics::add(&m.prompt_tokens, u64::from(a.usage.prompt_tokens));
+            Metrics::add(&m.cached_tokens, u64::from(a.usage.cached_tokens));
+            Metrics::add(&m.image_tokens, u64::from(a.usage.image_tokens));
+            if a.job.events.send(Event::Started(a.usage)).is_err() {
+                return self.release(i);
+            }
+        }
+        let max_tokens = a.job.request.max_tokens.unwrap_or(u32::MAX);
+        // Every counted token must have a cell in the context, whatever the
+        // positions scheme: a full sequence ends with `length`.
+        if a.completion_tokens >= max_tokens || a.cells >= n_ctx_seq {
+            return self.finish(i, FinishReason::Length, true);
+        }
+        let tok = a.sampler.sample(&self.ctx, idx);
+        if vocab.is_eog(tok) {
+            return self.finish(i, FinishReason::Stop, true);
+        }
+        a.completion_tokens += 1;
+        self.shared.count_token();
+        let now = Instant::now();
+        match a.last_token_at.replace(now) {
+            None => self
+                .shared
+                .metrics
+                .ttft
+                .observe(now.duration_since(a.job.submitted).as_secs_f64()),
+            Some(prev) => self
+                .shared
+                .metrics
+                .itl
+                .observe(now.duration_since(prev).as_secs_f64()),
+        }
+        let piece = vocab.token_to_piece(tok, false, None);
+        let step = a.text.push(&piece);
+        if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
+            return self.release(i); // client gone: free the sequence now
+        }
+        if step.stopped {
+            return self.finish(i, FinishReason::Stop, false);
+        }
+        if a.completion_tokens >= max_tokens {
+            return self.finish(i, FinishReason::Length, true);
+        }
+        a.pending = Some(tok);
+    }
+
+    /// Takes the job out of sequence `i`, keeping the gauges exact before
+    /// the client hears anything.
+    fn vacate(&mut self, i: usize) -> Option<Active> {
+        let slot = &mut self.slots[i];
+        slot.last_used = self.step;
+        let a = slot.active.take();
+        self.shared.set_active(self.active_count());
+        a
+    }
+
+    pub(super) fn finish(&mut self, i: usize, reason: FinishReason, flush: bool) {
+        if let Some(mut a) = self.vacate(i) {
+            if !a.started {
+                let _ = a.job.events.send(Event::Started(a.usage));
+            }
+            if flush {
+                let tail = a.text.finish();
+                if !tail.is_empty() {
+                    let _ = a.job.events.send(Event::Text(tail));
+                }
+            }
+            let _ = a.job.events.send(Event::Finished {
+                reason,
+                completion_tokens: a.completion_tokens,
+            });
+        }
+    }
+
+    /// Frees a sequence without a word (its client is gone). The KV cache
+    /// keeps what was evaluated, for later reuse.
+    pub(super) fn release(&mut self, i: usize) {
+        self.vacate(i);
+    }
+
+    /// Ends one sequence with an error; its KV cache is dropped.
+    pub(super) fn fail(&mut self, i: usize, error: EngineError) {
+        self.slots[i].cached.clear();
+        let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+        if let Some(a) = self.vacate(i) {
+            let _ = a.job.events.send(Event::Failed(error));
+        }
+    }
+
+    pub(super) fn fail_all(&mut self, error: EngineError) {
+        tracing::error!("{error}");
+        for i in 0..self.slots.len() {
+            self.fail(i, error.clone());
+        }
+        self.ctx.clear_kv_cache();
+    }
+}

@@ -1,0 +1,289 @@
+//! Continuous batching. Up to `--parallel` sequences share one llama.cpp
+//! context. Every step puts all generating sequences' next tokens and a
+//! budget of prompt tokens into one `llama_batch`, then evaluates at most one
+//! image piece, so a new many-tile image never freezes running streams for
+//! its whole prefill. A free sequence is chosen to reuse the longest cached
+//! prefix (images matched by content hash), least recently used first.
+//!
+//! Two counts per sequence, never mixed: **cells** are the KV-cache cells it
+//! holds (what capacity, admission and usage count), **pos** is the next RoPE
+//! position (what llama.cpp is given). Under M-RoPE an image takes many cells
+//! and few positions, so "context full" is always a question about cells.
+//!
+//! Rooms: this file admits jobs into sequences; `prepare` tokenizes prompts;
+//! `step` builds and decodes one batch (and isolates a failing sequence);
+//! `events` samples and reports to the client.
+
+mod events;
+mod prepare;
+mod step;
+
+use super::scheduler::{FreeSlot, Item, choose_slot};
+use super::text::TextAssembler;
+use super::{EngineError, Event, FinishReason, Job, PromptUsage, Shared};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+fn internal(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Internal(e.to_string())
+}
+
+/// One piece of a tokenized prompt.
+enum Part {
+    Token(LlamaToken),
+    /// An image piece with its wrapper tokens, preprocessed, not yet encoded.
+    Image {
+        chunks: MtmdInputChunks,
+        item: Item,
+    },
+}
+
+impl Part {
+    fn item(&self) -> Item {
+        match self {
+            Part::Token(t) => Item::Token(t.0),
+            Part::Image { item, .. } => *item,
+        }
+    }
+}
+
+/// A job occupying a sequence.
+struct Active {
+    job: Job,
+    parts: Vec<Part>,
+    /// Next part to evaluate; `parts.len()` once the prompt is in.
+    next: usize,
+    /// Next RoPE position of the sequence.
+    pos: i32,
+    /// KV cells the sequence holds (its capacity is `n_ctx_seq`).
+    cells: u32,
+    usage: PromptUsage,
+    started: bool,
+    sampler: LlamaSampler,
+    text: TextAssembler,
+    completion_tokens: u32,
+    /// Sampled and sent, to be decoded in the next step.
+    pending: Option<LlamaToken>,
+    /// Index in this step's batch of the logits to sample from.
+    logits_at: Option<i32>,
+    /// When the previous token was sampled (inter-token latency).
+    last_token_at: Option<Instant>,
+}
+
+struct Slot {
+    /// What the sequence's KV cache holds, in order.
+    cached: Vec<Item>,
+    last_used: u64,
+    active: Option<Active>,
+}
+
+pub(super) struct Batcher<'m> {
+    pub shared: &'m Shared,
+    pub model: &'m LlamaModel,
+    pub ctx: LlamaContext<'m>,
+    pub mtmd: Option<MtmdContext>,
+    pub n_batch: usize,
+    /// KV cells each sequence may use: `--ctx-size / --parallel`.
+    pub n_ctx_seq: u32,
+    pub marker: String,
+    /// BOS text to strip from a rendered prompt when tokenisation adds BOS itself.
+    pub bos_text: Option<String>,
+    slots: Vec<Slot>,
+    step: u64,
+    batch: LlamaBatch<'static>,
+}
+
+impl<'m> Batcher<'m> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        shared: &'m Shared,
+        model: &'m LlamaModel,
+        ctx: LlamaContext<'m>,
+        mtmd: Option<MtmdContext>,
+        n_batch: usize,
+        parallel: usize,
+        marker: String,
+        bos_text: Option<String>,
+    ) -> Self {
+        let n_ctx_seq = ctx.n_ctx() / parallel.max(1) as u32;
+        Batcher {
+            shared,
+            model,
+            ctx,
+            mtmd,
+            n_batch: n_batch.max(parallel + 1),
+            n_ctx_seq,
+            marker,
+            bos_text,
+            slots: (0..parallel.max(1))
+                .map(|_| Slot {
+                    cached: Vec::new(),
+                    last_used: 0,
+                    active: None,
+                })
+                .collect(),
+            step: 0,
+            batch: LlamaBatch::new(n_batch.max(parallel + 1), 1),
+        }
+    }
+
+    fn active_count(&self) -> usize {
+        self.slots.iter().filter(|s| s.active.is_some()).count()
+    }
+
+    /// Serves until the job channel closes and every sequence has finished.
+    pub fn run(&mut self, rx: &mut mpsc::Receiver<Job>) {
+        loop {
+            if !self.admit(rx) {
+                return;
+            }
+            self.reap();
+            if self.active_count() == 0 {
+                continue;
+            }
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.step()));
+            if outcome.is_err() {
+                self.fail_all(EngineError::Internal(
+                    "a batch step panicked; the engine recovered".into(),
+                ));
+            }
+        }
+    }
+
+    /// Moves queued jobs into free sequences. Blocks only when idle.
+    /// Returns false when the channel is closed and nothing is running.
+    fn admit(&mut self, rx: &mut mpsc::Receiver<Job>) -> bool {
+        while self.slots.iter().any(|s| s.active.is_none()) {
+            let job = if self.active_count() == 0 {
+                match rx.blocking_recv() {
+                    Some(j) => j,
+                    None => return false,
+                }
+            } else {
+                match rx.try_recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                }
+            };
+            self.shared.set_queued(rx.len());
+            self.start(job);
+        }
+        true
+    }
+
+    fn start(&mut self, job: Job) {
+        if job.events.is_closed() {
+            return; // the client left while queued: never run it
+        }
+        if job.deadline.is_some_and(|d| Instant::now() > d) {
+            let _ = job.events.send(Event::Failed(EngineError::Timeout));
+            return;
+        }
+        let (parts, mut usage) = match self.prepare(&job) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = job.events.send(Event::Failed(e));
+                return;
+            }
+        };
+        if job.request.count_only {
+            let _ = job.events.send(Event::Started(usage));
+            let _ = job.events.send(Event::Finished {
+                reason: FinishReason::Length,
+                completion_tokens: 0,
+            });
+            return;
+        }
+        // Cells, not positions: the prompt must leave a cell for the answer.
+        if usage.prompt_tokens == 0 || usage.prompt_tokens >= self.n_ctx_seq {
+            let _ = job.events.send(Event::Failed(EngineError::PromptTooLong {
+                prompt_tokens: usage.prompt_tokens,
+                n_ctx: self.n_ctx_seq,
+            }));
+            return;
+        }
+        let sampler = match job
+            .request
+            .sampling
+            .sampler(self.model, job.request.grammar.as_deref())
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = job.events.send(Event::Failed(EngineError::Grammar(e)));
+                return;
+            }
+        };
+        let items: Vec<Item> = parts.iter().map(Part::item).collect();
+        let free: Vec<FreeSlot> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none())
+            .map(|(index, s)| FreeSlot {
+                index,
+                cached: &s.cached,
+                last_used: s.last_used,
+            })
+            .collect();
+        let Some((index, mut reuse)) = choose_slot(&free, &items) else {
+            return;
+        };
+        // llama.cpp removes by position; the kept prefix ends at a position.
+        let keep_pos: u32 = items[..reuse].iter().map(Item::positions).sum();
+        let removed = self
+            .ctx
+            .clear_kv_cache_seq(Some(index as u32), Some(keep_pos), None)
+            .unwrap_or(false);
+        if !removed {
+            let _ = self.ctx.clear_kv_cache_seq(Some(index as u32), None, None);
+            reuse = 0;
+        }
+        let slot = &mut self.slots[index];
+        slot.cached.truncate(reuse);
+        let cells: u32 = slot.cached.iter().map(Item::tokens).sum();
+        usage.cached_tokens = cells;
+        let pos = slot.cached.iter().map(Item::positions).sum::<u32>() as i32;
+        slot.active = Some(Active {
+            sampler,
+            text: TextAssembler::new(job.request.stop.clone()),
+            job,
+            parts,
+            next: reuse,
+            pos,
+            cells,
+            usage,
+            started: false,
+            completion_tokens: 0,
+            pending: None,
+            logits_at: None,
+            last_token_at: None,
+        });
+        self.shared.set_active(self.active_count());
+    }
+
+    /// Drops sequences whose client went away or whose deadline passed.
+    fn reap(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            let Some(a) = &self.slots[i].active else {
+                continue;
+            };
+            if a.job.events.is_closed() {
+                self.release(i);
+            } else if a.job.deadline.is_some_and(|d| now > d) {
+                if a.started {
+                    self.finish(i, FinishReason::Length, true);
+                } else {
+                    self.fail(i, EngineError::Timeout);
+                }
+            }
+        }
+    }
+}
