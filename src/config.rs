@@ -27,6 +27,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_ALIAS")]
     pub alias: Option<String>,
 
+    /// Jinja chat template to use instead of the model's own
+    /// (`tokenizer.chat_template`); it must compile, or the server refuses to start.
+    #[arg(long, env = "TESSERA_CHAT_TEMPLATE_FILE")]
+    pub chat_template_file: Option<PathBuf>,
+
     /// Address to listen on.
     #[arg(long, env = "TESSERA_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,

@@ -84,6 +84,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());
     }
     let metrics = Arc::new(metrics::Metrics::default());
+    let chat_template = match &config.chat_template_file {
+        None => None,
+        Some(path) => {
+            let source = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --chat-template-file {}", path.display()))?;
+            engine::jinja::environment(&source).map_err(|e| {
+                anyhow::anyhow!(
+                    "--chat-template-file {} does not compile: {e}",
+                    path.display()
+                )
+            })?;
+            Some((path.display().to_string(), source))
+        }
+    };
     let engine = Engine::start(EngineConfig {
         metrics: metrics.clone(),
         model,
@@ -100,6 +114,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             tile_size: config.tile_size,
             thumbnail_budget: config.thumbnail_tokens,
         },
+        chat_template,
     });
     let mut api_keys: Vec<String> = config
         .api_key

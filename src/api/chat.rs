@@ -4,7 +4,7 @@ use super::error::{ApiError, image_error};
 use super::log::RequestLog;
 use super::{SharedState, sse, unix_now};
 use crate::engine::grammar;
-use crate::engine::prompt::TemplateMessage;
+use crate::engine::prompt::{TemplateExtras, TemplateMessage};
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
 use crate::openai::ResponseFormat;
 use crate::openai::{
@@ -125,7 +125,11 @@ pub async fn prepare(
             m.tiles_per_image.observe(f64::from(plan.tiles()));
         }
     }
-    let rendered = info.template.render(&messages)?;
+    let extras = TemplateExtras {
+        kwargs: req.chat_template_kwargs.clone().unwrap_or_default(),
+        ..TemplateExtras::default()
+    };
+    let rendered = info.template.render_with(&messages, &extras)?;
     let parts: Vec<&str> = rendered.split(info.media_marker.as_str()).collect();
     if parts.len() != decoded.len() + 1 {
         return Err(ApiError::invalid(
@@ -431,8 +435,8 @@ fn flatten(
             }
         }
         messages.push(TemplateMessage {
-            role: m.role.template_name(),
-            content,
+            name: m.name.clone(),
+            ..TemplateMessage::new(m.role.template_name(), content)
         });
     }
     Ok((messages, urls))

@@ -9,8 +9,11 @@ pub mod openapi;
 mod sse;
 
 use crate::config::Config;
+use crate::engine::prompt::TemplateOrigin;
 use crate::engine::{Engine, Status};
-use crate::openai::{ErrorEnvelope, ImagePricing, Model, ModelCapabilities, ModelList};
+use crate::openai::{
+    ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities, ModelList,
+};
 use crate::vision::PieceRule;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -131,20 +134,29 @@ pub fn unix_now() -> u64 {
 }
 
 fn model_entry(state: &AppState) -> Model {
-    let capabilities = state.engine.info().map(|info| ModelCapabilities {
-        vision: info.vision,
-        context_size: info.n_ctx,
-        images: info.profile.map(|p| ImagePricing {
-            tile_size: p.tile_size,
-            tile_tokens: p.tile_tokens,
-            min_tiles: state.limits.tiles.min_tiles,
-            max_tiles: state.limits.tiles.max_tiles,
-            thumbnail_rule: match p.rule {
-                PieceRule::Fixed => "fixed".into(),
-                PieceRule::Dynamic { .. } => "dynamic".into(),
-            },
-            thumbnail_budget: p.thumbnail_budget,
-        }),
+    let capabilities = state.engine.info().map(|info| {
+        let projector = info.projector.clone().unwrap_or_default();
+        let family = crate::engine::families::family(&projector);
+        ModelCapabilities {
+            vision: info.vision,
+            context_size: info.n_ctx,
+            images: info.profile.map(|p| ImagePricing {
+                slices_itself: family.is_some_and(|f| f.slices_itself),
+                tested: family.is_some_and(|f| f.tested),
+                projector,
+                tile_size: p.tile_size,
+                tile_tokens: p.tile_tokens,
+                min_tiles: state.limits.tiles.min_tiles,
+                max_tiles: state.limits.tiles.max_tiles,
+                thumbnail_rule: match p.rule {
+                    PieceRule::Fixed => "fixed".into(),
+                    PieceRule::Dynamic { .. } => "dynamic".into(),
+                },
+                thumbnail_budget: p.thumbnail_budget,
+            }),
+            positions: if info.mrope { "mrope" } else { "plain" }.into(),
+            chat_template: template_info(&info.template.origin),
+        }
     });
     Model {
         id: state.model_id.clone(),
@@ -152,6 +164,19 @@ fn model_entry(state: &AppState) -> Model {
         created: state.created,
         owned_by: "tessera".into(),
         capabilities,
+    }
+}
+
+fn template_info(origin: &TemplateOrigin) -> ChatTemplateInfo {
+    let (path, error) = match origin {
+        TemplateOrigin::Gguf => (None, None),
+        TemplateOrigin::File(p) => (Some(p.clone()), None),
+        TemplateOrigin::ChatmlFallback(e) => (None, e.clone()),
+    };
+    ChatTemplateInfo {
+        source: origin.name().into(),
+        path,
+        error,
     }
 }
 

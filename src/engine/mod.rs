@@ -4,8 +4,10 @@
 //! next token.
 
 mod batcher;
+pub mod families;
 pub mod gguf_meta;
 pub mod grammar;
+pub mod jinja;
 pub mod projector;
 pub mod prompt;
 pub mod sampling;
@@ -42,6 +44,8 @@ pub struct EngineConfig {
     /// Upper bound on tokens per image for dynamic-resolution projectors; -1 = model default.
     pub image_max_tokens: i32,
     pub tiles: projector::TileSettings,
+    /// `--chat-template-file`: its path and source, already checked to compile.
+    pub chat_template: Option<(String, String)>,
 }
 
 /// What the loaded model can do, known once loading finishes.
@@ -51,6 +55,11 @@ pub struct ModelInfo {
     pub vision: bool,
     /// The projector's prices, measured at start-up (vision models only).
     pub profile: Option<ProjectorProfile>,
+    /// `clip.projector_type` of the mmproj (vision models only).
+    pub projector: Option<String>,
+    /// Whether the model uses M-RoPE, where an image takes fewer RoPE
+    /// positions than KV cells.
+    pub mrope: bool,
     pub template: ChatTemplate,
     /// Per-process random marker for image positions in the rendered prompt;
     /// user text cannot forge it.

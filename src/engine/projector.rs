@@ -3,7 +3,7 @@
 //! (preprocessing only, no encoding) on blank probe images, never looked up
 //! by model name.
 
-use super::gguf_meta::{self, Meta};
+use super::gguf_meta::GgufMeta;
 use crate::vision::{PieceRule, ProjectorProfile};
 use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdInputText};
 use std::path::Path;
@@ -46,8 +46,8 @@ pub fn measure(
     mmproj: &Path,
     settings: TileSettings,
 ) -> Result<ProjectorProfile, String> {
-    let meta = gguf_meta::read(mmproj).map_err(|e| e.to_string())?;
-    let get = |k: &str| meta.get(k).and_then(Meta::as_u32);
+    let meta = GgufMeta::open(mmproj)?;
+    let get = |k: &str| meta.u32(k);
     let native = get("clip.vision.image_size").unwrap_or(448).max(1);
     let patch = get("clip.vision.patch_size").unwrap_or(14).max(1);
     let probe = Probe { mtmd, marker };

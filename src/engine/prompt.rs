@@ -1,17 +1,51 @@
-//! Chat prompt rendering. The template comes from the GGUF
-//! (`tokenizer.chat_template`) and is rendered with minijinja, as
-//! text-generation-inference does; ChatML is the fallback when a model has
-//! none or when its template does not compile.
+//! Chat prompt rendering. The template comes from `--chat-template-file` or
+//! the GGUF (`tokenizer.chat_template`) and is rendered with minijinja made
+//! compatible with Hugging Face's runtime (`engine/jinja.rs`), as
+//! text-generation-inference does. A template that exists but does not
+//! compile is never silently replaced: start-up logs an error, `/v1/models`
+//! names the fallback in use, and `--chat-template-file` is the way out.
 
-use minijinja::{Environment, ErrorKind, context};
+use super::jinja;
+use minijinja::value::Value;
+use minijinja::{Environment, context};
 use serde::Serialize;
 
 /// One message as the template sees it: images already replaced by the
-/// media marker, so `content` is always a string.
-#[derive(Debug, Clone, Serialize)]
+/// media marker, so `content` is a string (or absent on an assistant turn
+/// that only calls tools).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TemplateMessage {
-    pub role: &'static str,
-    pub content: String,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// OpenAI-shaped calls of an assistant turn, arguments as parsed JSON
+    /// (as transformers passes them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl TemplateMessage {
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        TemplateMessage {
+            role: role.to_string(),
+            content: Some(content.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// What a request may add to the template's context beyond `messages`.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateExtras {
+    /// Function definitions, in OpenAI's `tools` shape.
+    pub tools: Option<serde_json::Value>,
+    pub documents: Option<serde_json::Value>,
+    /// `chat_template_kwargs` (e.g. `enable_thinking`), as llama-server takes them.
+    pub kwargs: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,71 +54,176 @@ pub struct TemplateError(pub String);
 
 pub const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// Where the template in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateOrigin {
+    /// `tokenizer.chat_template` of the model file.
+    Gguf,
+    /// `--chat-template-file`.
+    File(String),
+    /// ChatML, because the model has no template (`None`) or because its
+    /// template does not compile (the error).
+    ChatmlFallback(Option<String>),
+}
+
+impl TemplateOrigin {
+    /// Short name for `/v1/models` and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TemplateOrigin::Gguf => "gguf",
+            TemplateOrigin::File(_) => "file",
+            TemplateOrigin::ChatmlFallback(_) => "chatml_fallback",
+        }
+    }
+}
+
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos: String,
     eos: String,
-    /// True when the GGUF template could not be used.
-    pub is_fallback: bool,
+    pub origin: TemplateOrigin,
+    /// The template reads `content` only as a list of typed parts (as
+    /// SmolVLM's does): string content is then passed as one text part,
+    /// as llama.cpp's template runtime does.
+    pub typed_content: bool,
 }
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatTemplate")
-            .field("is_fallback", &self.is_fallback)
+            .field("origin", &self.origin)
             .finish()
     }
 }
 
 impl ChatTemplate {
-    /// Compiles `source`; on failure (or `None`) falls back to ChatML.
+    /// The model's own template; ChatML when it has none or when it does
+    /// not compile (logged as an error: the model then gets a prompt format
+    /// it was not trained on).
     pub fn new(source: Option<String>, bos: String, eos: String) -> Self {
-        if let Some(src) = source {
-            match Self::compile(src) {
-                Ok(env) => {
-                    return ChatTemplate {
-                        env,
-                        bos,
-                        eos,
-                        is_fallback: false,
-                    };
-                }
-                Err(e) => tracing::warn!("chat template does not compile ({e}); using ChatML"),
+        let origin = match source {
+            None => {
+                tracing::warn!("the model has no chat template; using ChatML");
+                TemplateOrigin::ChatmlFallback(None)
             }
-        }
-        let env = Self::compile(CHATML.to_string()).unwrap_or_else(|_| Environment::new());
-        ChatTemplate {
+            Some(src) => match jinja::environment(&src) {
+                Ok(env) => return Self::with(env, bos, eos, TemplateOrigin::Gguf),
+                Err(e) => {
+                    let e = error_chain(&e);
+                    tracing::error!(
+                        "the model's chat template does not compile ({e}); FALLING BACK TO ChatML, \
+                         which this model was probably not trained on. Supply a working template \
+                         with --chat-template-file"
+                    );
+                    TemplateOrigin::ChatmlFallback(Some(e))
+                }
+            },
+        };
+        let env = jinja::environment(CHATML).unwrap_or_else(|_| Environment::new());
+        Self::with(env, bos, eos, origin)
+    }
+
+    fn with(env: Environment<'static>, bos: String, eos: String, origin: TemplateOrigin) -> Self {
+        let mut t = ChatTemplate {
             env,
             bos,
             eos,
-            is_fallback: true,
-        }
+            origin,
+            typed_content: false,
+        };
+        t.typed_content = t.needs_typed_content();
+        t
     }
 
-    fn compile(source: String) -> Result<Environment<'static>, minijinja::Error> {
-        let mut env = Environment::new();
-        minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<String, _> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
-        env.add_template_owned("chat", source)?;
-        Ok(env)
+    /// Renders a probe both ways: typed when only the typed form shows it.
+    fn needs_typed_content(&self) -> bool {
+        const PROBE: &str = "tessera-probe-text";
+        let shows = |content: serde_json::Value| {
+            let messages = serde_json::json!([{"role": "user", "content": content}]);
+            self.render_json(messages, &TemplateExtras::default())
+                .is_ok_and(|out| out.contains(PROBE))
+        };
+        !shows(PROBE.into()) && shows(serde_json::json!([{"type": "text", "text": PROBE}]))
+    }
+
+    /// A user-supplied template: it must compile.
+    pub fn from_file(path: &str, source: &str, bos: String, eos: String) -> Result<Self, String> {
+        let env = jinja::environment(source).map_err(|e| {
+            format!(
+                "--chat-template-file {path} does not compile: {}",
+                error_chain(&e)
+            )
+        })?;
+        Ok(Self::with(
+            env,
+            bos,
+            eos,
+            TemplateOrigin::File(path.to_string()),
+        ))
+    }
+
+    pub fn is_fallback(&self) -> bool {
+        matches!(self.origin, TemplateOrigin::ChatmlFallback(_))
     }
 
     pub fn render(&self, messages: &[TemplateMessage]) -> Result<String, TemplateError> {
+        self.render_with(messages, &TemplateExtras::default())
+    }
+
+    pub fn render_with(
+        &self,
+        messages: &[TemplateMessage],
+        extras: &TemplateExtras,
+    ) -> Result<String, TemplateError> {
+        let mut json = serde_json::to_value(messages).map_err(|e| TemplateError(e.to_string()))?;
+        if self.typed_content
+            && let Some(list) = json.as_array_mut()
+        {
+            for m in list {
+                if let Some(c) = m.get_mut("content")
+                    && let Some(text) = c.as_str()
+                {
+                    *c = serde_json::json!([{"type": "text", "text": text}]);
+                }
+            }
+        }
+        self.render_json(json, extras)
+    }
+
+    fn render_json(
+        &self,
+        messages: serde_json::Value,
+        extras: &TemplateExtras,
+    ) -> Result<String, TemplateError> {
         let tmpl = self
             .env
             .get_template("chat")
-            .map_err(|e| TemplateError(e.to_string()))?;
-        tmpl.render(context! {
-            messages => messages,
+            .map_err(|e| TemplateError(error_chain(&e)))?;
+        let base = context! {
+            messages => Value::from_serialize(&messages),
             add_generation_prompt => true,
             bos_token => self.bos,
             eos_token => self.eos,
-        })
-        .map_err(|e| TemplateError(e.to_string()))
+            tools => extras.tools.as_ref().map(Value::from_serialize),
+            documents => extras.documents.as_ref().map(Value::from_serialize),
+        };
+        // Left wins: request kwargs add variables but never replace
+        // `messages`, the special tokens or the generation prompt.
+        let ctx = context! { ..base, ..Value::from_serialize(&extras.kwargs) };
+        tmpl.render(ctx).map_err(|e| TemplateError(error_chain(&e)))
     }
+}
+
+/// minijinja's error with its causes, on one line.
+fn error_chain(e: &minijinja::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }
 
 #[cfg(test)]
@@ -94,38 +233,38 @@ mod tests {
     #[test]
     fn renders_chatml() {
         let t = ChatTemplate::new(Some(CHATML.into()), String::new(), String::new());
-        let out = t
-            .render(&[TemplateMessage {
-                role: "user",
-                content: "hi".into(),
-            }])
-            .unwrap();
+        let out = t.render(&[TemplateMessage::new("user", "hi")]).unwrap();
         assert_eq!(
             out,
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
         );
-        assert!(!t.is_fallback);
+        assert_eq!(t.origin, TemplateOrigin::Gguf);
     }
 
     #[test]
-    fn broken_template_falls_back() {
+    fn broken_template_falls_back_and_says_why() {
         let t = ChatTemplate::new(Some("{% for %}".into()), String::new(), String::new());
-        assert!(t.is_fallback);
+        assert!(t.is_fallback());
+        assert!(
+            matches!(&t.origin, TemplateOrigin::ChatmlFallback(Some(e)) if e.contains("syntax"))
+        );
+        assert!(
+            ChatTemplate::from_file("x.jinja", "{% for %}", String::new(), String::new()).is_err()
+        );
     }
 
     #[test]
-    fn python_methods_and_raise_exception() {
-        let src = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('user first') }}{% endif %}{{ messages[0]['content'].strip() }}";
+    fn kwargs_and_tools_reach_the_template() {
+        let src = "{% if enable_thinking is defined and not enable_thinking %}no-think{% endif %}{% for t in tools %}{{ t.function.name }}{% endfor %}{{ add_generation_prompt }}";
         let t = ChatTemplate::new(Some(src.into()), String::new(), String::new());
-        let ok = t.render(&[TemplateMessage {
-            role: "user",
-            content: "  x ".into(),
-        }]);
-        assert_eq!(ok.unwrap(), "x");
-        let err = t.render(&[TemplateMessage {
-            role: "system",
-            content: "x".into(),
-        }]);
-        assert!(err.unwrap_err().0.contains("user first"));
+        let mut extras = TemplateExtras {
+            tools: Some(serde_json::json!([{"type": "function", "function": {"name": "f"}}])),
+            ..Default::default()
+        };
+        extras.kwargs.insert("enable_thinking".into(), false.into());
+        let out = t
+            .render_with(&[TemplateMessage::new("user", "x")], &extras)
+            .unwrap();
+        assert_eq!(out, "no-thinkfTrue"); // Python prints booleans capitalised
     }
 }

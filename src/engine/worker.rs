@@ -95,27 +95,47 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         },
         _ => None,
     };
+    let projector = config
+        .mmproj
+        .as_deref()
+        .and_then(|p| super::gguf_meta::GgufMeta::open(p).ok())
+        .and_then(|m| m.str("clip.projector_type"));
+    if let Some(p) = &projector {
+        super::families::warn_if_untested(p);
+    }
+    let mrope = mtmd.as_ref().is_some_and(|m| m.decode_use_mrope());
     let media_marker_copy = media_marker.clone();
     let vocab = model.vocab();
     let piece =
         |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
     let bos = piece(vocab.bos());
     let eos = piece(vocab.eos());
-    let template_src = model
-        .chat_template(None)
-        .ok()
-        .and_then(|t| t.to_string().ok());
+    let template = match &config.chat_template {
+        Some((path, source)) => match ChatTemplate::from_file(path, source, bos.clone(), eos) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        },
+        None => {
+            let src = model
+                .chat_template(None)
+                .ok()
+                .and_then(|t| t.to_string().ok());
+            ChatTemplate::new(src, bos.clone(), eos)
+        }
+    };
     let info = ModelInfo {
         n_ctx: ctx.n_ctx(),
         vision: mtmd.is_some(),
         profile,
-        template: ChatTemplate::new(template_src, bos.clone(), eos),
+        projector,
+        mrope,
+        template,
         media_marker,
     };
     tracing::info!(
         n_ctx = info.n_ctx,
         vision = info.vision,
-        template_fallback = info.template.is_fallback,
+        chat_template = info.template.origin.name(),
         "model loaded"
     );
     let _ = shared.info.set(info);

@@ -38,6 +38,11 @@ pub struct ChatCompletionRequest {
     /// constrained by a grammar and parses as JSON (valid against the schema).
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
+    /// Extension (as llama-server): extra variables for the model's chat
+    /// template, e.g. `{"enable_thinking": false}` for Qwen3-style templates.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -157,10 +157,34 @@ pub struct ModelCapabilities {
     /// Image pricing; absent for text-only models.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<ImagePricing>,
+    /// `plain` or `mrope`. Under M-RoPE an image takes fewer RoPE positions
+    /// than tokens; every count in this API is in tokens (KV-cache cells).
+    pub positions: String,
+    pub chat_template: ChatTemplateInfo,
+}
+
+/// Which chat template renders prompts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatTemplateInfo {
+    /// `gguf` (the model's own), `file` (`--chat-template-file`) or
+    /// `chatml_fallback` (the model has none, or its own does not compile).
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why the model's own template is not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImagePricing {
+    /// `clip.projector_type` of the loaded mmproj, e.g. `qwen2vl_merger`.
+    pub projector: String,
+    /// Whether the projector slices images itself (each tile is then one
+    /// piece that the projector may cut further; the price is still measured).
+    pub slices_itself: bool,
+    /// Whether a fixture of this projector family runs in Tessera's tests.
+    pub tested: bool,
     /// Side of a square tile in pixels, and the positions one tile takes.
     pub tile_size: u32,
     pub tile_tokens: u32,

@@ -1,0 +1,85 @@
+//! Family knowledge as data: what Tessera knows about each projector type
+//! (`clip.projector_type`) that the pinned llama.cpp supports. Adding a
+//! family is one row here plus its fixture in `src/fixtures/`.
+
+/// One projector family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    /// `clip.projector_type` as the mmproj GGUF spells it.
+    pub projector: &'static str,
+    /// Who runs it: a name people recognise.
+    pub models: &'static str,
+    /// The projector cuts an image into its own slices (so Tessera sends
+    /// each tile as one piece that the projector may slice further).
+    pub slices_itself: bool,
+    /// A fixture of this family runs in the test suite.
+    pub tested: bool,
+}
+
+pub const FAMILIES: &[Family] = &[
+    Family {
+        projector: "mlp",
+        models: "LLaVA 1.5",
+        slices_itself: false,
+        tested: true,
+    },
+    Family {
+        projector: "qwen2vl_merger",
+        models: "Qwen2-VL",
+        slices_itself: false,
+        tested: true,
+    },
+    Family {
+        projector: "qwen2.5vl_merger",
+        models: "Qwen2.5-VL",
+        slices_itself: false,
+        tested: true,
+    },
+    Family {
+        projector: "gemma3",
+        models: "Gemma 3",
+        slices_itself: false,
+        tested: true,
+    },
+    Family {
+        projector: "idefics3",
+        models: "SmolVLM, Idefics3",
+        slices_itself: true,
+        tested: true,
+    },
+    Family {
+        projector: "internvl",
+        models: "InternVL 2.5/3",
+        slices_itself: true,
+        tested: true,
+    },
+    Family {
+        projector: "lfm2",
+        models: "LFM2-VL",
+        slices_itself: true,
+        tested: true,
+    },
+    Family {
+        projector: "pixtral",
+        models: "Pixtral, Mistral Small 3.x",
+        slices_itself: false,
+        tested: true,
+    },
+];
+
+/// The row for a projector type, if Tessera has one.
+pub fn family(projector: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.projector == projector)
+}
+
+/// Logs, at start-up, what is known about the loaded projector.
+pub fn warn_if_untested(projector: &str) {
+    match family(projector) {
+        Some(f) if f.tested => {}
+        _ => tracing::warn!(
+            projector,
+            "projector family `{projector}` has no fixture in Tessera's test suite: its image \
+             prices are measured at start-up, not tested; it still serves"
+        ),
+    }
+}
