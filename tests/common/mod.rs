@@ -56,10 +56,15 @@ pub async fn start_mlp(extra: &[&str]) -> TestServer {
 }
 
 pub async fn start_qwen(extra: &[&str]) -> TestServer {
+    start_qwen_on(&fixtures().text, extra).await
+}
+
+/// The `qwen2vl_merger` projector on a given text model (e.g. the M-RoPE one).
+pub async fn start_qwen_on(text: &std::path::Path, extra: &[&str]) -> TestServer {
     let f = fixtures();
     let mut args = vec![
         "--model",
-        path(&f.text),
+        path(text),
         "--mmproj",
         path(&f.mmproj_qwen2vl),
         "--image-max-tokens",

@@ -1,0 +1,285 @@
+//! Every model family's fixture pair (its text architecture, projector and
+//! chat template) on a real server: exact image prices in cells, `length`
+//! on a full context with a concurrent request unharmed, deterministic
+//! greedy output that depends on the image, and prefix reuse across turns.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use tessera::fixtures::families::{FAMILY_FIXTURES, FamilyFixture};
+
+const SIZES: &[(u32, u32)] = &[
+    (1, 1),
+    (300, 300),
+    (640, 480),
+    (1000, 100),
+    (100, 1000),
+    (4000, 3000),
+];
+
+async fn start_family(f: &FamilyFixture, extra: &[&str]) -> TestServer {
+    let (text, proj) = f.write(&fixtures().dir).expect("write family fixture");
+    let mut args = vec![
+        "--model".to_string(),
+        path(&text).to_string(),
+        "--mmproj".to_string(),
+        path(&proj).to_string(),
+        "--image-max-tokens".to_string(),
+        "256".to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    start(&refs).await
+}
+
+fn image_request(w: u32, h: u32, rgb: [u8; 3], detail: &str, max_tokens: u32) -> Value {
+    let mut img = image_part(w, h, rgb);
+    img["image_url"]["detail"] = json!(detail);
+    json!({
+        "messages": [
+            {"role": "system", "content": "You describe pictures."},
+            {"role": "user", "content": [text_part("What is this?"), img]}
+        ],
+        "max_tokens": max_tokens,
+        "temperature": 0
+    })
+}
+
+#[tokio::test]
+async fn every_family_loads_and_reports_itself() {
+    for f in FAMILY_FIXTURES {
+        let s = start_family(f, &[]).await;
+        let (status, models) = s.get("/v1/models").await;
+        assert_eq!(status, 200);
+        let caps = &models["data"][0]["capabilities"];
+        assert_eq!(
+            caps["images"]["projector"],
+            f.projector.type_name(),
+            "{}",
+            f.name
+        );
+        assert_eq!(caps["images"]["tested"], true, "{}", f.name);
+        assert_eq!(
+            caps["chat_template"]["source"], "gguf",
+            "{}: {caps}",
+            f.name
+        );
+        let mrope = f.text == tessera::fixtures::TextArch::Qwen2vl;
+        assert_eq!(
+            caps["positions"],
+            if mrope { "mrope" } else { "plain" },
+            "{}",
+            f.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_family_prices_images_exactly() {
+    for f in FAMILY_FIXTURES {
+        let s = start_family(f, &[]).await;
+        for &(w, h) in SIZES {
+            for detail in ["auto", "low", "high"] {
+                let body = image_request(w, h, [(w % 251) as u8, 90, (h % 241) as u8], detail, 1);
+                let (status, pre) = s.post_to("/v1/chat/completions/input_tokens", &body).await;
+                assert_eq!(status, 200, "{} {w}x{h} {detail}: {pre}", f.name);
+                let (status, v) = s.post(&body).await;
+                assert_eq!(status, 200, "{} {w}x{h} {detail}: {v}", f.name);
+                let usage = &v["usage"];
+                assert_eq!(
+                    usage["prompt_tokens_details"]["image_tokens"], usage["images"][0]["tokens"],
+                    "{} {w}x{h} {detail}: planned price != cells taken: {usage}",
+                    f.name
+                );
+                assert_eq!(
+                    pre["input_tokens"], usage["prompt_tokens"],
+                    "{} {w}x{h} {detail}",
+                    f.name
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_family_ends_a_full_context_with_length_and_spares_the_other_request() {
+    for f in FAMILY_FIXTURES {
+        let s = start_family(f, &["--ctx-size", "4096", "--parallel", "2"]).await;
+        let long = {
+            let client = s.client.clone();
+            let url = format!("{}/v1/chat/completions", s.base);
+            let body = image_request(1344, 448, [20, 200, 60], "high", 4000);
+            tokio::spawn(async move {
+                let resp = client.post(url).json(&body).send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            })
+        };
+        let (status, short) = s.post(&greedy(vec![text_part("short")], 100)).await;
+        assert_eq!(status, 200, "{}: {short}", f.name);
+        assert_eq!(short["usage"]["completion_tokens"], 100, "{}", f.name);
+        let (status, v) = long.await.unwrap();
+        assert_eq!(status, 200, "{}: {v}", f.name);
+        assert_eq!(v["choices"][0]["finish_reason"], "length", "{}", f.name);
+        let u = &v["usage"];
+        let total = u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap();
+        assert_eq!(
+            total, 2048,
+            "{}: every counted token had a cell: {u}",
+            f.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_family_is_deterministic_and_sees_the_image() {
+    for f in FAMILY_FIXTURES {
+        let s = start_family(f, &[]).await;
+        let red = image_request(64, 48, [230, 20, 20], "auto", 16);
+        let (_, a1) = s.post(&red).await;
+        let (_, a2) = s.post(&red).await;
+        assert_eq!(
+            content(&a1),
+            content(&a2),
+            "{}: greedy output changed",
+            f.name
+        );
+        let checker = {
+            let mut img = image::RgbImage::new(64, 48);
+            for (x, y, p) in img.enumerate_pixels_mut() {
+                *p = if (x / 8 + y / 8) % 2 == 0 {
+                    image::Rgb([255, 255, 255])
+                } else {
+                    image::Rgb([0, 0, 90])
+                };
+            }
+            let mut out = Vec::new();
+            image::DynamicImage::ImageRgb8(img)
+                .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+                .unwrap();
+            out
+        };
+        let mut other = red.clone();
+        other["messages"][1]["content"][1]["image_url"]["url"] =
+            json!(data_url(&checker, "image/png"));
+        let (_, b) = s.post(&other).await;
+        assert_ne!(
+            content(&a1),
+            content(&b),
+            "{}: two images gave the same answer",
+            f.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_family_reuses_the_resent_image_with_the_uncached_answer() {
+    for f in FAMILY_FIXTURES {
+        let s = start_family(f, &["--parallel", "1"]).await;
+        let first = image_request(200, 150, [40, 120, 220], "auto", 8);
+        let (status, a) = s.post(&first).await;
+        assert_eq!(status, 200, "{}: {a}", f.name);
+        let image_tokens = a["usage"]["prompt_tokens_details"]["image_tokens"]
+            .as_u64()
+            .unwrap();
+        let mut follow = first.clone();
+        let msgs = follow["messages"].as_array_mut().unwrap();
+        msgs.push(json!({"role": "assistant", "content": content(&a)}));
+        msgs.push(json!({"role": "user", "content": "and the colours?"}));
+        let (_, second) = s.post(&follow).await;
+        let cached = second["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            cached > image_tokens,
+            "{}: image not reused ({cached} <= {image_tokens})",
+            f.name
+        );
+        let fresh = start_family(f, &["--parallel", "1"]).await;
+        let (_, uncached) = fresh.post(&follow).await;
+        assert_eq!(
+            uncached["usage"]["prompt_tokens_details"]["cached_tokens"],
+            0
+        );
+        assert_eq!(
+            content(&second),
+            content(&uncached),
+            "{}: cache changed the answer",
+            f.name
+        );
+        assert_eq!(
+            second["usage"]["prompt_tokens"],
+            uncached["usage"]["prompt_tokens"]
+        );
+    }
+}
+
+/// The README's family table, as the servers report it today.
+async fn family_table() -> String {
+    let mut out = String::from(
+        "| Family | Runs | Text arch | Projector | Positions | Tile rule | Tile | 1024x768 `low` | `high` | `auto` |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for f in FAMILY_FIXTURES {
+        let s = start_family(f, &[]).await;
+        let (_, models) = s.get("/v1/models").await;
+        let caps = &models["data"][0]["capabilities"];
+        let img = &caps["images"];
+        let family = tessera::engine::families::family(f.projector.type_name()).unwrap();
+        let rule = format!(
+            "{}{}",
+            img["thumbnail_rule"].as_str().unwrap(),
+            if family.slices_itself {
+                ", slices itself"
+            } else {
+                ""
+            }
+        );
+        let mut prices = Vec::new();
+        for detail in ["low", "high", "auto"] {
+            let body = image_request(1024, 768, [10, 20, 30], detail, 1);
+            let (_, pre) = s.post_to("/v1/chat/completions/input_tokens", &body).await;
+            let image = &pre["images"][0];
+            prices.push(format!("{} ({} tiles)", image["tokens"], image["tiles"]));
+        }
+        out.push_str(&format!(
+            "| {} | {} | `{}` | `{}` | {} | {} | {} px, {} tokens | {} | {} | {} |\n",
+            f.name,
+            family.models,
+            f.text.name(),
+            f.projector.type_name(),
+            caps["positions"].as_str().unwrap(),
+            rule,
+            img["tile_size"],
+            img["tile_tokens"],
+            prices[0],
+            prices[1],
+            prices[2],
+        ));
+    }
+    out
+}
+
+/// The table in the README is generated by this code; set
+/// `TESSERA_UPDATE_README=1` to rewrite it.
+#[tokio::test]
+async fn readme_family_table_is_current() {
+    let table = family_table().await;
+    let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(readme_path).unwrap();
+    let (start, end) = ("<!-- families:start -->\n", "<!-- families:end -->");
+    let a = readme.find(start).expect("README has the families markers") + start.len();
+    let b = readme
+        .find(end)
+        .expect("README has the families end marker");
+    if std::env::var_os("TESSERA_UPDATE_README").is_some() {
+        let updated = format!("{}{}{}", &readme[..a], table, &readme[b..]);
+        std::fs::write(readme_path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        readme[a..b],
+        table,
+        "README family table is stale; rerun with TESSERA_UPDATE_README=1"
+    );
+}
