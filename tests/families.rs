@@ -65,7 +65,7 @@ async fn every_family_loads_and_reports_itself() {
             "{}: {caps}",
             f.name
         );
-        let mrope = f.text == tessera::fixtures::TextArch::Qwen2vl;
+        let mrope = f.text.mrope();
         assert_eq!(
             caps["positions"],
             if mrope { "mrope" } else { "plain" },

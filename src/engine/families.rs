@@ -36,6 +36,12 @@ pub const FAMILIES: &[Family] = &[
         tested: true,
     },
     Family {
+        projector: "qwen3vl_merger",
+        models: "Qwen3-VL",
+        slices_itself: false,
+        tested: true,
+    },
+    Family {
         projector: "gemma3",
         models: "Gemma 3",
         slices_itself: false,
