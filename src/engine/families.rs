@@ -71,6 +71,12 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
     },
+    Family {
+        projector: "resampler",
+        models: "MiniCPM-V 2.5/2.6",
+        slices_itself: true,
+        tested: true,
+    },
 ];
 
 /// The row for a projector type, if Tessera has one.
