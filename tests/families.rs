@@ -25,8 +25,6 @@ async fn start_family(f: &FamilyFixture, extra: &[&str]) -> TestServer {
         path(&text).to_string(),
         "--mmproj".to_string(),
         path(&proj).to_string(),
-        "--image-max-tokens".to_string(),
-        "256".to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -135,7 +133,7 @@ async fn every_family_ends_a_full_context_with_length_and_spares_the_other_reque
 async fn every_family_is_deterministic_and_sees_the_image() {
     for f in FAMILY_FIXTURES {
         let s = start_family(f, &[]).await;
-        let red = image_request(64, 48, [230, 20, 20], "auto", 16);
+        let red = image_request(64, 48, [230, 20, 20], "auto", 24);
         let (_, a1) = s.post(&red).await;
         let (_, a2) = s.post(&red).await;
         assert_eq!(
@@ -159,14 +157,18 @@ async fn every_family_is_deterministic_and_sees_the_image() {
                 .unwrap();
             out
         };
-        let mut other = red.clone();
-        other["messages"][1]["content"][1]["image_url"]["url"] =
-            json!(data_url(&checker, "image/png"));
-        let (_, b) = s.post(&other).await;
-        assert_ne!(
-            content(&a1),
-            content(&b),
-            "{}: two images gave the same answer",
+        // Different images must not all give the same answer.
+        let mut answers = std::collections::HashSet::from([content(&a1)]);
+        for bytes in [checker, png(64, 48, [0, 0, 0])] {
+            let mut other = red.clone();
+            other["messages"][1]["content"][1]["image_url"]["url"] =
+                json!(data_url(&bytes, "image/png"));
+            let (_, b) = s.post(&other).await;
+            answers.insert(content(&b));
+        }
+        assert!(
+            answers.len() > 1,
+            "{}: three images gave one answer",
             f.name
         );
     }
@@ -281,5 +283,56 @@ async fn readme_family_table_is_current() {
         readme[a..b],
         table,
         "README family table is stale; rerun with TESSERA_UPDATE_README=1"
+    );
+}
+
+/// SmolVLM slices images itself (longest edge 64 px, 32 px slices on the
+/// fixture): the image goes whole and `usage` shows the projector's grid.
+#[tokio::test]
+async fn smolvlm_images_follow_the_projectors_own_grid() {
+    let f = tessera::fixtures::families::family_fixture("smolvlm").unwrap();
+    let s = start_family(f, &[]).await;
+    let (_, models) = s.get("/v1/models").await;
+    assert_eq!(
+        models["data"][0]["capabilities"]["images"]["thumbnail_rule"],
+        "projector_slices"
+    );
+    for ((w, h), grid) in [
+        ((1024, 768), (2, 2)),
+        ((4000, 400), (2, 1)),
+        ((400, 4000), (1, 2)),
+    ] {
+        for detail in ["low", "high"] {
+            let (status, v) = s.post(&image_request(w, h, [9, 99, 199], detail, 1)).await;
+            assert_eq!(status, 200, "{v}");
+            let image = &v["usage"]["images"][0];
+            assert_eq!(image["sliced_by_projector"], true, "{image}");
+            assert_eq!(
+                (
+                    image["cols"].as_u64().unwrap(),
+                    image["rows"].as_u64().unwrap()
+                ),
+                grid,
+                "{w}x{h}"
+            );
+            assert_eq!(
+                image["tokens"],
+                v["usage"]["prompt_tokens_details"]["image_tokens"]
+            );
+        }
+    }
+    // A user token cap makes mtmd skip its longest-edge rule: Tessera tiles again.
+    let capped = start_family(f, &["--image-max-tokens", "16"]).await;
+    let (_, models) = capped.get("/v1/models").await;
+    assert_ne!(
+        models["data"][0]["capabilities"]["images"]["thumbnail_rule"],
+        "projector_slices"
+    );
+    let (_, v) = capped
+        .post(&image_request(1024, 768, [9, 99, 199], "high", 1))
+        .await;
+    assert_eq!(
+        v["usage"]["images"][0]["tokens"],
+        v["usage"]["prompt_tokens_details"]["image_tokens"]
     );
 }

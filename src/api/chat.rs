@@ -186,6 +186,7 @@ fn image_usage(p: &TilePlan) -> ImageUsage {
             tokens: t.tokens,
         }),
         tokens: p.tokens(),
+        sliced_by_projector: p.whole.is_some(),
     }
 }
 

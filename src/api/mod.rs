@@ -151,6 +151,7 @@ fn model_entry(state: &AppState) -> Model {
                 thumbnail_rule: match p.rule {
                     PieceRule::Fixed => "fixed".into(),
                     PieceRule::Dynamic { .. } => "dynamic".into(),
+                    PieceRule::NativeSlices(_) => "projector_slices".into(),
                 },
                 thumbnail_budget: p.thumbnail_budget,
             }),

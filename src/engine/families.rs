@@ -14,6 +14,10 @@ pub struct Family {
     pub slices_itself: bool,
     /// A fixture of this family runs in the test suite.
     pub tested: bool,
+    /// mtmd resizes every image to a fixed longest edge and slices it
+    /// (Idefics3): Tessera then sends images whole and prices the
+    /// projector's grid (`vision/native.rs`) instead of cutting tiles.
+    pub longest_edge_slicing: bool,
 }
 
 pub const FAMILIES: &[Family] = &[
@@ -22,60 +26,70 @@ pub const FAMILIES: &[Family] = &[
         models: "LLaVA 1.5",
         slices_itself: false,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "qwen2vl_merger",
         models: "Qwen2-VL",
         slices_itself: false,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "qwen2.5vl_merger",
         models: "Qwen2.5-VL",
         slices_itself: false,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "qwen3vl_merger",
         models: "Qwen3-VL",
         slices_itself: false,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "gemma3",
         models: "Gemma 3",
         slices_itself: false,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "idefics3",
         models: "SmolVLM, Idefics3",
         slices_itself: true,
         tested: true,
+        longest_edge_slicing: true,
     },
     Family {
         projector: "internvl",
         models: "InternVL 2.5/3",
         slices_itself: true,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "lfm2",
         models: "LFM2-VL",
         slices_itself: true,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "pixtral",
         models: "Pixtral, Mistral Small 3.x",
         slices_itself: false,
         tested: true,
+        longest_edge_slicing: false,
     },
     Family {
         projector: "resampler",
         models: "MiniCPM-V 2.5/2.6",
         slices_itself: true,
         tested: true,
+        longest_edge_slicing: false,
     },
 ];
 

@@ -4,8 +4,9 @@
 //! by model name.
 
 use super::gguf_meta::GgufMeta;
-use crate::vision::{PieceRule, ProjectorProfile};
-use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdInputText};
+use crate::vision::native::MAX_GRID;
+use crate::vision::{NativeSlicing, PieceRule, ProjectorProfile};
+use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdInputChunkType, MtmdInputText};
 use std::path::Path;
 
 /// Tiling settings from the configuration.
@@ -38,13 +39,36 @@ impl Probe<'_> {
             .map_err(|e| format!("probe {w}x{h}: {e}"))?;
         Ok(chunks.total_tokens() as u32)
     }
+
+    /// Tokens of the first image chunk of a `w` x `h` image (one slice).
+    fn first_image_chunk(&self, w: u32, h: u32) -> Result<u32, String> {
+        let bitmap = MtmdBitmap::from_image_data(w, h, &vec![128u8; (w * h * 3) as usize])
+            .map_err(|e| e.to_string())?;
+        let text = MtmdInputText {
+            text: self.marker.to_string(),
+            add_special: false,
+            parse_special: true,
+        };
+        let chunks = self
+            .mtmd
+            .tokenize(text, &[&bitmap])
+            .map_err(|e| format!("probe {w}x{h}: {e}"))?;
+        (0..chunks.len())
+            .filter_map(|i| chunks.get(i))
+            .find(|c| c.chunk_type() == MtmdInputChunkType::Image)
+            .map(|c| c.n_tokens() as u32)
+            .ok_or_else(|| format!("probe {w}x{h}: no image chunk"))
+    }
 }
 
+/// `longest_edge`: the projector slices images itself by the longest-edge
+/// rule (Idefics3), which the caller knows from the family table.
 pub fn measure(
     mtmd: &MtmdContext,
     marker: &str,
     mmproj: &Path,
     settings: TileSettings,
+    longest_edge: bool,
 ) -> Result<ProjectorProfile, String> {
     let meta = GgufMeta::open(mmproj)?;
     let get = |k: &str| meta.u32(k);
@@ -52,6 +76,17 @@ pub fn measure(
     let patch = get("clip.vision.patch_size").unwrap_or(14).max(1);
     let probe = Probe { mtmd, marker };
     let budget = settings.thumbnail_budget;
+    if longest_edge
+        && let Some(longest) = get("clip.vision.preproc_image_size")
+        && let Some(n) = measure_native(&probe, native, longest)?
+    {
+        return Ok(ProjectorProfile {
+            tile_size: native,
+            tile_tokens: n.slice_tokens,
+            rule: PieceRule::NativeSlices(n),
+            thumbnail_budget: budget,
+        });
+    }
 
     let a = probe.cost(native, native)?;
     let b = probe.cost(native * 2, native)?;
@@ -109,6 +144,36 @@ pub fn measure(
         settings.tile_size
     };
     fixed(&probe, tile_size, budget)
+}
+
+/// The price of every grid the longest-edge rule can produce, probed
+/// through mtmd; `None` when the geometry is outside the table or mtmd's
+/// grid differs from the prediction (the caller then measures it as fixed).
+fn measure_native(
+    probe: &Probe,
+    slice: u32,
+    longest: u32,
+) -> Result<Option<NativeSlicing>, String> {
+    let g_max = longest.div_ceil(slice);
+    if g_max == 0 || g_max as usize > MAX_GRID {
+        return Ok(None);
+    }
+    let mut n = NativeSlicing {
+        longest,
+        slice,
+        slice_tokens: probe.first_image_chunk(slice, slice)?,
+        landscape: [0; MAX_GRID],
+        portrait: [0; MAX_GRID],
+    };
+    for g in 1..=g_max {
+        let i = (g - 1) as usize;
+        n.landscape[i] = probe.cost(longest, g * slice)?;
+        n.portrait[i] = probe.cost(g * slice, longest)?;
+        if n.grid(longest, g * slice) != (g_max, g) || n.grid(g * slice, longest) != (g, g_max) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(n))
 }
 
 fn fixed(probe: &Probe, tile_size: u32, budget: u32) -> Result<ProjectorProfile, String> {

@@ -88,18 +88,26 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
             }
         }
     };
-    let profile = match (&mtmd, &config.mmproj) {
-        (Some(m), Some(path)) => match projector::measure(m, &media_marker, path, config.tiles) {
-            Ok(p) => Some(p),
-            Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
-        },
-        _ => None,
-    };
     let projector = config
         .mmproj
         .as_deref()
         .and_then(|p| super::gguf_meta::GgufMeta::open(p).ok())
         .and_then(|m| m.str("clip.projector_type"));
+    // A user token cap makes mtmd skip the longest-edge rule.
+    let longest_edge = config.image_max_tokens <= 0
+        && projector
+            .as_deref()
+            .and_then(super::families::family)
+            .is_some_and(|f| f.longest_edge_slicing);
+    let profile = match (&mtmd, &config.mmproj) {
+        (Some(m), Some(path)) => {
+            match projector::measure(m, &media_marker, path, config.tiles, longest_edge) {
+                Ok(p) => Some(p),
+                Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
+            }
+        }
+        _ => None,
+    };
     if let Some(p) = &projector {
         super::families::warn_if_untested(p);
     }

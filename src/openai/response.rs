@@ -66,8 +66,13 @@ pub struct ImageUsage {
     pub tile_size: u32,
     pub tile_tokens: u32,
     pub thumbnail: Option<ThumbnailUsage>,
-    /// Context positions the image takes: tiles x tile_tokens + thumbnail.
+    /// Tokens (KV cells) the image takes: tiles x tile_tokens + thumbnail.
     pub tokens: u32,
+    /// True when the projector sliced the image itself (Idefics3 /
+    /// SmolVLM): the grid is its slices and the thumbnail its overview,
+    /// wrapper tokens included.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sliced_by_projector: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -193,6 +198,8 @@ pub struct ImagePricing {
     /// `dynamic`: the thumbnail is sized to cost at most `thumbnail_budget`.
     /// `fixed`: the projector charges a fixed count per image, so the
     /// thumbnail costs `tile_tokens` whatever the budget.
+    /// `projector_slices`: the projector slices each image itself
+    /// (Idefics3 / SmolVLM); images are sent whole and priced by its grid.
     pub thumbnail_rule: String,
     pub thumbnail_budget: u32,
 }

@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod fetch;
+pub mod native;
 pub mod pricing;
 pub mod remote;
 pub mod render;
@@ -11,6 +12,7 @@ pub mod tiling;
 
 pub use decode::{DecodedImage, decode_image};
 pub use fetch::{ImageSource, image_bytes, source};
+pub use native::NativeSlicing;
 pub use pricing::{PieceRule, PieceSize, ProjectorProfile};
 pub use remote::RemotePolicy;
 pub use tiling::{Detail, RequestedDetail, TileLimits, TilePlan};

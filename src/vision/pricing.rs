@@ -1,5 +1,5 @@
-//! What one piece of an image (a tile or the thumbnail) costs in context
-//! positions, known before anything is encoded. The engine measures the
+//! What one piece of an image (a tile or the thumbnail) costs in tokens
+//! (KV-cache cells), known before anything is encoded. The engine measures the
 //! projector once at start-up and fills a [`ProjectorProfile`]; from then on
 //! pricing is pure arithmetic.
 
@@ -19,6 +19,9 @@ pub enum PieceRule {
         overhead: u32,
         min_tokens: u32,
     },
+    /// The projector slices each image itself by the longest-edge rule
+    /// (Idefics3 / SmolVLM): the image is sent whole and priced by its grid.
+    NativeSlices(super::native::NativeSlicing),
 }
 
 /// The loaded projector's prices.

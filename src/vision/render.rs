@@ -49,6 +49,9 @@ fn crop(img: &DecodedImage, x: u32, y: u32, w: u32, h: u32) -> DecodedImage {
 /// The pieces of `img` in prompt order: tiles row-major, then the thumbnail.
 pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, VisionError> {
     let mut resizer = Resizer::new();
+    if let Some(whole) = plan.whole {
+        return Ok(vec![resize(img, whole.width, whole.height, &mut resizer)?]);
+    }
     let mut pieces = Vec::with_capacity(plan.pieces() as usize);
     if plan.tiles() > 0 {
         let s = plan.tile.width;

@@ -10,7 +10,8 @@
 //! larger grid only when the image has more than half the pixels of that
 //! grid: W*H > 0.5 * S*S * cols*rows.
 
-use super::pricing::{PieceSize, ProjectorProfile};
+use super::native::NativeSlicing;
+use super::pricing::{PieceRule, PieceSize, ProjectorProfile};
 use serde::Serialize;
 
 /// `detail` after `auto` is resolved.
@@ -58,6 +59,10 @@ pub struct TilePlan {
     pub tile: PieceSize,
     /// The global view; present for `low` and for grids of 2+ tiles.
     pub thumbnail: Option<PieceSize>,
+    /// Projectors that slice images themselves: the image is sent whole at
+    /// this size, and this is its whole price. `cols` x `rows` are then the
+    /// projector's slices and the thumbnail its overview (wrappers included).
+    pub whole: Option<PieceSize>,
 }
 
 impl TilePlan {
@@ -65,13 +70,20 @@ impl TilePlan {
         self.cols * self.rows
     }
 
-    /// Total context positions the image takes.
+    /// Total tokens (KV cells) the image takes.
     pub fn tokens(&self) -> u32 {
+        if let Some(whole) = self.whole {
+            return whole.tokens;
+        }
         self.tiles() * self.tile.tokens + self.thumbnail.map_or(0, |t| t.tokens)
     }
 
-    /// Pieces sent to the encoder: tiles (row-major), then the thumbnail.
+    /// Pieces sent to the encoder: tiles (row-major), then the thumbnail;
+    /// one when the projector slices the image itself.
     pub fn pieces(&self) -> u32 {
+        if self.whole.is_some() {
+            return 1;
+        }
         self.tiles() + u32::from(self.thumbnail.is_some())
     }
 }
@@ -113,6 +125,9 @@ pub fn plan(
     profile: &ProjectorProfile,
     limits: TileLimits,
 ) -> TilePlan {
+    if let PieceRule::NativeSlices(n) = profile.rule {
+        return native_plan(w, h, &n);
+    }
     let s = profile.tile_size;
     let detail = match detail {
         RequestedDetail::Low => Detail::Low,
@@ -134,13 +149,43 @@ pub fn plan(
         rows,
         tile,
         thumbnail,
+        whole: None,
+    }
+}
+
+/// The projector's own grid; `detail` cannot change it (it always slices).
+fn native_plan(w: u32, h: u32, n: &NativeSlicing) -> TilePlan {
+    let (cols, rows) = n.grid(w, h);
+    let (sw, sh) = n.sent_size(w, h);
+    let total = n.price(w, h);
+    let slices = cols * rows * n.slice_tokens;
+    TilePlan {
+        detail: Detail::High,
+        width: w,
+        height: h,
+        cols,
+        rows,
+        tile: PieceSize {
+            width: n.slice,
+            height: n.slice,
+            tokens: n.slice_tokens,
+        },
+        thumbnail: Some(PieceSize {
+            width: n.slice,
+            height: n.slice,
+            tokens: total.saturating_sub(slices),
+        }),
+        whole: Some(PieceSize {
+            width: sw,
+            height: sh,
+            tokens: total,
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::pricing::PieceRule;
     use proptest::prelude::*;
 
     const L: TileLimits = TileLimits {
