@@ -98,14 +98,30 @@ pub fn family(projector: &str) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.projector == projector)
 }
 
-/// Logs, at start-up, what is known about the loaded projector.
-pub fn warn_if_untested(projector: &str) {
+/// The start-up warning for a projector family without a fixture, if any.
+pub fn untested_warning(projector: &str) -> Option<String> {
     match family(projector) {
-        Some(f) if f.tested => {}
-        _ => tracing::warn!(
-            projector,
+        Some(f) if f.tested => None,
+        _ => Some(format!(
             "projector family `{projector}` has no fixture in Tessera's test suite: its image \
              prices are measured at start-up, not tested; it still serves"
-        ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_families_without_a_fixture_are_warned_about() {
+        assert_eq!(untested_warning("qwen2vl_merger"), None);
+        let w = untested_warning("glm4v").unwrap();
+        assert!(w.contains("`glm4v`") && w.contains("not tested"), "{w}");
+        assert!(
+            FAMILIES
+                .iter()
+                .all(|f| untested_warning(f.projector).is_none())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What Hugging Face's chat-template runtime gives templates, on minijinja:
 //! `trim_blocks`/`lstrip_blocks`, Python string and dict methods (pycompat),
-//! `raise_exception`, `strftime_now`, a `tojson` that writes what Python's
+//! `{% break %}`/`{% continue %}`, maps in insertion order (as Python's
+//! dicts), `raise_exception`, `strftime_now`, a `tojson` that writes what Python's
 //! `json.dumps` writes (no HTML escaping, `ensure_ascii`, `indent`,
 //! `separators`, `sort_keys`), and `{% generation %}` blocks (a
 //! training-only marker, rendered as their content).
@@ -300,7 +301,7 @@ mod tests {
         let ctx = context! { v => Value::from_serialize(&v) };
         assert_eq!(
             render("{{ v | tojson }}", ctx.clone()),
-            r#"{"d": "é<b>", "n": [1, 2.5, 3.0], "name": "f", "z": null}"#
+            r#"{"name": "f", "d": "é<b>", "n": [1, 2.5, 3.0], "z": null}"#
         );
         assert_eq!(
             render("{{ v.n | tojson(indent=2) }}", ctx.clone()),
@@ -321,6 +322,23 @@ mod tests {
         let src =
             "{% for m in messages %}\n  {% generation %}{{ m }}{% endgeneration %}\n{% endfor %}";
         assert_eq!(render(src, context! { messages => vec!["a", "b"] }), "ab");
+    }
+
+    #[test]
+    fn loop_controls_and_do_statements_compile() {
+        let src = "{% for m in messages %}{% if m == 'stop' %}{% break %}{% endif %}{% if m == 'skip' %}{% continue %}{% endif %}{{ m }}{% endfor %}";
+        let ctx = context! { messages => vec!["a", "skip", "b", "stop", "c"] };
+        assert_eq!(render(src, ctx), "ab");
+    }
+
+    #[test]
+    fn maps_keep_the_clients_key_order_as_python_dicts_do() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"z": 1, "a": 2}"#).unwrap();
+        let ctx = context! { v => Value::from_serialize(&v) };
+        assert_eq!(
+            render("{{ v | tojson }}|{% for k in v %}{{ k }}{% endfor %}", ctx),
+            r#"{"z": 1, "a": 2}|za"#
+        );
     }
 
     #[test]

@@ -108,8 +108,11 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         }
         _ => None,
     };
-    if let Some(p) = &projector {
-        super::families::warn_if_untested(p);
+    if let Some(w) = projector
+        .as_deref()
+        .and_then(super::families::untested_warning)
+    {
+        tracing::warn!("{w}");
     }
     let mrope = mtmd.as_ref().is_some_and(|m| m.decode_use_mrope());
     let media_marker_copy = media_marker.clone();
