@@ -6,7 +6,9 @@
 use super::gguf_meta::GgufMeta;
 use crate::vision::native::MAX_GRID;
 use crate::vision::{NativeSlicing, PieceRule, ProjectorProfile};
-use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdInputChunkType, MtmdInputText};
+use llama_cpp_2::mtmd::{
+    MtmdBitmap, MtmdContext, MtmdInputChunkType, MtmdInputChunks, MtmdInputText,
+};
 use std::path::Path;
 
 /// Tiling settings from the configuration.
@@ -24,8 +26,8 @@ struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    /// Context positions one `w` x `h` image takes, wrappers included.
-    fn cost(&self, w: u32, h: u32) -> Result<u32, String> {
+    /// mtmd's chunks for a blank `w` x `h` image (preprocessed, not encoded).
+    fn chunks(&self, w: u32, h: u32) -> Result<MtmdInputChunks, String> {
         let bitmap = MtmdBitmap::from_image_data(w, h, &vec![128u8; (w * h * 3) as usize])
             .map_err(|e| e.to_string())?;
         let text = MtmdInputText {
@@ -33,26 +35,19 @@ impl Probe<'_> {
             add_special: false,
             parse_special: true,
         };
-        let chunks = self
-            .mtmd
+        self.mtmd
             .tokenize(text, &[&bitmap])
-            .map_err(|e| format!("probe {w}x{h}: {e}"))?;
-        Ok(chunks.total_tokens() as u32)
+            .map_err(|e| format!("probe {w}x{h}: {e}"))
+    }
+
+    /// Tokens one `w` x `h` image takes, wrappers included.
+    fn cost(&self, w: u32, h: u32) -> Result<u32, String> {
+        Ok(self.chunks(w, h)?.total_tokens() as u32)
     }
 
     /// Tokens of the first image chunk of a `w` x `h` image (one slice).
     fn first_image_chunk(&self, w: u32, h: u32) -> Result<u32, String> {
-        let bitmap = MtmdBitmap::from_image_data(w, h, &vec![128u8; (w * h * 3) as usize])
-            .map_err(|e| e.to_string())?;
-        let text = MtmdInputText {
-            text: self.marker.to_string(),
-            add_special: false,
-            parse_special: true,
-        };
-        let chunks = self
-            .mtmd
-            .tokenize(text, &[&bitmap])
-            .map_err(|e| format!("probe {w}x{h}: {e}"))?;
+        let chunks = self.chunks(w, h)?;
         (0..chunks.len())
             .filter_map(|i| chunks.get(i))
             .find(|c| c.chunk_type() == MtmdInputChunkType::Image)
