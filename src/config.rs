@@ -130,7 +130,7 @@ pub struct Config {
     #[arg(long, env = "TESSERA_TILE_SIZE", default_value_t = 0)]
     pub tile_size: u32,
 
-    /// Most context positions the global thumbnail may take (dynamic-resolution projectors).
+    /// Most tokens the global thumbnail may take (dynamic-resolution projectors).
     #[arg(long, env = "TESSERA_THUMBNAIL_TOKENS", default_value_t = 75)]
     pub thumbnail_tokens: u32,
 

@@ -190,7 +190,7 @@ pub struct ImagePricing {
     pub slices_itself: bool,
     /// Whether a fixture of this projector family runs in Tessera's tests.
     pub tested: bool,
-    /// Side of a square tile in pixels, and the positions one tile takes.
+    /// Side of a square tile in pixels, and the tokens (KV cells) one tile takes.
     pub tile_size: u32,
     pub tile_tokens: u32,
     pub min_tiles: u32,

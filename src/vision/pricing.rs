@@ -13,7 +13,7 @@ pub enum PieceRule {
     /// fixed count: every piece is `tile_size` square and costs `tile_tokens`.
     Fixed,
     /// Dynamic resolution (e.g. Qwen2-VL): a piece of (a*unit) x (b*unit)
-    /// pixels costs a*b + overhead positions, provided a*b >= min_tokens.
+    /// pixels costs a*b + overhead tokens, provided a*b >= min_tokens.
     Dynamic {
         unit: u32,
         overhead: u32,
@@ -29,10 +29,10 @@ pub enum PieceRule {
 pub struct ProjectorProfile {
     /// Side of a square tile, in pixels.
     pub tile_size: u32,
-    /// Context positions one tile takes (wrapper tokens included).
+    /// Tokens (KV cells) one tile takes (wrapper tokens included).
     pub tile_tokens: u32,
     pub rule: PieceRule,
-    /// Most positions a thumbnail may take (dynamic projectors).
+    /// Most tokens a thumbnail may take (dynamic projectors).
     pub thumbnail_budget: u32,
 }
 
