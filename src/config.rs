@@ -16,151 +16,259 @@ fn default_threads() -> i32 {
 #[command(name = "tessera")]
 pub struct Config {
     /// Path to the GGUF language model.
-    #[arg(long, short = 'm', env = "TESSERA_MODEL")]
+    #[arg(help_heading = "Model", long, short = 'm', env = "TESSERA_MODEL")]
     pub model: Option<PathBuf>,
 
     /// Path to the GGUF vision projector (mmproj). Without it, images are refused.
-    #[arg(long, env = "TESSERA_MMPROJ")]
+    #[arg(help_heading = "Model", long, env = "TESSERA_MMPROJ")]
     pub mmproj: Option<PathBuf>,
 
+    /// Serve Tessera's own generated tiny model (no network, no files
+    /// needed) to try the API in seconds. Its answers are noise.
+    #[arg(help_heading = "Model", long, env = "TESSERA_DEMO")]
+    pub demo: bool,
+
     /// Model id reported by the API (default: the model file name without .gguf).
-    #[arg(long, env = "TESSERA_ALIAS")]
+    #[arg(help_heading = "Model", long, env = "TESSERA_ALIAS")]
     pub alias: Option<String>,
 
     /// Jinja chat template to use instead of the model's own
     /// (`tokenizer.chat_template`); it must compile, or the server refuses to start.
-    #[arg(long, env = "TESSERA_CHAT_TEMPLATE_FILE")]
+    #[arg(help_heading = "Model", long, env = "TESSERA_CHAT_TEMPLATE_FILE")]
     pub chat_template_file: Option<PathBuf>,
 
     /// Address to listen on.
-    #[arg(long, env = "TESSERA_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_HOST",
+        default_value = "127.0.0.1"
+    )]
     pub host: IpAddr,
 
     /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "TESSERA_PORT", default_value_t = 8080)]
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_PORT",
+        default_value_t = 8080
+    )]
     pub port: u16,
 
     /// Total context size in tokens, shared out evenly among the --parallel
     /// sequences (0 = the model's training context).
-    #[arg(long, short = 'c', env = "TESSERA_CTX_SIZE", default_value_t = 16384)]
+    #[arg(
+        help_heading = "Performance",
+        long,
+        short = 'c',
+        env = "TESSERA_CTX_SIZE",
+        default_value_t = 16384
+    )]
     pub ctx_size: u32,
 
     /// Requests decoded together (continuous batching); each gets ctx-size / parallel tokens.
-    #[arg(long, short = 'p', env = "TESSERA_PARALLEL", default_value_t = 4)]
+    #[arg(
+        help_heading = "Performance",
+        long,
+        short = 'p',
+        env = "TESSERA_PARALLEL",
+        default_value_t = 4
+    )]
     pub parallel: usize,
 
     /// Logical batch size for prompt processing, in tokens.
-    #[arg(long, short = 'b', env = "TESSERA_BATCH_SIZE", default_value_t = 2048)]
+    #[arg(
+        help_heading = "Performance",
+        long,
+        short = 'b',
+        env = "TESSERA_BATCH_SIZE",
+        default_value_t = 2048
+    )]
     pub batch_size: u32,
 
     /// CPU threads for generation and image encoding (default: all cores).
-    #[arg(long, short = 't', env = "TESSERA_THREADS", default_value_t = default_threads())]
+    #[arg(help_heading = "Performance", long, short = 't', env = "TESSERA_THREADS", default_value_t = default_threads())]
     pub threads: i32,
 
     /// Layers to offload to the GPU (CUDA/Metal builds; ignored on CPU builds).
-    #[arg(long, short = 'n', env = "TESSERA_N_GPU_LAYERS", default_value_t = 999)]
+    #[arg(
+        help_heading = "Performance",
+        long,
+        short = 'n',
+        env = "TESSERA_N_GPU_LAYERS",
+        default_value_t = 999
+    )]
     pub n_gpu_layers: u32,
 
     /// Keep the vision projector on the CPU even when a GPU is available.
-    #[arg(long, env = "TESSERA_NO_MMPROJ_OFFLOAD")]
+    #[arg(help_heading = "Performance", long, env = "TESSERA_NO_MMPROJ_OFFLOAD")]
     pub no_mmproj_offload: bool,
 
     /// Seconds a request may take, queueing included (0 = no limit). A
     /// queued request then fails with 503; a running one ends with `length`.
-    #[arg(long, env = "TESSERA_REQUEST_TIMEOUT", default_value_t = 600)]
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_REQUEST_TIMEOUT",
+        default_value_t = 600
+    )]
     pub request_timeout: u64,
 
     /// Seconds running streams may take to finish after SIGTERM/Ctrl-C.
-    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30)]
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_SHUTDOWN_GRACE",
+        default_value_t = 30
+    )]
     pub shutdown_grace: u64,
 
     /// Requests that may wait for the engine before new ones get 429.
-    #[arg(long, env = "TESSERA_MAX_QUEUE", default_value_t = 64)]
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_MAX_QUEUE",
+        default_value_t = 64
+    )]
     pub max_queue: usize,
 
     /// Most tokens one image may take with dynamic-resolution projectors (-1 = model default).
-    #[arg(long, env = "TESSERA_IMAGE_MAX_TOKENS", default_value_t = -1, allow_hyphen_values = true)]
+    #[arg(help_heading = "Performance", long, env = "TESSERA_IMAGE_MAX_TOKENS", default_value_t = -1, allow_hyphen_values = true)]
     pub image_max_tokens: i32,
 
     /// Largest encoded image accepted, in bytes.
-    #[arg(long, env = "TESSERA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024)]
+    #[arg(help_heading = "Vision", long, env = "TESSERA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub max_image_bytes: usize,
 
     /// Largest image accepted, in pixels (checked from the header, before decoding).
-    #[arg(long, env = "TESSERA_MAX_IMAGE_PIXELS", default_value_t = 178_956_970)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_MAX_IMAGE_PIXELS",
+        default_value_t = 178_956_970
+    )]
     pub max_image_pixels: u64,
 
     /// Most images in one request.
-    #[arg(long, env = "TESSERA_MAX_IMAGES", default_value_t = 16)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_MAX_IMAGES",
+        default_value_t = 16
+    )]
     pub max_images: usize,
 
     /// Most encoded image bytes in one request, all images together.
-    #[arg(long, env = "TESSERA_MAX_REQUEST_IMAGE_BYTES", default_value_t = 50 * 1024 * 1024)]
+    #[arg(help_heading = "Vision", long, env = "TESSERA_MAX_REQUEST_IMAGE_BYTES", default_value_t = 50 * 1024 * 1024)]
     pub max_request_image_bytes: usize,
 
     /// Refuse remote (http/https) image URLs altogether; only data URLs are accepted.
-    #[arg(long, env = "TESSERA_NO_REMOTE_IMAGES")]
+    #[arg(help_heading = "Vision", long, env = "TESSERA_NO_REMOTE_IMAGES")]
     pub no_remote_images: bool,
 
     /// Also fetch plain http:// image URLs (https:// is always allowed).
-    #[arg(long, env = "TESSERA_ALLOW_HTTP_IMAGE_URLS")]
+    #[arg(help_heading = "Vision", long, env = "TESSERA_ALLOW_HTTP_IMAGE_URLS")]
     pub allow_http_image_urls: bool,
 
     /// Fetch image URLs that resolve to loopback, private, link-local or metadata addresses.
-    #[arg(long, env = "TESSERA_ALLOW_PRIVATE_IMAGE_URLS")]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_ALLOW_PRIVATE_IMAGE_URLS"
+    )]
     pub allow_private_image_urls: bool,
 
     /// Seconds one remote image may take to download.
-    #[arg(long, env = "TESSERA_IMAGE_FETCH_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_IMAGE_FETCH_TIMEOUT",
+        default_value_t = 10
+    )]
     pub image_fetch_timeout: u64,
 
     /// Redirects followed when fetching a remote image.
-    #[arg(long, env = "TESSERA_IMAGE_FETCH_MAX_REDIRECTS", default_value_t = 3)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_IMAGE_FETCH_MAX_REDIRECTS",
+        default_value_t = 3
+    )]
     pub image_fetch_max_redirects: usize,
 
     /// Fewest tiles in a `high`-detail grid.
-    #[arg(long, env = "TESSERA_MIN_TILES", default_value_t = 1)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_MIN_TILES",
+        default_value_t = 1
+    )]
     pub min_tiles: u32,
 
     /// Most tiles in a `high`-detail grid (the thumbnail is extra).
-    #[arg(long, env = "TESSERA_MAX_TILES", default_value_t = 12)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_MAX_TILES",
+        default_value_t = 12
+    )]
     pub max_tiles: u32,
 
     /// Tile side in pixels (0 = automatic: the projector's native size, or 448 px for dynamic-resolution projectors).
-    #[arg(long, env = "TESSERA_TILE_SIZE", default_value_t = 0)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_TILE_SIZE",
+        default_value_t = 0
+    )]
     pub tile_size: u32,
 
     /// Most tokens the global thumbnail may take (dynamic-resolution projectors).
-    #[arg(long, env = "TESSERA_THUMBNAIL_TOKENS", default_value_t = 75)]
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_THUMBNAIL_TOKENS",
+        default_value_t = 75
+    )]
     pub thumbnail_tokens: u32,
 
     /// API key clients must send as `Authorization: Bearer KEY`; repeat or
     /// comma-separate for several. Without any key, the API is open.
-    #[arg(long, env = "TESSERA_API_KEY", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Security",
+        long,
+        env = "TESSERA_API_KEY",
+        value_delimiter = ','
+    )]
     pub api_key: Vec<String>,
 
     /// File with one API key per line (`#` comments allowed), added to --api-key.
-    #[arg(long, env = "TESSERA_API_KEY_FILE")]
+    #[arg(help_heading = "Security", long, env = "TESSERA_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
 
     /// Serve /metrics without an API key.
-    #[arg(long, env = "TESSERA_METRICS_PUBLIC")]
+    #[arg(help_heading = "Security", long, env = "TESSERA_METRICS_PUBLIC")]
     pub metrics_public: bool,
 
     /// Origins allowed by CORS (comma-separated, `*` for any). Off by default.
-    #[arg(long, env = "TESSERA_CORS_ORIGIN", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Security",
+        long,
+        env = "TESSERA_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
     pub cors_origin: Vec<String>,
 
     /// Log format: `text` (human-readable) or `json` (one object per line).
-    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(help_heading = "Logging", long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
     /// Also log rendered prompts (off by default: no prompt text in logs; image bytes never).
-    #[arg(long, env = "TESSERA_LOG_PROMPTS")]
+    #[arg(help_heading = "Logging", long, env = "TESSERA_LOG_PROMPTS")]
     pub log_prompts: bool,
 
     /// Largest request body, in bytes (413 beyond it).
-    #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(help_heading = "Server", long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
 }
 

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod fixtures;
+pub mod logging;
 pub mod metrics;
 pub mod openai;
 pub mod vision;
@@ -72,13 +73,46 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Where `--demo` writes its model: the user's cache, else the temp folder.
+fn demo_dir() -> std::path::PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("tessera").join("demo")
+}
+
+/// Points the config at the generated tiny model and its Qwen2-VL-style
+/// projector (written once, then reused).
+fn use_demo_model(config: &mut Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.model.is_none() && config.mmproj.is_none(),
+        "--demo serves the built-in tiny model; drop --model/--mmproj or --demo"
+    );
+    let dir = demo_dir();
+    let set = fixtures::write_all(&dir)
+        .with_context(|| format!("cannot write the demo model into {}", dir.display()))?;
+    config.model = Some(set.text);
+    config.mmproj = Some(set.mmproj_qwen2vl);
+    config.alias.get_or_insert_with(|| "tessera-demo".into());
+    tracing::warn!(
+        "--demo: serving Tessera's generated tiny model from {}; it runs the whole pipeline \
+         (tiling, pricing, encoding, streaming) but its answers are noise",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// Binds the listener, starts loading the model in the background and serves.
 /// `/health` answers 503 until the model is ready.
-pub async fn start(config: Config) -> anyhow::Result<Server> {
-    let model = config
-        .model
-        .clone()
-        .context("no model given: pass --model PATH/TO/model.gguf (or set TESSERA_MODEL)")?;
+pub async fn start(mut config: Config) -> anyhow::Result<Server> {
+    if config.demo {
+        use_demo_model(&mut config)?;
+    }
+    let model = config.model.clone().context(
+        "no model given: pass --model PATH/TO/model.gguf (or set TESSERA_MODEL), \
+         or --demo to try the API on a built-in tiny model",
+    )?;
     anyhow::ensure!(model.is_file(), "model file not found: {}", model.display());
     if let Some(p) = &config.mmproj {
         anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());

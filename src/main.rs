@@ -32,17 +32,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama_cpp_2=warn"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    if cli.serve.log_format == "json" {
-        logs.json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        logs.init();
-    }
+    tessera::logging::init(&cli.serve.log_format);
     match cli.command {
         Some(Command::Fixtures { out, bench }) => {
             let set = tessera::fixtures::write_all(&out)?;

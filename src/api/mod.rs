@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::engine::prompt::TemplateOrigin;
 use crate::engine::{Engine, Status};
 use crate::openai::{
-    ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities, ModelList,
+    BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities, ModelList,
 };
 use crate::vision::PieceRule;
 use axum::Router;
@@ -157,6 +157,11 @@ fn model_entry(state: &AppState) -> Model {
             }),
             positions: if info.mrope { "mrope" } else { "plain" }.into(),
             chat_template: template_info(&info.template.origin),
+            backend: BackendInfo {
+                name: info.backend.name.clone(),
+                offloaded_layers: info.backend.offloaded_layers,
+                layers: info.backend.layers,
+            },
         }
     });
     Model {

@@ -25,7 +25,7 @@ use utoipa::OpenApi;
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
         FinishReason, Usage, PromptTokensDetails, ImageUsage, ThumbnailUsage,
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
-        ModelCapabilities, ImagePricing, ChatTemplateInfo, ErrorEnvelope, ErrorBody,
+        ModelCapabilities, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -52,6 +52,8 @@ pub struct EngineConfig {
 #[derive(Debug)]
 pub struct ModelInfo {
     pub n_ctx: u32,
+    /// Sequences decoded together; each holds `n_ctx / parallel` cells.
+    pub parallel: u32,
     pub vision: bool,
     /// The projector's prices, measured at start-up (vision models only).
     pub profile: Option<ProjectorProfile>,
@@ -64,6 +66,77 @@ pub struct ModelInfo {
     /// Per-process random marker for image positions in the rendered prompt;
     /// user text cannot forge it.
     pub media_marker: String,
+    pub backend: Backend,
+}
+
+/// Where the model runs, as llama.cpp reports its devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// `CPU`, or the GPU backend and device, e.g. `CUDA (NVIDIA H200)`.
+    pub name: String,
+    /// Layers on the GPU (repeating layers plus the output layer).
+    pub offloaded_layers: u32,
+    pub layers: u32,
+}
+
+impl Backend {
+    /// Offload happens only with a GPU device; llama.cpp then places up to
+    /// `n_gpu_layers` of the model's layers (plus its output layer) there.
+    pub fn detect(n_gpu_layers: u32, n_layer: u32) -> Backend {
+        let gpu = llama_cpp_2::list_llama_ggml_backend_devices()
+            .into_iter()
+            .find(|d| {
+                matches!(
+                    d.device_type,
+                    llama_cpp_2::LlamaBackendDeviceType::Gpu
+                        | llama_cpp_2::LlamaBackendDeviceType::IntegratedGpu
+                )
+            });
+        let layers = n_layer + 1;
+        match gpu {
+            Some(d) => Backend {
+                name: format!("{} ({})", d.backend, d.description),
+                offloaded_layers: n_gpu_layers.min(layers),
+                layers,
+            },
+            None => Backend {
+                name: "CPU".into(),
+                offloaded_layers: 0,
+                layers,
+            },
+        }
+    }
+}
+
+impl ModelInfo {
+    /// The one start-up line: what is served, how, and on what.
+    pub fn summary(&self, model: &std::path::Path) -> String {
+        let file = |p: &std::path::Path| {
+            p.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let vision = match (&self.projector, &self.profile) {
+            (Some(p), Some(prof)) => format!(
+                "projector {p} ({} px tiles, {} tokens each)",
+                prof.tile_size, prof.tile_tokens
+            ),
+            _ => "no vision projector (text only)".into(),
+        };
+        format!(
+            "model ready: {}; {vision}; context {} tokens = {} sequences x {}; positions {}; \
+             backend {}, {}/{} layers offloaded; chat template {}",
+            file(model),
+            self.n_ctx,
+            self.parallel,
+            self.n_ctx / self.parallel.max(1),
+            if self.mrope { "M-RoPE" } else { "plain" },
+            self.backend.name,
+            self.backend.offloaded_layers,
+            self.backend.layers,
+            self.template.origin.name(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

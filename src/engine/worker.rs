@@ -2,7 +2,7 @@
 //! over to the continuous batcher.
 
 use super::batcher::Batcher;
-use super::{EngineConfig, Job, ModelInfo, Shared, Status};
+use super::{Backend, EngineConfig, Job, ModelInfo, Shared, Status};
 use crate::engine::projector;
 use crate::engine::prompt::ChatTemplate;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -134,21 +134,19 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
             ChatTemplate::new(src, bos.clone(), eos)
         }
     };
+    let backend = Backend::detect(config.n_gpu_layers, model.n_layer());
     let info = ModelInfo {
         n_ctx: ctx.n_ctx(),
+        parallel: config.parallel.max(1) as u32,
         vision: mtmd.is_some(),
         profile,
         projector,
         mrope,
         template,
         media_marker,
+        backend,
     };
-    tracing::info!(
-        n_ctx = info.n_ctx,
-        vision = info.vision,
-        chat_template = info.template.origin.name(),
-        "model loaded"
-    );
+    tracing::info!("{}", info.summary(&config.model));
     let _ = shared.info.set(info);
     shared.set_status(Status::Ready);
 

@@ -166,6 +166,17 @@ pub struct ModelCapabilities {
     /// than tokens; every count in this API is in tokens (KV-cache cells).
     pub positions: String,
     pub chat_template: ChatTemplateInfo,
+    pub backend: BackendInfo,
+}
+
+/// Where the model runs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackendInfo {
+    /// `CPU`, or the GPU backend and device, e.g. `CUDA (NVIDIA H200)`.
+    pub name: String,
+    /// Layers on the GPU, out of `layers` (repeating layers plus the output layer).
+    pub offloaded_layers: u32,
+    pub layers: u32,
 }
 
 /// Which chat template renders prompts.

@@ -1,0 +1,55 @@
+//! What a new user meets first: `--demo` serves the generated tiny model
+//! with no files and no network, `/v1/models` says where it runs, and a
+//! missing model gets a message that names the way out.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn demo_serves_an_image_request_with_nothing_installed() {
+    let s = start(&["--demo"]).await;
+    let (status, models) = s.get("/v1/models").await;
+    assert_eq!(status, 200);
+    let m = &models["data"][0];
+    assert_eq!(m["id"], "tessera-demo");
+    let backend = &m["capabilities"]["backend"];
+    assert_eq!(backend["name"], "CPU", "{backend}");
+    assert_eq!(backend["offloaded_layers"], 0);
+    assert!(backend["layers"].as_u64().unwrap() > 0);
+    let (status, v) = s
+        .post(&greedy(
+            vec![
+                text_part("what is this?"),
+                image_part(64, 48, [200, 30, 30]),
+            ],
+            4,
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["usage"]["prompt_tokens_details"]["image_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+async fn start_err(args: &[&str]) -> String {
+    let mut argv = vec!["tessera", "--port", "0"];
+    argv.extend_from_slice(args);
+    let config = <tessera::config::Config as clap::Parser>::parse_from(argv);
+    tessera::start(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string()
+}
+
+#[tokio::test]
+async fn no_model_names_the_flags_that_fix_it() {
+    let err = start_err(&[]).await;
+    assert!(err.contains("--model") && err.contains("--demo"), "{err}");
+    let err = start_err(&["--demo", "--model", path(&fixtures().text)]).await;
+    assert!(err.contains("--demo"), "{err}");
+}
