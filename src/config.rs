@@ -23,6 +23,37 @@ pub struct Config {
     #[arg(help_heading = "Model", long, env = "TESSERA_MMPROJ")]
     pub mmproj: Option<PathBuf>,
 
+    /// Hugging Face repository to serve, `owner/name[:quant]`: the quant tag
+    /// picks the GGUF (default Q4_K_M, then Q8_0, then the first) and the
+    /// repository's mmproj comes with it. Used when --model is not given
+    /// [default: ggml-org/SmolVLM-256M-Instruct-GGUF].
+    #[arg(help_heading = "Model", long, env = "TESSERA_HF_REPO", conflicts_with_all = ["model", "demo"])]
+    pub hf_repo: Option<String>,
+
+    /// Never touch the network: serve --hf-repo from the model cache only
+    /// (also when HF_HUB_OFFLINE=1).
+    #[arg(help_heading = "Model", long, env = "TESSERA_OFFLINE")]
+    pub offline: bool,
+
+    /// Model cache, in huggingface_hub's layout, shared with Python tools
+    /// and llama.cpp [default: $HF_HUB_CACHE, $HF_HOME/hub, or
+    /// ~/.cache/huggingface/hub].
+    #[arg(help_heading = "Model", long, env = "HF_HUB_CACHE")]
+    pub hf_cache: Option<PathBuf>,
+
+    /// Base URL of the Hugging Face hub (or a mirror).
+    #[arg(
+        help_heading = "Model",
+        long,
+        env = "HF_ENDPOINT",
+        default_value = "https://huggingface.co"
+    )]
+    pub hf_endpoint: String,
+
+    /// Token for gated or private repositories.
+    #[arg(help_heading = "Model", long, env = "HF_TOKEN", hide_env_values = true)]
+    pub hf_token: Option<String>,
+
     /// Serve Tessera's own generated tiny model (no network, no files
     /// needed) to try the API in seconds. Its answers are noise.
     #[arg(help_heading = "Model", long, env = "TESSERA_DEMO")]

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod fixtures;
+pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod openai;
@@ -103,11 +104,37 @@ fn use_demo_model(config: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fetches --hf-repo (or the default repository) into the model cache, or
+/// finds it there, and points the config at the files.
+async fn download_model(config: &mut Config) -> anyhow::Result<()> {
+    let spec = config
+        .hf_repo
+        .clone()
+        .unwrap_or_else(|| hub::DEFAULT_REPO.to_string());
+    let offline_env = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
+    let opts = hub::HubOptions {
+        endpoint: config.hf_endpoint.clone(),
+        token: config.hf_token.clone().filter(|t| !t.is_empty()),
+        offline: config.offline || offline_env,
+        cache_root: config.hf_cache.clone().unwrap_or_else(hub::cache::root),
+        want_mmproj: config.mmproj.is_none(),
+    };
+    tracing::info!(repo = %spec, cache = %opts.cache_root.display(), "resolving the model");
+    let resolved = hub::resolve(&spec, &opts).await?;
+    config.model = Some(resolved.model);
+    if config.mmproj.is_none() {
+        config.mmproj = resolved.mmproj;
+    }
+    Ok(())
+}
+
 /// Binds the listener, starts loading the model in the background and serves.
 /// `/health` answers 503 until the model is ready.
 pub async fn start(mut config: Config) -> anyhow::Result<Server> {
     if config.demo {
         use_demo_model(&mut config)?;
+    } else if config.model.is_none() {
+        download_model(&mut config).await?;
     }
     let model = config.model.clone().context(
         "no model given: pass --model PATH/TO/model.gguf (or set TESSERA_MODEL), \

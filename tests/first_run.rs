@@ -47,9 +47,21 @@ async fn start_err(args: &[&str]) -> String {
 }
 
 #[tokio::test]
-async fn no_model_names_the_flags_that_fix_it() {
-    let err = start_err(&[]).await;
+async fn no_model_and_no_network_names_the_cache_and_the_flags_that_fix_it() {
+    // The default repository, from a hub that is not there and an empty cache.
+    let cache = fixtures().dir.join("empty-hub-cache");
+    let dead = "http://127.0.0.1:9";
+    let err = start_err(&["--hf-endpoint", dead, "--hf-cache", path(&cache)]).await;
     assert!(err.contains("--model") && err.contains("--demo"), "{err}");
+    assert!(
+        err.contains(path(&cache)) && err.contains("SmolVLM"),
+        "{err}"
+    );
+    let err = start_err(&["--offline", "--hf-cache", path(&cache)]).await;
+    assert!(
+        err.contains("offline") && err.contains(path(&cache)),
+        "{err}"
+    );
     let err = start_err(&["--demo", "--model", path(&fixtures().text)]).await;
     assert!(err.contains("--demo"), "{err}");
 }

@@ -1,0 +1,311 @@
+//! HTTP against the hub: the file list of a revision, file metadata (commit,
+//! ETag, size) read before redirects as huggingface_hub does, and downloads
+//! that resume from a partial `blobs/<etag>.incomplete` with a Range request,
+//! show progress (indicatif: bytes, rate, ETA) and are checked against the
+//! size and, for LFS files, the sha256 that the ETag carries.
+
+use super::cache::RepoCache;
+use super::{HubError, HubOptions};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::header::{CONTENT_LENGTH, ETAG, RANGE};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Attempts per file, each resuming where the last one stopped.
+const ATTEMPTS: u32 = 5;
+
+pub(super) enum ListError {
+    /// No connection (DNS, refused, timeout): the cache may still serve.
+    Unreachable(String),
+    /// The hub answered, with an error.
+    Hub(String),
+}
+
+pub(super) struct Client {
+    http: reqwest::Client,
+    /// Metadata requests must see the hub's own headers, not the CDN's.
+    no_redirect: reqwest::Client,
+    endpoint: String,
+    token: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RepoInfo {
+    sha: String,
+    #[serde(default)]
+    siblings: Vec<Sibling>,
+}
+
+#[derive(serde::Deserialize)]
+struct Sibling {
+    rfilename: String,
+}
+
+fn io(e: impl std::fmt::Display) -> HubError {
+    HubError::Io(std::io::Error::other(e.to_string()))
+}
+
+/// `"abc"`, `W/"abc"` -> `abc`.
+fn clean_etag(v: &str) -> String {
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string()
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Client {
+    pub fn new(opts: &HubOptions) -> Result<Client, HubError> {
+        let build = |redirects: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .redirect(redirects)
+                .build()
+                .map_err(io)
+        };
+        Ok(Client {
+            http: build(reqwest::redirect::Policy::limited(10))?,
+            no_redirect: build(reqwest::redirect::Policy::none())?,
+            endpoint: opts.endpoint.trim_end_matches('/').to_string(),
+            token: opts.token.clone(),
+        })
+    }
+
+    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// The commit `revision` points to, and its files.
+    pub async fn list(
+        &self,
+        repo: &str,
+        revision: &str,
+    ) -> Result<(String, Vec<String>), ListError> {
+        let url = format!("{}/api/models/{repo}/revision/{revision}", self.endpoint);
+        let resp = self
+            .auth(self.http.get(&url))
+            .send()
+            .await
+            .map_err(|e| ListError::Unreachable(e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let hint = match status.as_u16() {
+                401 | 403 => " (gated or private: set HF_TOKEN)",
+                404 => " (no such repository)",
+                _ => "",
+            };
+            return Err(ListError::Hub(format!("the hub answered {status}{hint}")));
+        }
+        let info: RepoInfo = resp
+            .json()
+            .await
+            .map_err(|e| ListError::Hub(format!("unexpected answer from {url}: {e}")))?;
+        Ok((
+            info.sha,
+            info.siblings.into_iter().map(|s| s.rfilename).collect(),
+        ))
+    }
+
+    /// The snapshot path of `file`, downloading its blob if the cache lacks it.
+    pub async fn ensure(
+        &self,
+        repo: &str,
+        commit: &str,
+        file: &str,
+        cache: &RepoCache,
+    ) -> Result<PathBuf, HubError> {
+        let snapshot = cache.snapshot(commit, file);
+        if std::fs::metadata(&snapshot).is_ok() {
+            return Ok(snapshot); // already there (ours, or another tool's)
+        }
+        let url = format!("{}/{repo}/resolve/{commit}/{file}", self.endpoint);
+        let head = self
+            .auth(self.no_redirect.head(&url))
+            .send()
+            .await
+            .map_err(|e| HubError::Hub {
+                repo: repo.into(),
+                what: format!("{file}: {e}"),
+            })?;
+        if !(head.status().is_success() || head.status().is_redirection()) {
+            return Err(HubError::Hub {
+                repo: repo.into(),
+                what: format!("{file}: the hub answered {}", head.status()),
+            });
+        }
+        let header = |name: &str| {
+            head.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header("x-linked-etag")
+            .or_else(|| header(ETAG.as_str()))
+            .map(|e| clean_etag(&e))
+            .filter(|e| !e.is_empty() && !e.contains('/'))
+            .ok_or_else(|| HubError::Hub {
+                repo: repo.into(),
+                what: format!("{file}: no ETag in the hub's answer"),
+            })?;
+        let size = header("x-linked-size")
+            .or_else(|| header(CONTENT_LENGTH.as_str()))
+            .and_then(|s| s.parse::<u64>().ok());
+        let blob = cache.blob(&etag);
+        let complete = std::fs::metadata(&blob).is_ok_and(|m| size.is_none_or(|s| m.len() == s));
+        if !complete {
+            std::fs::create_dir_all(blob.parent().unwrap_or(Path::new(".")))?;
+            self.download(&url, file, &blob, size).await?;
+            verify(&blob, file, size, is_sha256(&etag).then_some(etag.as_str()))?;
+        }
+        Ok(cache.link(commit, file, &etag)?)
+    }
+
+    /// Downloads into `<blob>.incomplete`, resuming after cuts, then renames.
+    async fn download(
+        &self,
+        url: &str,
+        file: &str,
+        blob: &Path,
+        size: Option<u64>,
+    ) -> Result<(), HubError> {
+        let part = PathBuf::from(format!("{}.incomplete", blob.display()));
+        let bar = ProgressBar::new(size.unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(file.to_string());
+        let mut last_error = String::new();
+        for _ in 0..ATTEMPTS {
+            let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+            if size.is_some_and(|s| have >= s) {
+                break;
+            }
+            let mut req = self.auth(self.http.get(url));
+            if have > 0 {
+                req = req.header(RANGE, format!("bytes={have}-"));
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last_error = e.to_string();
+                    continue;
+                }
+            };
+            let resumed = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
+            if !resp.status().is_success() {
+                last_error = format!("the hub answered {}", resp.status());
+                continue;
+            }
+            // A server that ignores Range sends everything again: start over.
+            let mut out = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(resumed)
+                .truncate(!resumed)
+                .open(&part)?;
+            bar.set_position(if resumed { have } else { 0 });
+            let mut body = resp.bytes_stream();
+            let mut cut = false;
+            while let Some(chunk) = body.next().await {
+                match chunk {
+                    Ok(bytes) => {
+                        out.write_all(&bytes)?;
+                        bar.inc(bytes.len() as u64);
+                    }
+                    Err(e) => {
+                        last_error = e.to_string();
+                        cut = true;
+                        break;
+                    }
+                }
+            }
+            out.flush()?;
+            let now = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+            if !cut && size.is_none_or(|s| now >= s) {
+                bar.finish_and_clear();
+                std::fs::rename(&part, blob)?;
+                return Ok(());
+            }
+            if !cut {
+                last_error = format!(
+                    "connection closed after {now} of {} bytes",
+                    size.unwrap_or(0)
+                );
+            }
+        }
+        bar.abandon();
+        Err(io(format!(
+            "{file}: download failed after {ATTEMPTS} attempts: {last_error}"
+        )))
+    }
+}
+
+/// Size and sha256 of a finished blob; a mismatch removes it.
+fn verify(
+    blob: &Path,
+    file: &str,
+    size: Option<u64>,
+    sha256: Option<&str>,
+) -> Result<(), HubError> {
+    let len = std::fs::metadata(blob)?.len();
+    let bad = |expected: String, actual: String| {
+        let _ = std::fs::remove_file(blob);
+        HubError::Checksum {
+            file: file.into(),
+            expected,
+            actual,
+        }
+    };
+    if let Some(s) = size
+        && s != len
+    {
+        return Err(bad(format!("{s} bytes"), format!("{len} bytes")));
+    }
+    if let Some(expected) = sha256 {
+        let mut hasher = Sha256::new();
+        let mut f = std::fs::File::open(blob)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let actual: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(bad(expected.to_string(), actual));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_lose_quotes_and_weakness() {
+        assert_eq!(clean_etag("W/\"abc\""), "abc");
+        assert_eq!(clean_etag("\"abc\""), "abc");
+        assert!(is_sha256(&"a".repeat(64)));
+        assert!(!is_sha256("abc"));
+    }
+}

@@ -1,0 +1,288 @@
+//! Model download against a local hub of the test's own, with the Hugging
+//! Face URL layout and headers (ETag with the sha256, X-Repo-Commit,
+//! Content-Length, Range requests). Nothing leaves the machine.
+
+mod common;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use common::*;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tessera::hub::{HubError, HubOptions, resolve};
+
+const REPO: &str = "test/tiny-vlm-GGUF";
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+const MODEL: &str = "tiny-vlm-Q8_0.gguf";
+const MMPROJ: &str = "mmproj-tiny-vlm-f16.gguf";
+
+#[derive(Default)]
+struct Hub {
+    files: HashMap<String, Vec<u8>>,
+    /// The next GET of a file sends half of it, then drops the connection.
+    cut_next: AtomicBool,
+    /// Serve different bytes than the ETag's sha256.
+    corrupt: AtomicBool,
+    requests: AtomicUsize,
+}
+
+fn sha256(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+async fn info(
+    State(hub): State<Arc<Hub>>,
+    Path((owner, name, _rev)): Path<(String, String, String)>,
+) -> Response {
+    hub.requests.fetch_add(1, Ordering::SeqCst);
+    if format!("{owner}/{name}") != REPO {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut siblings: Vec<_> = hub
+        .files
+        .keys()
+        .map(|f| serde_json::json!({"rfilename": f}))
+        .collect();
+    siblings.push(serde_json::json!({"rfilename": "README.md"}));
+    axum::Json(serde_json::json!({"sha": COMMIT, "siblings": siblings})).into_response()
+}
+
+async fn resolve_file(
+    State(hub): State<Arc<Hub>>,
+    method: Method,
+    headers: HeaderMap,
+    Path((_owner, _name, _rev, file)): Path<(String, String, String, String)>,
+) -> Response {
+    hub.requests.fetch_add(1, Ordering::SeqCst);
+    let Some(data) = hub.files.get(&file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"{}\"", sha256(data));
+    let mut body = data.clone();
+    if hub.corrupt.load(Ordering::SeqCst) {
+        body[0] ^= 0xff;
+    }
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(body.len());
+    let total = body.len();
+    let rest = body.split_off(start);
+    let status = if start > 0 {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::ETAG, etag)
+        .header("x-repo-commit", COMMIT)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, rest.len());
+    if start > 0 {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{total}", total - 1),
+        );
+    }
+    if method == Method::GET && hub.cut_next.swap(false, Ordering::SeqCst) {
+        let half = rest[..rest.len() / 2].to_vec();
+        let stream = futures::stream::iter(vec![
+            Ok(axum::body::Bytes::from(half)),
+            Err(std::io::Error::other("connection cut")),
+        ]);
+        return builder.body(Body::from_stream(stream)).unwrap();
+    }
+    builder.body(Body::from(rest)).unwrap()
+}
+
+async fn serve_hub(hub: Arc<Hub>) -> String {
+    let app = axum::Router::new()
+        .route(
+            "/api/models/{owner}/{name}/revision/{rev}",
+            axum::routing::get(info),
+        )
+        .route(
+            "/{owner}/{name}/resolve/{rev}/{*file}",
+            axum::routing::get(resolve_file),
+        )
+        .with_state(hub);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn hub_with_fixtures() -> Arc<Hub> {
+    let f = fixtures();
+    let mut files = HashMap::new();
+    files.insert(MODEL.to_string(), std::fs::read(&f.text).unwrap());
+    files.insert(
+        "tiny-vlm-f16.gguf".to_string(),
+        std::fs::read(&f.text_stopper).unwrap(),
+    );
+    files.insert(
+        MMPROJ.to_string(),
+        std::fs::read(&f.mmproj_qwen2vl).unwrap(),
+    );
+    Arc::new(Hub {
+        files,
+        ..Default::default()
+    })
+}
+
+fn fresh_cache(name: &str) -> std::path::PathBuf {
+    let dir = fixtures().dir.join("hub-caches").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn opts(endpoint: &str, cache: &std::path::Path) -> HubOptions {
+    HubOptions {
+        endpoint: endpoint.to_string(),
+        token: None,
+        offline: false,
+        cache_root: cache.to_path_buf(),
+        want_mmproj: true,
+    }
+}
+
+#[tokio::test]
+async fn fresh_download_lands_in_the_huggingface_hub_layout() {
+    let hub = hub_with_fixtures();
+    let endpoint = serve_hub(hub.clone()).await;
+    let cache = fresh_cache("fresh");
+    let got = resolve(REPO, &opts(&endpoint, &cache)).await.unwrap();
+    let repo_dir = cache.join("models--test--tiny-vlm-GGUF");
+    assert_eq!(
+        got.model,
+        repo_dir.join("snapshots").join(COMMIT).join(MODEL)
+    );
+    assert_eq!(
+        got.mmproj,
+        Some(repo_dir.join("snapshots").join(COMMIT).join(MMPROJ))
+    );
+    assert_eq!(std::fs::read(&got.model).unwrap(), hub.files[MODEL]);
+    // The snapshot entry links to a blob named by the sha256 ETag.
+    let blob = repo_dir.join("blobs").join(sha256(&hub.files[MODEL]));
+    assert_eq!(
+        std::fs::canonicalize(&got.model).unwrap(),
+        std::fs::canonicalize(blob).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
+        COMMIT
+    );
+    // A second start touches only the file list, downloads nothing.
+    let before = hub.requests.load(Ordering::SeqCst);
+    let again = resolve(REPO, &opts(&endpoint, &cache)).await.unwrap();
+    assert_eq!(again, got);
+    assert_eq!(hub.requests.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test]
+async fn a_cut_download_resumes_with_a_range_request() {
+    let hub = hub_with_fixtures();
+    hub.cut_next.store(true, Ordering::SeqCst);
+    let endpoint = serve_hub(hub.clone()).await;
+    let cache = fresh_cache("resume");
+    let got = resolve(&format!("{REPO}:Q8_0"), &opts(&endpoint, &cache))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&got.model).unwrap(), hub.files[MODEL]);
+    assert!(!hub.cut_next.load(Ordering::SeqCst), "the cut happened");
+}
+
+#[tokio::test]
+async fn a_checksum_mismatch_keeps_nothing() {
+    let hub = hub_with_fixtures();
+    hub.corrupt.store(true, Ordering::SeqCst);
+    let endpoint = serve_hub(hub.clone()).await;
+    let cache = fresh_cache("corrupt");
+    let err = resolve(REPO, &opts(&endpoint, &cache)).await.unwrap_err();
+    assert!(matches!(err, HubError::Checksum { .. }), "{err}");
+    let blobs = cache.join("models--test--tiny-vlm-GGUF/blobs");
+    let left: Vec<_> = std::fs::read_dir(&blobs)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "corrupt files left: {left:?}");
+    assert!(
+        !cache
+            .join("models--test--tiny-vlm-GGUF/snapshots")
+            .join(COMMIT)
+            .join(MODEL)
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn a_cache_written_by_huggingface_hub_is_used_offline() {
+    // Lay out the cache as Python's huggingface_hub would, by hand.
+    let cache = fresh_cache("python-written");
+    let repo_dir = cache.join("models--test--tiny-vlm-GGUF");
+    for (name, src) in [
+        (MODEL, &fixtures().text),
+        (MMPROJ, &fixtures().mmproj_qwen2vl),
+    ] {
+        let bytes = std::fs::read(src).unwrap();
+        let blob = repo_dir.join("blobs").join(sha256(&bytes));
+        std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+        std::fs::write(&blob, &bytes).unwrap();
+        let snap = repo_dir.join("snapshots").join(COMMIT);
+        std::fs::create_dir_all(&snap).unwrap();
+        std::os::unix::fs::symlink(format!("../../blobs/{}", sha256(&bytes)), snap.join(name))
+            .unwrap();
+    }
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::write(repo_dir.join("refs/main"), COMMIT).unwrap();
+    let mut o = opts("http://127.0.0.1:9", &cache);
+    o.offline = true;
+    let got = resolve(REPO, &o).await.unwrap();
+    assert!(got.model.ends_with(MODEL) && got.mmproj.as_ref().unwrap().ends_with(MMPROJ));
+    // And with a hub that is unreachable, online mode falls back to it too.
+    o.offline = false;
+    assert_eq!(resolve(REPO, &o).await.unwrap(), got);
+    // A real server starts from it, offline, and answers with an image.
+    let s = start(&["--hf-repo", REPO, "--offline", "--hf-cache", path(&cache)]).await;
+    let (status, v) = s
+        .post(&greedy(
+            vec![text_part("hi"), image_part(64, 48, [1, 2, 3])],
+            2,
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_server_starts_from_a_hub_download() {
+    let hub = hub_with_fixtures();
+    let endpoint = serve_hub(hub.clone()).await;
+    let cache = fresh_cache("server");
+    let s = start(&[
+        "--hf-repo",
+        REPO,
+        "--hf-endpoint",
+        &endpoint,
+        "--hf-cache",
+        path(&cache),
+    ])
+    .await;
+    let (_, models) = s.get("/v1/models").await;
+    assert_eq!(models["data"][0]["id"], "tiny-vlm-Q8_0");
+    assert_eq!(models["data"][0]["capabilities"]["vision"], true);
+    // Unknown quant: a clear error naming the tag.
+    let err = resolve(&format!("{REPO}:Q2_K"), &opts(&endpoint, &cache))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Q2_K"), "{err}");
+}
