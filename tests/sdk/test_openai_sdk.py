@@ -18,7 +18,8 @@ import openai
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("TESSERA_BIN", ROOT / "target" / "debug" / "tessera"))
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+BIN = pathlib.Path(os.environ.get("TESSERA_BIN", TARGET / "debug" / "tessera"))
 FIXTURES = ROOT / "target" / "sdk-fixtures"
 
 
