@@ -38,7 +38,7 @@ def data_url(w=32, h=32, rgb=(200, 20, 20)):
 
 
 class Server:
-    """A tessera process; ready once it logs that the model is loaded."""
+    """A tessera process; ready once its start-up summary says "model ready"."""
 
     def __init__(self, *extra):
         subprocess.run([str(BIN), "fixtures", str(FIXTURES)], check=True, capture_output=True)
@@ -53,7 +53,7 @@ class Server:
             found = re.search(r"listening on (http://[0-9.:\[\]]+)", line)
             if found:
                 self.base = found.group(1)
-            if "model loaded" in line:
+            if "model ready" in line:
                 break
         assert self.base, "server did not start"
         # Keep draining the log so the server never blocks on a full pipe.
