@@ -49,17 +49,25 @@ class Server:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         self.base = None
-        for line in self.proc.stdout:
-            found = re.search(r"listening on (http://[0-9.:\[\]]+)", line)
-            if found:
-                self.base = found.group(1)
-            if "model ready" in line:
-                break
-        assert self.base, "server did not start"
-        # Keep draining the log so the server never blocks on a full pipe.
         self.lines = []
-        self.drain = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        ready = threading.Event()
+
+        def read():
+            # Keeps draining the log so the server never blocks on a full pipe.
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                found = re.search(r"listening on (http://[0-9.:\[\]]+)", line)
+                if found:
+                    self.base = found.group(1)
+                if "model ready" in line:
+                    ready.set()
+            ready.set()  # the process ended
+
+        self.drain = threading.Thread(target=read, daemon=True)
         self.drain.start()
+        if not ready.wait(timeout=120) or self.proc.poll() is not None or not self.base:
+            self.proc.kill()
+            raise AssertionError("server did not start:\n" + "".join(self.lines[-20:]))
 
     def client(self, key="unused", **kw):
         return openai.OpenAI(base_url=self.base + "/v1", api_key=key, max_retries=0, **kw)
