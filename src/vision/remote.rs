@@ -37,11 +37,14 @@ pub fn is_non_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_non_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = v6.to_ipv4_mapped().or_else(|| embedded_v4(v6)) {
                 return is_non_public_v4(v4);
             }
-            let seg0 = v6.segments()[0];
+            let seg = v6.segments();
+            let seg0 = seg[0];
             v6.is_loopback()
+                || (seg0 & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still routed inside)
+                || (seg0 == 0x64 && seg[1] == 0xff9b && seg[2] == 1) // local-use NAT64 64:ff9b:1::/48
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00 // unique local fc00::/7
@@ -50,6 +53,25 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS IMDS v6
         }
     }
+}
+
+/// The IPv4 address a translation scheme carries inside an IPv6 one: NAT64
+/// (64:ff9b::/96), 6to4 (2002::/16) and IPv4-compatible (::a.b.c.d). A
+/// request to such an address reaches the IPv4 host, so that host is vetted.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(v4(s[1], s[2]));
+    }
+    // ::a.b.c.d, but not :: and ::1 (handled as IPv6 unspecified/loopback).
+    if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
+        return Some(v4(s[6], s[7]));
+    }
+    None
 }
 
 fn is_non_public_v4(ip: Ipv4Addr) -> bool {
@@ -141,7 +163,10 @@ async fn fetch_inner(
     for _hop in 0..=policy.max_redirects {
         let addrs = vet(&url, policy).await?;
         let host = url.host_str().unwrap_or_default().to_string();
+        // No proxy: a proxy would connect to the host itself, bypassing the
+        // addresses vetted above (HTTP(S)_PROXY are ignored here).
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .resolve_to_addrs(&host, &addrs)
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
@@ -219,10 +244,24 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",    // NAT64 of 127.0.0.1
+            "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+            "64:ff9b:1::1",       // local-use NAT64
+            "2002:7f00:1::1",     // 6to4 of 127.0.0.1
+            "2002:c0a8:101::",    // 6to4 of 192.168.1.1
+            "::7f00:1",           // IPv4-compatible 127.0.0.1
+            "::a00:1",            // IPv4-compatible 10.0.0.1
+            "fec0::1",            // site-local
         ] {
             assert!(is_non_public(bad.parse().unwrap()), "{bad}");
         }
-        for good in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for good in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808", // NAT64 of 8.8.8.8
+            "2002:808:808::1",  // 6to4 of 8.8.8.8
+        ] {
             assert!(!is_non_public(good.parse().unwrap()), "{good}");
         }
     }
