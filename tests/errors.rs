@@ -160,3 +160,34 @@ async fn oversized_body_is_413_and_too_many_images_is_400() {
     assert_eq!(status, 400);
     assert!(error_message(&v).contains("--max-images"));
 }
+
+#[tokio::test]
+async fn fields_not_implemented_are_refused_by_name_never_ignored() {
+    let s = start_mlp(&[]).await;
+    for (field, value) in [
+        (
+            "tools",
+            json!([{"type": "function", "function": {"name": "f"}}]),
+        ),
+        ("tool_choice", json!("required")),
+        ("logprobs", json!(true)),
+        ("presence_penalty", json!(0.5)),
+        ("frequency_penalty", json!(-1)),
+        ("logit_bias", json!({"42": 5})),
+    ] {
+        let mut body = greedy(vec![text_part("hi")], 2);
+        body[field] = value;
+        let (status, v) = s.post(&body).await;
+        assert_eq!(status, 400, "{field}: {v}");
+        let e = assert_envelope(&v);
+        assert_eq!(e["param"], field, "{v}");
+        assert_eq!(e["code"], "unsupported_parameter", "{v}");
+    }
+    // Values that ask for nothing are fine, as OpenAI's defaults are.
+    let mut body = greedy(vec![text_part("hi")], 2);
+    body["tools"] = json!([]);
+    body["presence_penalty"] = json!(0);
+    body["logprobs"] = json!(false);
+    let (status, v) = s.post(&body).await;
+    assert_eq!(status, 200, "{v}");
+}

@@ -304,6 +304,14 @@ struct Plan {
 }
 
 fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
+    if let Some(field) = req.not_implemented.first_requested() {
+        return Err(ApiError::invalid(format!(
+            "`{field}` is not supported by this server yet; remove it from the request \
+             (a value that asks for nothing, such as [] or 0, is accepted)"
+        ))
+        .param(field)
+        .code("unsupported_parameter"));
+    }
     if req.messages.is_empty() {
         return Err(
             ApiError::invalid("`messages` must contain at least one message").param("messages"),

@@ -43,6 +43,11 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// OpenAI fields not implemented yet: refused with a 400 naming the
+    /// field unless the value asks for nothing (`tools: []`, `presence_penalty: 0`, ...).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub not_implemented: super::unsupported::NotImplemented,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

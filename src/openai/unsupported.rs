@@ -1,0 +1,133 @@
+//! Fields of OpenAI's Chat Completions API that Tessera does not implement
+//! yet. A client that sends one expects it to act, so each is refused with a
+//! 400 naming it, unless its value asks for nothing (e.g. `tools: []`,
+//! `presence_penalty: 0`). Never silently ignored.
+
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Accepted only with a value that asks for nothing; otherwise a 400.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct NotImplemented {
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub tools: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub functions: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub function_call: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub top_logprobs: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub presence_penalty: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub frequency_penalty: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub logit_bias: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub audio: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub modalities: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub prediction: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub reasoning_effort: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub web_search_options: Option<Value>,
+}
+
+/// A value that asks for nothing: absent, null, false, 0, "", [], {},
+/// "none", or `["text"]` (the only modality there is).
+fn asks_for_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty() || s == "none",
+        Value::Array(a) => a.is_empty() || a == &[Value::String("text".into())],
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(true) => false,
+    }
+}
+
+impl NotImplemented {
+    /// The first field that asks for something Tessera cannot do yet.
+    pub fn first_requested(&self) -> Option<&'static str> {
+        let fields: [(&'static str, &Option<Value>); 14] = [
+            ("tools", &self.tools),
+            ("tool_choice", &self.tool_choice),
+            ("functions", &self.functions),
+            ("function_call", &self.function_call),
+            ("logprobs", &self.logprobs),
+            ("top_logprobs", &self.top_logprobs),
+            ("presence_penalty", &self.presence_penalty),
+            ("frequency_penalty", &self.frequency_penalty),
+            ("logit_bias", &self.logit_bias),
+            ("audio", &self.audio),
+            ("modalities", &self.modalities),
+            ("prediction", &self.prediction),
+            ("reasoning_effort", &self.reasoning_effort),
+            ("web_search_options", &self.web_search_options),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, v)| v.as_ref().is_some_and(|v| !asks_for_nothing(v)))
+            .map(|(name, _)| name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> NotImplemented {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn no_op_values_pass_and_real_requests_are_named() {
+        let quiet = parse(
+            json!({"tools": [], "tool_choice": "none", "logprobs": false,
+            "presence_penalty": 0, "frequency_penalty": 0.0, "logit_bias": {}, "modalities": ["text"]}),
+        );
+        assert_eq!(quiet.first_requested(), None);
+        assert_eq!(
+            parse(json!({"presence_penalty": 0.5})).first_requested(),
+            Some("presence_penalty")
+        );
+        assert_eq!(
+            parse(json!({"logprobs": true})).first_requested(),
+            Some("logprobs")
+        );
+        assert_eq!(
+            parse(json!({"tools": [{"type": "function"}]})).first_requested(),
+            Some("tools")
+        );
+        assert_eq!(
+            parse(json!({"logit_bias": {"50256": -100}})).first_requested(),
+            Some("logit_bias")
+        );
+        assert_eq!(
+            parse(json!({"modalities": ["text", "audio"]})).first_requested(),
+            Some("modalities")
+        );
+    }
+}
