@@ -9,7 +9,6 @@ use crate::vision::{NativeSlicing, PieceRule, ProjectorProfile};
 use llama_cpp_2::mtmd::{
     MtmdBitmap, MtmdContext, MtmdInputChunkType, MtmdInputChunks, MtmdInputText,
 };
-use std::path::Path;
 
 /// Tiling settings from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -61,11 +60,10 @@ impl Probe<'_> {
 pub fn measure(
     mtmd: &MtmdContext,
     marker: &str,
-    mmproj: &Path,
+    meta: &GgufMeta,
     settings: TileSettings,
     longest_edge: bool,
 ) -> Result<ProjectorProfile, String> {
-    let meta = GgufMeta::open(mmproj)?;
     let get = |k: &str| meta.u32(k);
     let native = get("clip.vision.image_size").unwrap_or(448).max(1);
     let patch = get("clip.vision.patch_size").unwrap_or(14).max(1);

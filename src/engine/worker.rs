@@ -88,10 +88,18 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
             }
         }
     };
-    let projector = config
+    // The mmproj's GGUF keys, read once: its family here, its sizes for pricing.
+    let mmproj_meta = match config
         .mmproj
         .as_deref()
-        .and_then(|p| super::gguf_meta::GgufMeta::open(p).ok())
+        .map(super::gguf_meta::GgufMeta::open)
+    {
+        Some(Err(e)) => return fail(format!("cannot measure the projector's prices: {e}")),
+        Some(Ok(m)) => Some(m),
+        None => None,
+    };
+    let projector = mmproj_meta
+        .as_ref()
         .and_then(|m| m.str("clip.projector_type"));
     // A user token cap makes mtmd skip the longest-edge rule.
     let longest_edge = config.image_max_tokens <= 0
@@ -99,9 +107,9 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
             .as_deref()
             .and_then(super::families::family)
             .is_some_and(|f| f.longest_edge_slicing);
-    let profile = match (&mtmd, &config.mmproj) {
-        (Some(m), Some(path)) => {
-            match projector::measure(m, &media_marker, path, config.tiles, longest_edge) {
+    let profile = match (&mtmd, &mmproj_meta) {
+        (Some(m), Some(meta)) => {
+            match projector::measure(m, &media_marker, meta, config.tiles, longest_edge) {
                 Ok(p) => Some(p),
                 Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
             }
