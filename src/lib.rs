@@ -76,11 +76,7 @@ async fn shutdown_signal() {
 
 /// Where `--demo` writes its model: the user's cache, else the temp folder.
 fn demo_dir() -> std::path::PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("tessera").join("demo")
+    hub::cache::user_cache().join("tessera").join("demo")
 }
 
 /// Points the config at the generated tiny model and its Qwen2-VL-style

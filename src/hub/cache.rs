@@ -16,11 +16,21 @@ pub fn root_from(var: impl Fn(&str) -> Option<String>) -> PathBuf {
     if let Some(home) = set("HF_HOME") {
         return PathBuf::from(home).join("hub");
     }
-    let cache = set("XDG_CACHE_HOME")
+    user_cache_from(var).join("huggingface").join("hub")
+}
+
+/// The user's cache folder: `$XDG_CACHE_HOME`, else `~/.cache`, else the
+/// temp folder.
+fn user_cache_from(var: impl Fn(&str) -> Option<String>) -> PathBuf {
+    let set = |k: &str| var(k).filter(|v| !v.is_empty());
+    set("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("huggingface").join("hub")
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+pub fn user_cache() -> PathBuf {
+    user_cache_from(|k| std::env::var(k).ok())
 }
 
 pub fn root() -> PathBuf {
