@@ -222,6 +222,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil_from_days`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Python's `strftime` for the specifiers chat templates use, in UTC.
 pub fn strftime(fmt: &str, unix_secs: i64) -> String {
     let days = unix_secs.div_euclid(86_400);
@@ -229,13 +240,7 @@ pub fn strftime(fmt: &str, unix_secs: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     let weekday = (days + 3).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
     let (month, day) = (MONTHS[m as usize - 1], DAYS[weekday]);
-    let yday = days - {
-        let mut jan1 = days;
-        while civil_from_days(jan1 - 1).0 == y {
-            jan1 -= 1;
-        }
-        jan1
-    } + 1;
+    let yday = days - days_from_civil(y, 1, 1) + 1;
     let mut out = String::new();
     let mut chars = fmt.chars();
     while let Some(c) = chars.next() {
@@ -293,6 +298,13 @@ mod tests {
         assert_eq!(strftime("%A %B %-d, %j", t), "Thursday February 29, 060");
         assert_eq!(strftime("%y%%", 0), "70%");
         assert_eq!(strftime("%a %d %B", 0), "Thu 01 January");
+        // Day of the year across a leap day and on New Year's Eve.
+        assert_eq!(strftime("%j", 1_709_251_200), "061"); // 2024-03-01
+        assert_eq!(strftime("%Y-%m-%d %j", 1_735_603_200), "2024-12-31 366");
+        for d in [-1000, 0, 59, 365, 11_016, 20_000] {
+            let (y, m, day) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, day), d);
+        }
     }
 
     #[test]
