@@ -1,20 +1,18 @@
 //! `POST /v1/chat/completions`: validation in one place, then the engine.
 
-use super::error::{ApiError, image_error};
+use super::error::ApiError;
+use super::images::{decode_all, fetch_remote, flatten};
 use super::log::RequestLog;
 use super::{SharedState, sse, unix_now};
 use crate::engine::grammar;
-use crate::engine::prompt::{TemplateExtras, TemplateMessage};
+use crate::engine::prompt::TemplateExtras;
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
 use crate::openai::ResponseFormat;
 use crate::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ContentPart, ErrorEnvelope,
-    ImageDetail, ImageUsage, InputTokens, MessageContent, Role, ThumbnailUsage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorEnvelope, ImageUsage,
+    InputTokens, ThumbnailUsage,
 };
-use crate::vision::tiling::{self, Detail, RequestedDetail, TilePlan};
-use crate::vision::{
-    DecodedImage, ImageSource, ProjectorProfile, decode_image, image_bytes, remote, render, source,
-};
+use crate::vision::tiling::{Detail, TilePlan};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -386,118 +384,4 @@ fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
         max_tokens,
         stop,
     })
-}
-
-/// An image URL with its requested detail and the request path used to
-/// locate errors.
-struct ImageRef {
-    url: String,
-    detail: RequestedDetail,
-    param: String,
-}
-
-/// Template messages with each image replaced by the media marker, and the
-/// image URLs in prompt order, each with its request path for errors.
-fn flatten(
-    req: &ChatCompletionRequest,
-    info: &ModelInfo,
-) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), ApiError> {
-    let mut messages = Vec::with_capacity(req.messages.len());
-    let mut urls = Vec::new();
-    for (i, m) in req.messages.iter().enumerate() {
-        let mut content = String::new();
-        match &m.content {
-            None if m.role == Role::Assistant => {}
-            None => {
-                return Err(ApiError::invalid(format!(
-                    "messages[{i}].content is required for role `{}`",
-                    m.role.template_name()
-                ))
-                .param(format!("messages[{i}].content")));
-            }
-            Some(MessageContent::Text(t)) => content.push_str(t),
-            Some(MessageContent::Parts(parts)) => {
-                for (j, part) in parts.iter().enumerate() {
-                    match part {
-                        ContentPart::Text { text } => content.push_str(text),
-                        ContentPart::ImageUrl { image_url } => {
-                            let param = format!("messages[{i}].content[{j}].image_url");
-                            if m.role != Role::User {
-                                return Err(ApiError::invalid(format!(
-                                    "{param}: images are only accepted in user messages"
-                                ))
-                                .param(param));
-                            }
-                            content.push_str(&info.media_marker);
-                            urls.push(ImageRef {
-                                url: image_url.url.clone(),
-                                detail: match image_url.detail.unwrap_or_default() {
-                                    ImageDetail::Auto => RequestedDetail::Auto,
-                                    ImageDetail::Low => RequestedDetail::Low,
-                                    ImageDetail::High => RequestedDetail::High,
-                                },
-                                param,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        messages.push(TemplateMessage {
-            name: m.name.clone(),
-            ..TemplateMessage::new(m.role.template_name(), content)
-        });
-    }
-    Ok((messages, urls))
-}
-
-/// Downloads the remote images (data URLs are left for the blocking pool).
-async fn fetch_remote(
-    urls: Vec<ImageRef>,
-    limits: &super::Limits,
-) -> Result<Vec<(ImageRef, Option<Vec<u8>>)>, ApiError> {
-    let mut out = Vec::with_capacity(urls.len());
-    for r in urls {
-        let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
-            ImageSource::Data(_) => None,
-            ImageSource::Remote(url) => Some(
-                remote::fetch(url, limits.max_image_bytes, &limits.remote)
-                    .await
-                    .map_err(|e| image_error(e, r.param.clone()))?,
-            ),
-        };
-        out.push((r, bytes));
-    }
-    Ok(out)
-}
-
-/// Decodes, plans and cuts every image, in order.
-fn decode_all(
-    images: Vec<(ImageRef, Option<Vec<u8>>)>,
-    limits: &super::Limits,
-    profile: &ProjectorProfile,
-) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, ApiError> {
-    let mut total_bytes = 0usize;
-    let mut out = Vec::with_capacity(images.len());
-    for (ImageRef { url, detail, param }, fetched) in images {
-        let bytes = match fetched {
-            Some(b) => b,
-            None => image_bytes(&url, limits.max_image_bytes)
-                .map_err(|e| image_error(e, param.clone()))?,
-        };
-        let img = decode_image(&bytes, limits.max_image_pixels)
-            .map_err(|e| image_error(e, param.clone()))?;
-        total_bytes += bytes.len();
-        if total_bytes > limits.max_request_image_bytes {
-            return Err(ApiError::invalid(format!(
-                "the images of this request add up to more than {} bytes (--max-request-image-bytes); send fewer or smaller images",
-                limits.max_request_image_bytes
-            ))
-            .param(param));
-        }
-        let plan = tiling::plan(img.width, img.height, detail, profile, limits.tiles);
-        let pieces = render::render(&img, &plan).map_err(|e| image_error(e, param))?;
-        out.push((plan, pieces));
-    }
-    Ok(out)
 }

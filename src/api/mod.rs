@@ -4,6 +4,7 @@
 pub mod auth;
 mod chat;
 pub mod error;
+mod images;
 mod log;
 pub mod openapi;
 mod sse;
