@@ -201,7 +201,10 @@ async fn handle(
         prepared.images.iter().map(|i| i.tiles).sum(),
     );
     if state.log_prompts {
-        log.prompt_text(&prepared.generate.prompt);
+        log.prompt_text(&state.engine.info().map_or_else(
+            || prepared.generate.prompt.clone(),
+            |i| i.fence.strip(&prepared.generate.prompt),
+        ));
     }
     let deadline = state.request_timeout.map(|t| started + t);
     let mut rx = state

@@ -38,11 +38,11 @@ pub(super) fn flatten(
                 ))
                 .param(format!("messages[{i}].content")));
             }
-            Some(MessageContent::Text(t)) => content.push_str(t),
+            Some(MessageContent::Text(t)) => content.push_str(&info.fence.wrap(t)),
             Some(MessageContent::Parts(parts)) => {
                 for (j, part) in parts.iter().enumerate() {
                     match part {
-                        ContentPart::Text { text } => content.push_str(text),
+                        ContentPart::Text { text } => content.push_str(&info.fence.wrap(text)),
                         ContentPart::ImageUrl { image_url } => {
                             let param = format!("messages[{i}].content[{j}].image_url");
                             if m.role != Role::User {
@@ -67,7 +67,7 @@ pub(super) fn flatten(
             }
         }
         messages.push(TemplateMessage {
-            name: m.name.clone(),
+            name: m.name.as_deref().map(|n| info.fence.wrap(n)),
             ..TemplateMessage::new(m.role.template_name(), content)
         });
     }

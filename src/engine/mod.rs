@@ -5,6 +5,7 @@
 
 mod batcher;
 pub mod families;
+pub mod fence;
 pub mod gguf_meta;
 pub mod grammar;
 pub mod jinja;
@@ -66,6 +67,8 @@ pub struct ModelInfo {
     /// Per-process random marker for image positions in the rendered prompt;
     /// user text cannot forge it.
     pub media_marker: String,
+    /// Per-process fence around client text: tokenized without special tokens.
+    pub fence: fence::TextFence,
     pub backend: Backend,
 }
 

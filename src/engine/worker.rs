@@ -124,6 +124,7 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
     }
     let mrope = mtmd.as_ref().is_some_and(|m| m.decode_use_mrope());
     let media_marker_copy = media_marker.clone();
+    let fence = super::fence::TextFence::random();
     let vocab = model.vocab();
     let piece =
         |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
@@ -152,6 +153,7 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         mrope,
         template,
         media_marker,
+        fence: fence.clone(),
         backend,
     };
     tracing::info!("{}", info.summary(&config.model));
@@ -168,6 +170,7 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         config.batch_size as usize,
         parallel,
         media_marker_copy,
+        fence,
         bos_text,
     );
     batcher.run(&mut rx);

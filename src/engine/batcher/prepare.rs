@@ -57,8 +57,11 @@ impl Batcher<'_> {
                 usage.image_tokens += tokens;
                 parts.push(Part::Image { chunks, item });
             }
-            for t in vocab.tokenize(seg.as_bytes(), false, true) {
-                parts.push(Part::Token(t));
+            // Only the template's own text may hold control tokens.
+            for span in self.fence.split(seg) {
+                for t in vocab.tokenize(span.text.as_bytes(), false, !span.client) {
+                    parts.push(Part::Token(t));
+                }
             }
         }
         if vocab.should_add_eos() {
