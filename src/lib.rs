@@ -188,7 +188,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
     let state = Arc::new(AppState {
         log_prompts: config.log_prompts,
         metrics,
-        api_keys,
+        api_keys: api::auth::ApiKeys::new(&api_keys),
         metrics_public: config.metrics_public,
         engine: engine.clone(),
         model_id: config.model_id(),

@@ -48,7 +48,7 @@ pub struct AppState {
     pub request_timeout: Option<std::time::Duration>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Accepted bearer keys; empty = no auth.
-    pub api_keys: Vec<String>,
+    pub api_keys: auth::ApiKeys,
     /// `/metrics` without a key.
     pub metrics_public: bool,
     /// Log rendered prompts (off: prompts never reach the logs).
