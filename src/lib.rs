@@ -48,11 +48,22 @@ impl Server {
         }
     }
 
-    /// Runs until SIGINT/SIGTERM, then shuts down gracefully.
+    /// Runs until SIGINT/SIGTERM, then shuts down gracefully. Fails when
+    /// the engine dies, so that the process exits non-zero and its
+    /// supervisor (systemd, Docker, Kubernetes) restarts it.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        self.shutdown().await
+        let engine = self.engine.clone();
+        tokio::select! {
+            _ = shutdown_signal() => {
+                tracing::info!("shutting down");
+                self.shutdown().await
+            }
+            why = engine.died() => {
+                tracing::error!("exiting: {why}");
+                let _ = self.shutdown().await;
+                Err(std::io::Error::other(format!("the inference engine stopped: {why}")))
+            }
+        }
     }
 }
 

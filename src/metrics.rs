@@ -66,7 +66,8 @@ pub struct Metrics {
     pub completion_tokens: AtomicU64,
     pub cached_tokens: AtomicU64,
     pub image_tokens: AtomicU64,
-    pub queue_depth: AtomicU64,
+    /// Shared with the job queue, which sets it on every change.
+    pub queue_depth: std::sync::Arc<AtomicU64>,
     pub active_sequences: AtomicU64,
     pub ttft: Histogram,
     pub itl: Histogram,
@@ -83,7 +84,7 @@ impl Default for Metrics {
             completion_tokens: AtomicU64::new(0),
             cached_tokens: AtomicU64::new(0),
             image_tokens: AtomicU64::new(0),
-            queue_depth: AtomicU64::new(0),
+            queue_depth: Default::default(),
             active_sequences: AtomicU64::new(0),
             ttft: Histogram::new(LATENCY),
             itl: Histogram::new(LATENCY),
@@ -149,7 +150,7 @@ impl Metrics {
             (
                 "tessera_queue_depth",
                 "Requests waiting for a sequence.",
-                &self.queue_depth,
+                &*self.queue_depth,
             ),
             (
                 "tessera_active_sequences",

@@ -291,6 +291,7 @@ fn ready_info(state: &SharedState) -> Result<&ModelInfo, ApiError> {
         Some(info) => Ok(info),
         None => Err(match state.engine.status() {
             Status::Failed(e) => EngineError::Unavailable(e),
+            Status::Dead(e) => EngineError::Dead(e),
             _ => EngineError::Loading,
         }
         .into()),

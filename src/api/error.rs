@@ -77,6 +77,10 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let message = e.to_string();
         match e {
+            EngineError::Dead(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
+                    .code("engine_stopped")
+            }
             EngineError::Loading | EngineError::Unavailable(_) => {
                 let mut err =
                     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)

@@ -233,6 +233,7 @@ async fn health(State(state): State<SharedState>) -> Response {
         Status::Failed(e) => {
             ApiError::from(crate::engine::EngineError::Unavailable(e)).into_response()
         }
+        Status::Dead(e) => ApiError::from(crate::engine::EngineError::Dead(e)).into_response(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod grammar;
 pub mod jinja;
 pub mod projector;
 pub mod prompt;
+pub mod queue;
 pub mod sampling;
 pub mod scheduler;
 pub mod text;
@@ -19,6 +20,7 @@ mod worker;
 use crate::metrics::Metrics;
 use crate::vision::{DecodedImage, ProjectorProfile};
 use prompt::ChatTemplate;
+use queue::JobQueue;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -146,7 +148,10 @@ impl ModelInfo {
 pub enum Status {
     Loading,
     Ready,
+    /// Loading failed.
     Failed(String),
+    /// The engine died after loading; only a restart helps.
+    Dead(String),
 }
 
 /// One generation, as the engine takes it.
@@ -197,6 +202,8 @@ pub enum EngineError {
     Loading,
     #[error("the model failed to load: {0}")]
     Unavailable(String),
+    #[error("the inference engine stopped ({0}); the server must be restarted")]
+    Dead(String),
     #[error("the server is busy: {0} requests are already queued; retry shortly")]
     QueueFull(usize),
     #[error(
@@ -222,16 +229,42 @@ struct Job {
     submitted: std::time::Instant,
 }
 
+impl queue::Queued for Job {
+    fn departed(&self) -> bool {
+        self.events.is_closed()
+    }
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+    fn expire(self) {
+        let _ = self.events.send(Event::Failed(EngineError::Timeout));
+    }
+}
+
 struct Shared {
     status: watch::Sender<Status>,
     info: OnceLock<ModelInfo>,
     metrics: Arc<Metrics>,
+    /// Test hook: the engine thread panics outside its guards at its next turn.
+    fault: std::sync::atomic::AtomicBool,
+}
+
+type Queue = JobQueue<Job>;
+
+/// Closes the queue when the last [`Engine`] handle goes, so the engine
+/// thread finishes its work and exits (freeing the model).
+struct Submitter(Arc<Queue>);
+
+impl Drop for Submitter {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// A cheap, cloneable handle on the engine thread.
 #[derive(Clone)]
 pub struct Engine {
-    tx: mpsc::Sender<Job>,
+    queue: Arc<Submitter>,
     shared: Arc<Shared>,
     max_queue: usize,
 }
@@ -241,24 +274,45 @@ impl Engine {
     /// the server can answer `/health` with 503 meanwhile.
     pub fn start(config: EngineConfig) -> Engine {
         let max_queue = config.max_queue.max(1);
-        let (tx, rx) = mpsc::channel(max_queue);
+        let queue = Arc::new(JobQueue::new(max_queue, config.metrics.queue_depth.clone()));
         let shared = Arc::new(Shared {
             status: watch::Sender::new(Status::Loading),
             info: OnceLock::new(),
             metrics: config.metrics.clone(),
+            fault: Default::default(),
         });
-        let worker_shared = shared.clone();
+        let (worker_shared, worker_queue) = (shared.clone(), queue.clone());
         let spawned = std::thread::Builder::new()
             .name("tessera-engine".into())
-            .spawn(move || worker::run(config, rx, worker_shared));
+            .spawn(move || supervise(config, worker_queue, worker_shared));
         if let Err(e) = spawned {
             shared.set_status(Status::Failed(format!("cannot start engine thread: {e}")));
         }
         Engine {
-            tx,
+            queue: Arc::new(Submitter(queue)),
             shared,
             max_queue,
         }
+    }
+
+    /// Resolves when the engine has died after loading (the process should
+    /// then exit non-zero so that its supervisor restarts it), with why.
+    pub async fn died(&self) -> String {
+        let mut rx = self.shared.status.subscribe();
+        match rx.wait_for(|s| matches!(s, Status::Dead(_))).await {
+            Ok(s) => match &*s {
+                Status::Dead(e) => e.clone(),
+                _ => String::new(),
+            },
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Test hook: makes the engine thread panic outside its guards at its
+    /// next turn, as a bug would, to check what the server does then.
+    #[doc(hidden)]
+    pub fn inject_engine_panic(&self) {
+        self.shared.fault.store(true, Ordering::Relaxed);
     }
 
     pub fn status(&self) -> Status {
@@ -304,21 +358,19 @@ impl Engine {
             Status::Ready => {}
             Status::Loading => return Err(EngineError::Loading),
             Status::Failed(e) => return Err(EngineError::Unavailable(e)),
+            Status::Dead(e) => return Err(EngineError::Dead(e)),
         }
         let (events, rx) = mpsc::unbounded_channel();
-        self.tx
-            .try_send(Job {
-                request,
-                events,
-                deadline,
-                submitted: std::time::Instant::now(),
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => EngineError::QueueFull(self.max_queue),
-                mpsc::error::TrySendError::Closed(_) => {
-                    EngineError::Unavailable("the engine thread has stopped".into())
-                }
-            })?;
+        let job = Job {
+            request,
+            events,
+            deadline,
+            submitted: std::time::Instant::now(),
+        };
+        self.queue.0.push(job).map_err(|(why, _)| match why {
+            queue::Refused::Full => EngineError::QueueFull(self.max_queue),
+            queue::Refused::Closed => EngineError::Dead("the job queue is closed".into()),
+        })?;
         Ok(rx)
     }
 }
@@ -326,10 +378,6 @@ impl Engine {
 impl Shared {
     fn set_status(&self, status: Status) {
         self.status.send_replace(status);
-    }
-
-    fn set_queued(&self, n: usize) {
-        self.metrics.queue_depth.store(n as u64, Ordering::Relaxed);
     }
 
     fn set_active(&self, n: usize) {
@@ -340,5 +388,37 @@ impl Shared {
 
     fn count_token(&self) {
         Metrics::add(&self.metrics.completion_tokens, 1);
+    }
+}
+
+/// Runs the engine thread and turns any way it can die into a truthful
+/// status: `/health` then answers 503, queued clients get a 503, and
+/// [`Engine::died`] resolves. (A llama.cpp abort kills the whole process
+/// instead; the supervisor sees that exit directly.)
+fn supervise(config: EngineConfig, queue: Arc<Queue>, shared: Arc<Shared>) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        worker::run(config, &queue, &shared)
+    }));
+    let why = match outcome {
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("the engine thread panicked: {msg}")
+        }
+        Ok(()) if queue.is_closed() => return, // the server is shutting down
+        Ok(()) => match &*shared.status.borrow() {
+            Status::Failed(_) => return, // loading failed; already reported
+            _ => "the engine thread stopped unexpectedly".to_string(),
+        },
+    };
+    tracing::error!("{why}; the server cannot recover and answers 503 until restarted");
+    shared.set_status(Status::Dead(why.clone()));
+    for job in queue.close() {
+        let _ = job
+            .events
+            .send(Event::Failed(EngineError::Dead(why.clone())));
     }
 }

@@ -2,7 +2,7 @@
 //! over to the continuous batcher.
 
 use super::batcher::Batcher;
-use super::{Backend, EngineConfig, Job, ModelInfo, Shared, Status};
+use super::{Backend, EngineConfig, ModelInfo, Queue, Shared, Status};
 use crate::engine::projector;
 use crate::engine::prompt::ChatTemplate;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -13,8 +13,7 @@ use llama_cpp_2::mtmd::{MtmdContext, MtmdContextParams};
 use llama_cpp_2::token::LlamaToken;
 use std::ffi::CString;
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
+use std::sync::OnceLock;
 
 /// llama.cpp's backend may be initialised once per process; tests start
 /// several servers in one process, so it lives in a static.
@@ -29,7 +28,7 @@ fn backend() -> Result<&'static LlamaBackend, String> {
         .map_err(Clone::clone)
 }
 
-pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
     let fail = |msg: String| {
         tracing::error!("{msg}");
         shared.set_status(Status::Failed(msg));
@@ -163,7 +162,7 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
     let parallel = config.parallel.max(1);
     let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
     let mut batcher = Batcher::new(
-        &shared,
+        shared,
         &model,
         ctx,
         mtmd,
@@ -173,5 +172,5 @@ pub(super) fn run(config: EngineConfig, mut rx: mpsc::Receiver<Job>, shared: Arc
         fence,
         bos_text,
     );
-    batcher.run(&mut rx);
+    batcher.run(queue);
 }

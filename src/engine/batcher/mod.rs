@@ -20,7 +20,7 @@ mod step;
 
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
-use super::{EngineError, Event, FinishReason, Job, PromptUsage, Shared};
+use super::{EngineError, Event, FinishReason, Job, PromptUsage, Queue, Shared};
 use crate::engine::fence::TextFence;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -29,8 +29,8 @@ use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tokio::sync::mpsc;
 
 fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
@@ -144,11 +144,16 @@ impl<'m> Batcher<'m> {
     }
 
     /// Serves until the job channel closes and every sequence has finished.
-    pub fn run(&mut self, rx: &mut mpsc::Receiver<Job>) {
+    pub fn run(&mut self, queue: &Queue) {
         loop {
-            if !self.admit(rx) {
+            if !self.admit(queue) {
                 return;
             }
+            if self.shared.fault.swap(false, Ordering::Relaxed) {
+                panic!("injected engine fault (test hook)");
+            }
+            // Queued clients that left or ran out of time give their places back now.
+            queue.prune();
             self.reap();
             if self.active_count() == 0 {
                 continue;
@@ -164,23 +169,37 @@ impl<'m> Batcher<'m> {
 
     /// Moves queued jobs into free sequences. Blocks only when idle.
     /// Returns false when the channel is closed and nothing is running.
-    fn admit(&mut self, rx: &mut mpsc::Receiver<Job>) -> bool {
+    fn admit(&mut self, queue: &Queue) -> bool {
         while self.slots.iter().any(|s| s.active.is_none()) {
             let job = if self.active_count() == 0 {
-                match rx.blocking_recv() {
+                match queue.pop_wait() {
                     Some(j) => j,
                     None => return false,
                 }
             } else {
-                match rx.try_recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
+                match queue.try_pop() {
+                    Some(j) => j,
+                    None => break,
                 }
             };
-            self.shared.set_queued(rx.len());
-            self.start(job);
+            // A panic while preparing one request costs that request only
+            // (its client sees the dropped channel as an error).
+            if catch_unwind(AssertUnwindSafe(|| self.start(job))).is_err() {
+                tracing::error!("preparing a request panicked; it was dropped");
+                self.forget_idle_caches();
+            }
         }
         true
+    }
+
+    /// After a panic in `start`, idle sequences' cache contents are unknown.
+    fn forget_idle_caches(&mut self) {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if slot.active.is_none() {
+                slot.cached.clear();
+                let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+            }
+        }
     }
 
     fn start(&mut self, job: Job) {

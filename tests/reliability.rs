@@ -1,0 +1,92 @@
+//! What the server does when things go wrong around a request: an engine
+//! that dies, queued clients that leave, a queue that fills up.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// `tessera_queue_depth` as `/metrics` reports it.
+async fn queue_depth(s: &TestServer) -> u64 {
+    let (_, v) = s.get("/metrics").await;
+    let text = v.as_str().unwrap_or_default().to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("tessera_queue_depth "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("tessera_queue_depth in /metrics")
+}
+
+/// Polls `/metrics` (each poll is a round trip, not a sleep) until the
+/// queue depth reads `want`; false if it never does.
+async fn wait_depth(s: &TestServer, want: u64) -> bool {
+    for _ in 0..20_000 {
+        if queue_depth(s).await == want {
+            return true;
+        }
+        tokio::task::yield_now().await;
+    }
+    false
+}
+
+fn spawn_post(s: &TestServer, body: Value) -> tokio::task::JoinHandle<(u16, Value)> {
+    let client = s.client.clone();
+    let url = format!("{}/v1/chat/completions", s.base);
+    tokio::spawn(async move {
+        let resp = client.post(url).json(&body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_client_that_leaves_gives_its_place_back_at_once() {
+    let s = start_mlp(&["--parallel", "1", "--max-queue", "1", "--ctx-size", "65536"]).await;
+    let long = json!({
+        "messages": [{"role": "user", "content": "go on forever"}],
+        "max_tokens": 60000, "temperature": 0, "stream": true
+    });
+    let mut a = s.open_stream(&long).await;
+    a.chunk().await.unwrap().expect("A is running");
+    // B waits in the only queue place; the gauge shows the full queue.
+    let b = spawn_post(&s, greedy(vec![text_part("b")], 3));
+    assert!(wait_depth(&s, 1).await, "a full queue must not read 0");
+    // B's client hangs up: its place is free while A still runs.
+    b.abort();
+    assert!(
+        wait_depth(&s, 0).await,
+        "the departed client kept its place"
+    );
+    let c = spawn_post(&s, greedy(vec![text_part("c")], 3));
+    assert!(wait_depth(&s, 1).await, "C was refused: a false 429");
+    drop(a);
+    let (status, body) = c.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["usage"]["completion_tokens"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_engine_turns_health_to_503_and_ends_the_server() {
+    let s = start_mlp(&[]).await;
+    assert_eq!(s.get("/health").await.0, 200);
+    s.server.engine.inject_engine_panic();
+    // The next job wakes the engine, which then dies outside its guards.
+    let (status, v) = s.post(&greedy(vec![text_part("hi")], 2)).await;
+    assert!(status >= 500, "{status} {v}");
+    let why = tokio::time::timeout(std::time::Duration::from_secs(60), s.server.engine.died())
+        .await
+        .expect("the death is reported");
+    assert!(why.contains("panicked"), "{why}");
+    let (status, v) = s.get("/health").await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(assert_envelope(&v)["code"], "engine_stopped");
+    let (status, v) = s.post(&greedy(vec![text_part("hi")], 2)).await;
+    assert_eq!(status, 503, "{v}");
+    // What main() turns into a non-zero exit for the supervisor.
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        s.server.run_until_signal(),
+    )
+    .await
+    .expect("the server stops by itself");
+    assert!(ended.is_err());
+}
