@@ -92,7 +92,7 @@ pub struct Config {
         help_heading = "Performance",
         long,
         short = 'c',
-        env = "TESSERA_CTX_SIZE",
+        env = "TESSERA_CTX_SIZE", value_parser = clap::value_parser!(u32).range(0..=16_777_216),
         default_value_t = 16384
     )]
     pub ctx_size: u32,
@@ -102,7 +102,7 @@ pub struct Config {
         help_heading = "Performance",
         long,
         short = 'p',
-        env = "TESSERA_PARALLEL",
+        env = "TESSERA_PARALLEL", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256),
         default_value_t = 4
     )]
     pub parallel: usize,
@@ -112,13 +112,13 @@ pub struct Config {
         help_heading = "Performance",
         long,
         short = 'b',
-        env = "TESSERA_BATCH_SIZE",
+        env = "TESSERA_BATCH_SIZE", value_parser = clap::value_parser!(u32).range(32..=1_048_576),
         default_value_t = 2048
     )]
     pub batch_size: u32,
 
     /// CPU threads for generation and image encoding (default: all cores).
-    #[arg(help_heading = "Performance", long, short = 't', env = "TESSERA_THREADS", default_value_t = default_threads())]
+    #[arg(help_heading = "Performance", long, short = 't', env = "TESSERA_THREADS", value_parser = clap::value_parser!(i32).range(1..=1024), default_value_t = default_threads())]
     pub threads: i32,
 
     /// Layers to offload to the GPU (CUDA/Metal builds; ignored on CPU builds).
@@ -140,7 +140,7 @@ pub struct Config {
     #[arg(
         help_heading = "Server",
         long,
-        env = "TESSERA_REQUEST_TIMEOUT",
+        env = "TESSERA_REQUEST_TIMEOUT", value_parser = clap::value_parser!(u64).range(0..=604_800),
         default_value_t = 600
     )]
     pub request_timeout: u64,
@@ -149,7 +149,7 @@ pub struct Config {
     #[arg(
         help_heading = "Server",
         long,
-        env = "TESSERA_SHUTDOWN_GRACE",
+        env = "TESSERA_SHUTDOWN_GRACE", value_parser = clap::value_parser!(u64).range(0..=3600),
         default_value_t = 30
     )]
     pub shutdown_grace: u64,
@@ -158,24 +158,24 @@ pub struct Config {
     #[arg(
         help_heading = "Server",
         long,
-        env = "TESSERA_MAX_QUEUE",
+        env = "TESSERA_MAX_QUEUE", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000),
         default_value_t = 64
     )]
     pub max_queue: usize,
 
     /// Most tokens one image may take with dynamic-resolution projectors (-1 = model default).
-    #[arg(help_heading = "Performance", long, env = "TESSERA_IMAGE_MAX_TOKENS", default_value_t = -1, allow_hyphen_values = true)]
+    #[arg(help_heading = "Performance", long, env = "TESSERA_IMAGE_MAX_TOKENS", value_parser = clap::value_parser!(i32).range(-1..=65_536), default_value_t = -1, allow_hyphen_values = true)]
     pub image_max_tokens: i32,
 
     /// Largest encoded image accepted, in bytes.
-    #[arg(help_heading = "Vision", long, env = "TESSERA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024)]
+    #[arg(help_heading = "Vision", long, env = "TESSERA_MAX_IMAGE_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_073_741_824), default_value_t = 20 * 1024 * 1024)]
     pub max_image_bytes: usize,
 
     /// Largest image accepted, in pixels (checked from the header, before decoding).
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_MAX_IMAGE_PIXELS",
+        env = "TESSERA_MAX_IMAGE_PIXELS", value_parser = clap::value_parser!(u64).range(1..=4_294_967_296),
         default_value_t = 178_956_970
     )]
     pub max_image_pixels: u64,
@@ -184,13 +184,13 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_MAX_IMAGES",
+        env = "TESSERA_MAX_IMAGES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256),
         default_value_t = 16
     )]
     pub max_images: usize,
 
     /// Most encoded image bytes in one request, all images together.
-    #[arg(help_heading = "Vision", long, env = "TESSERA_MAX_REQUEST_IMAGE_BYTES", default_value_t = 50 * 1024 * 1024)]
+    #[arg(help_heading = "Vision", long, env = "TESSERA_MAX_REQUEST_IMAGE_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4_294_967_296), default_value_t = 50 * 1024 * 1024)]
     pub max_request_image_bytes: usize,
 
     /// Refuse remote (http/https) image URLs altogether; only data URLs are accepted.
@@ -213,7 +213,7 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_IMAGE_FETCH_TIMEOUT",
+        env = "TESSERA_IMAGE_FETCH_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=3600),
         default_value_t = 10
     )]
     pub image_fetch_timeout: u64,
@@ -222,7 +222,7 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_IMAGE_FETCH_MAX_REDIRECTS",
+        env = "TESSERA_IMAGE_FETCH_MAX_REDIRECTS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=20),
         default_value_t = 3
     )]
     pub image_fetch_max_redirects: usize,
@@ -231,7 +231,7 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_MIN_TILES",
+        env = "TESSERA_MIN_TILES", value_parser = clap::value_parser!(u32).range(1..=64),
         default_value_t = 1
     )]
     pub min_tiles: u32,
@@ -240,7 +240,7 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_MAX_TILES",
+        env = "TESSERA_MAX_TILES", value_parser = clap::value_parser!(u32).range(1..=64),
         default_value_t = 12
     )]
     pub max_tiles: u32,
@@ -249,7 +249,7 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_TILE_SIZE",
+        env = "TESSERA_TILE_SIZE", value_parser = clap::value_parser!(u32).range(0..=4096),
         default_value_t = 0
     )]
     pub tile_size: u32,
@@ -258,7 +258,7 @@ pub struct Config {
     #[arg(
         help_heading = "Vision",
         long,
-        env = "TESSERA_THUMBNAIL_TOKENS",
+        env = "TESSERA_THUMBNAIL_TOKENS", value_parser = clap::value_parser!(u32).range(1..=4096),
         default_value_t = 75
     )]
     pub thumbnail_tokens: u32,
@@ -299,11 +299,48 @@ pub struct Config {
     pub log_prompts: bool,
 
     /// Largest request body, in bytes (413 beyond it).
-    #[arg(help_heading = "Server", long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(help_heading = "Server", long, env = "TESSERA_MAX_BODY_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=4_294_967_296), default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
 }
 
 impl Config {
+    /// Checks what one flag's range cannot: how flags fit together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.min_tiles > self.max_tiles {
+            return Err(format!(
+                "--min-tiles {} is above --max-tiles {}",
+                self.min_tiles, self.max_tiles
+            ));
+        }
+        if self.tile_size != 0 && self.tile_size < 28 {
+            return Err(format!(
+                "--tile-size {} is below 28 px, smaller than one vision patch pair; use 0 for automatic",
+                self.tile_size
+            ));
+        }
+        if self.image_max_tokens == 0 {
+            return Err("--image-max-tokens must be -1 (the model's default) or at least 1".into());
+        }
+        // One engine step holds a token of every generating sequence.
+        if (self.batch_size as usize) <= self.parallel {
+            return Err(format!(
+                "--batch-size {} cannot hold one token of each of --parallel {} sequences plus prompt tokens; use at least {}",
+                self.batch_size,
+                self.parallel,
+                self.parallel + 1
+            ));
+        }
+        if self.ctx_size != 0 && (self.ctx_size as usize) / self.parallel < 64 {
+            return Err(format!(
+                "--ctx-size {} over --parallel {} leaves {} tokens per sequence; give each at least 64",
+                self.ctx_size,
+                self.parallel,
+                self.ctx_size as usize / self.parallel
+            ));
+        }
+        Ok(())
+    }
+
     /// `--cors-origin` values that are valid header values.
     pub fn cors_origins_parsed(&self) -> Vec<axum::http::HeaderValue> {
         self.cors_origin
@@ -325,5 +362,53 @@ impl Config {
                 f.strip_suffix(".gguf").unwrap_or(&f).to_string()
             })
             .unwrap_or_else(|| "tessera".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("tessera").chain(args.iter().copied());
+        let c = Config::try_parse_from(argv).map_err(|e| e.to_string())?;
+        c.check()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn the_defaults_pass() {
+        assert!(parse(&[]).is_ok());
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_with_the_flag_named() {
+        for args in [
+            &["--max-tiles", "100000"][..],
+            &["--thumbnail-tokens", "4294967295"],
+            &["--parallel", "0"],
+            &["--threads", "0"],
+            &["--max-queue", "0"],
+            &["--batch-size", "4"],
+            &["--image-fetch-timeout", "0"],
+            &["--image-max-tokens", "-7"],
+        ] {
+            let err = parse(args).expect_err(args[0]);
+            assert!(err.contains(args[0]), "{err}");
+        }
+    }
+
+    #[test]
+    fn flags_that_do_not_fit_together_are_refused() {
+        for (args, says) in [
+            (&["--min-tiles", "8", "--max-tiles", "4"][..], "--min-tiles"),
+            (&["--tile-size", "7"], "--tile-size"),
+            (&["--image-max-tokens", "0"], "--image-max-tokens"),
+            (&["--batch-size", "32", "--parallel", "64"], "--batch-size"),
+            (&["--ctx-size", "1024", "--parallel", "32"], "--ctx-size"),
+        ] {
+            let err = parse(args).expect_err(says);
+            assert!(err.contains(says), "{err}");
+        }
     }
 }

@@ -138,6 +138,7 @@ async fn download_model(config: &mut Config) -> anyhow::Result<()> {
 /// Binds the listener, starts loading the model in the background and serves.
 /// `/health` answers 503 until the model is ready.
 pub async fn start(mut config: Config) -> anyhow::Result<Server> {
+    config.check().map_err(anyhow::Error::msg)?;
     if config.demo {
         use_demo_model(&mut config)?;
     } else if config.model.is_none() {
