@@ -35,6 +35,39 @@ fn committed_spec_matches_the_code() {
             .is_some()
     );
     assert!(schemas["Usage"]["properties"].get("images").is_some());
+    // Every route behind the key documents its 401.
+    for (route, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let open = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
+            if !open {
+                assert!(
+                    op["responses"].get("401").is_some(),
+                    "{method} {route}: no 401"
+                );
+            }
+        }
+    }
+    // A schema-valid body is an accepted one: at least one message, and
+    // content required on every role but assistant.
+    let messages = &schemas["ChatCompletionRequest"]["properties"]["messages"];
+    assert_eq!(messages["minItems"], 1, "{messages}");
+    for (shape, role, content_required) in [
+        ("InstructionMessage", "InstructionRole", true),
+        ("UserMessage", "UserRole", true),
+        ("AssistantTurn", "AssistantRole", false),
+    ] {
+        let required = schemas[shape]["required"].as_array().unwrap();
+        assert!(required.contains(&"role".into()), "{shape}");
+        assert_eq!(
+            required.contains(&"content".into()),
+            content_required,
+            "{shape}"
+        );
+        assert!(schemas[role]["enum"].is_array(), "{role}");
+    }
 }
 
 #[tokio::test]

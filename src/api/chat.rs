@@ -37,7 +37,8 @@ const MAX_STOP: usize = 16;
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 413, description = "Body over --max-body-bytes", body = ErrorEnvelope),
         (status = 429, description = "Queue full; see Retry-After", body = ErrorEnvelope),
-        (status = 503, description = "Model loading, failed, or request timed out", body = ErrorEnvelope),
+        (status = 500, description = "Internal engine error, confined to this request", body = ErrorEnvelope),
+        (status = 503, description = "Model loading, failed, engine stopped, or request timed out", body = ErrorEnvelope),
     ))]
 pub async fn chat_completions(
     State(state): State<SharedState>,
@@ -235,6 +236,10 @@ async fn handle(
         (status = 200, description = "The prompt's price", body = InputTokens),
         (status = 400, description = "Invalid request or image", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
+        (status = 413, description = "Body over --max-body-bytes", body = ErrorEnvelope),
+        (status = 429, description = "Queue full; see Retry-After", body = ErrorEnvelope),
+        (status = 500, description = "Internal engine error, confined to this request", body = ErrorEnvelope),
+        (status = 503, description = "Model loading, failed, or engine stopped", body = ErrorEnvelope),
     ))]
 pub async fn input_tokens(
     State(state): State<SharedState>,

@@ -206,6 +206,7 @@ async fn list_models(State(state): State<SharedState>) -> Response {
     params(("id" = String, Path, description = "Model id")),
     responses(
         (status = 200, description = "The model", body = Model),
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 404, description = "No such model", body = ErrorEnvelope),
     ))]
 async fn get_model(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
@@ -239,7 +240,10 @@ async fn health(State(state): State<SharedState>) -> Response {
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "server",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "Missing or wrong API key (unless --metrics-public)", body = ErrorEnvelope),
+    ))]
 async fn metrics(State(state): State<SharedState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

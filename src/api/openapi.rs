@@ -20,7 +20,9 @@ use utoipa::OpenApi;
         super::metrics,
     ),
     components(schemas(
-        ChatCompletionRequest, ChatMessage, Role, MessageContent, ContentPart, ImageUrl,
+        ChatCompletionRequest, MessageSchema, InstructionMessage, UserMessage, AssistantTurn,
+        InstructionRole, UserRole, AssistantRole, TextContent, TextPart,
+        MessageContent, ContentPart, ImageUrl,
         ResponseFormat, JsonSchemaFormat,
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
         FinishReason, Usage, PromptTokensDetails, ImageUsage, ThumbnailUsage,

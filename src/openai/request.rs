@@ -7,6 +7,8 @@ pub struct ChatCompletionRequest {
     /// Informational: a server serves the model it loaded.
     #[serde(default)]
     pub model: Option<String>,
+    /// At least one. `content` is required on every role but `assistant`.
+    #[schema(value_type = Vec<MessageSchema>, min_items = 1)]
     pub messages: Vec<ChatMessage>,
     /// Deprecated alias of `max_completion_tokens`; both are accepted.
     #[serde(default)]
@@ -103,6 +105,85 @@ pub struct ChatMessage {
     pub content: Option<MessageContent>,
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// What the OpenAPI document says a message is: one shape per role, as
+/// OpenAI's spec has it, so that a schema-valid body is an accepted one
+/// (content required except on assistant turns; images only from users).
+// Schema only: requests deserialize into `ChatMessage`.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum MessageSchema {
+    Instruction(InstructionMessage),
+    User(UserMessage),
+    Assistant(AssistantTurn),
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InstructionMessage {
+    role: InstructionRole,
+    content: TextContent,
+    #[schema(nullable = false)]
+    name: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UserMessage {
+    role: UserRole,
+    content: MessageContent,
+    #[schema(nullable = false)]
+    name: Option<String>,
+}
+
+/// A past assistant turn; `content` may be null or absent.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AssistantTurn {
+    role: AssistantRole,
+    content: Option<TextContent>,
+    #[schema(nullable = false)]
+    name: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum InstructionRole {
+    System,
+    Developer,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UserRole {
+    User,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AssistantRole {
+    Assistant,
+}
+
+/// A string, or an array of text parts (no images outside user turns).
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TextContent {
+    Text(String),
+    Parts(Vec<TextPart>),
+}
+
+#[derive(ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum TextPart {
+    Text { text: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
