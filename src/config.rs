@@ -209,6 +209,16 @@ pub struct Config {
     )]
     pub allow_private_image_urls: bool,
 
+    /// Non-public addresses or CIDR blocks to fetch images from anyway
+    /// (e.g. a LAN image server, `10.0.0.5` or `10.1.0.0/16`); comma-separated.
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_IMAGE_FETCH_ALLOW_IP",
+        value_delimiter = ','
+    )]
+    pub image_fetch_allow_ip: Vec<String>,
+
     /// Seconds one remote image may take to download.
     #[arg(
         help_heading = "Vision",

@@ -220,6 +220,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
                 enabled: !config.no_remote_images,
                 allow_http: config.allow_http_image_urls,
                 allow_private: config.allow_private_image_urls,
+                allow_ips: config
+                    .image_fetch_allow_ip
+                    .iter()
+                    .map(|s| s.parse())
+                    .collect::<Result<_, String>>()
+                    .map_err(|e| anyhow::anyhow!("--image-fetch-allow-ip: {e}"))?,
                 timeout: std::time::Duration::from_secs(config.image_fetch_timeout.max(1)),
                 max_redirects: config.image_fetch_max_redirects,
             },

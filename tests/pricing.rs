@@ -299,3 +299,54 @@ async fn remote_images_are_fetched_when_allowed() {
     assert_eq!(status, 400);
     assert!(error_message(&v).contains("switched off"));
 }
+
+/// An image server on 127.0.0.1 with an image, a redirect to the cloud
+/// metadata address and a redirect back to its own image.
+async fn redirecting_host(body: Vec<u8>) -> String {
+    use axum::response::Redirect;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let own = format!("{base}/cat.png");
+    let app = axum::Router::new()
+        .route(
+            "/cat.png",
+            axum::routing::get(move || async move { ([("content-type", "image/png")], body) }),
+        )
+        .route(
+            "/to-metadata",
+            axum::routing::get(|| async {
+                Redirect::temporary("http://169.254.169.254/latest/meta-data/")
+            }),
+        )
+        .route(
+            "/to-own",
+            axum::routing::get(move || async move { Redirect::temporary(&own) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_private_address_is_refused_even_from_an_allowed_host() {
+    let base = redirecting_host(png(20, 20, [0, 250, 0])).await;
+    // Only this one address is allowed; every other non-public one stays refused.
+    let s = start_mlp(&[
+        "--allow-http-image-urls",
+        "--image-fetch-allow-ip",
+        "127.0.0.1",
+    ])
+    .await;
+    let (status, v) = s.post(&with_image_url(&format!("{base}/cat.png"))).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = s
+        .post(&with_image_url(&format!("{base}/to-metadata")))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let msg = error_message(&v);
+    assert!(msg.contains("169.254.169.254"), "{msg}");
+    let (status, v) = s.post(&with_image_url(&format!("{base}/to-own"))).await;
+    assert_eq!(
+        status, 200,
+        "a redirect to an allowed address is followed: {v}"
+    );
+}

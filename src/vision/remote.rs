@@ -16,8 +16,60 @@ pub struct RemotePolicy {
     pub enabled: bool,
     pub allow_http: bool,
     pub allow_private: bool,
+    /// Non-public addresses fetched all the same (a LAN image server),
+    /// while every other non-public address stays refused.
+    pub allow_ips: Vec<AddrRange>,
     pub timeout: Duration,
     pub max_redirects: usize,
+}
+
+/// An address or a CIDR block: `10.0.0.5`, `10.0.0.0/8`, `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrRange {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for AddrRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (s, None),
+        };
+        let base: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or CIDR block"))?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: the prefix length must be 0..={max}"))?,
+        };
+        Ok(AddrRange { base, prefix })
+    }
+}
+
+impl AddrRange {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u32) {
+            match ip {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        };
+        let ((base, width), (other, other_width)) = (bits(self.base), bits(ip));
+        if width != other_width {
+            return false;
+        }
+        let host_bits = width - u32::from(self.prefix);
+        host_bits >= width || (base >> host_bits) == (other >> host_bits)
+    }
 }
 
 impl Default for RemotePolicy {
@@ -26,6 +78,7 @@ impl Default for RemotePolicy {
             enabled: true,
             allow_http: false,
             allow_private: false,
+            allow_ips: Vec::new(),
             timeout: Duration::from_secs(10),
             max_redirects: 3,
         }
@@ -122,11 +175,14 @@ async fn vet(url: &reqwest::Url, policy: &RemotePolicy) -> Result<Vec<SocketAddr
     if addrs.is_empty() {
         return Err(VisionError::Fetch(format!("{host} has no address")));
     }
-    if !policy.allow_private
-        && let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip()))
-    {
+    let refused_ip = |ip: IpAddr| {
+        !policy.allow_private
+            && is_non_public(ip)
+            && !policy.allow_ips.iter().any(|r| r.contains(ip))
+    };
+    if let Some(bad) = addrs.iter().find(|a| refused_ip(a.ip())) {
         return Err(refused(format!(
-            "{host} resolves to the non-public address {}; fetching it is refused (start the server with --allow-private-image-urls to permit it)",
+            "{host} resolves to the non-public address {}; fetching it is refused (permit it with --image-fetch-allow-ip, or all such addresses with --allow-private-image-urls)",
             bad.ip()
         )));
     }
@@ -228,6 +284,24 @@ async fn fetch_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_ranges_parse_and_match() {
+        let r: AddrRange = "10.0.0.0/8".parse().unwrap();
+        assert!(r.contains("10.200.1.1".parse().unwrap()));
+        assert!(!r.contains("11.0.0.1".parse().unwrap()));
+        assert!(!r.contains("::1".parse().unwrap()));
+        let one: AddrRange = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: AddrRange = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        let all: AddrRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("192.168.1.1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "example.com", "10.0.0.0/x", ""] {
+            assert!(bad.parse::<AddrRange>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn classifies_addresses() {
