@@ -25,7 +25,7 @@ use crate::engine::fence::TextFence;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
+use llama_cpp_2::mtmd::MtmdContext;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -39,9 +39,13 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 /// One piece of a tokenized prompt.
 enum Part {
     Token(LlamaToken),
-    /// An image piece with its wrapper tokens, preprocessed, not yet encoded.
+    /// An image piece (an index into the job's images) with its wrapper
+    /// tokens. It is preprocessed at admission only to be counted, then
+    /// again just before it is encoded: preprocessed pieces are float
+    /// tensors several times the size of the RGB piece, so a running
+    /// sequence holds at most one at a time, however many images it has.
     Image {
-        chunks: MtmdInputChunks,
+        image: usize,
         item: Item,
     },
 }

@@ -6,7 +6,7 @@
 use super::{Batcher, Part, internal};
 use crate::engine::scheduler::Item;
 use crate::engine::{EngineError, Job, PromptUsage};
-use llama_cpp_2::mtmd::{MtmdBitmap, MtmdInputText, MtmdTokenizeError};
+use llama_cpp_2::mtmd::{MtmdBitmap, MtmdInputChunks, MtmdInputText, MtmdTokenizeError};
 use std::hash::{Hash, Hasher};
 
 impl Batcher<'_> {
@@ -31,23 +31,7 @@ impl Batcher<'_> {
         for (i, seg) in segments.iter().enumerate() {
             if i > 0 {
                 let img = &job.request.images[i - 1];
-                let mtmd = self
-                    .mtmd
-                    .as_ref()
-                    .ok_or_else(|| internal("no vision context"))?;
-                let bitmap = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
-                    .map_err(|e| EngineError::Image(e.to_string()))?;
-                let text = MtmdInputText {
-                    text: self.marker.clone(),
-                    add_special: false,
-                    parse_special: true,
-                };
-                let chunks = mtmd.tokenize(text, &[&bitmap]).map_err(|e| match e {
-                    MtmdTokenizeError::ImagePreprocessingError => {
-                        EngineError::Image("preprocessing failed".into())
-                    }
-                    other => internal(other),
-                })?;
+                let chunks = self.preprocess(img)?;
                 let tokens = chunks.total_tokens() as u32;
                 let item = Item::Image {
                     hash: piece_hash(img),
@@ -55,7 +39,7 @@ impl Batcher<'_> {
                     positions: chunks.total_positions().max(0) as u32,
                 };
                 usage.image_tokens += tokens;
-                parts.push(Part::Image { chunks, item });
+                parts.push(Part::Image { image: i - 1, item });
             }
             // Only the template's own text may hold control tokens.
             for span in self.fence.split(seg) {
@@ -69,6 +53,31 @@ impl Batcher<'_> {
         }
         usage.prompt_tokens = parts.iter().map(|p| p.item().tokens()).sum();
         Ok((parts, usage))
+    }
+
+    /// One image piece through mtmd's tokenizer: its wrapper tokens and
+    /// preprocessed (resized, normalised) pixels, not yet encoded.
+    pub(super) fn preprocess(
+        &self,
+        img: &crate::vision::DecodedImage,
+    ) -> Result<MtmdInputChunks, EngineError> {
+        let mtmd = self
+            .mtmd
+            .as_ref()
+            .ok_or_else(|| internal("no vision context"))?;
+        let bitmap = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let text = MtmdInputText {
+            text: self.marker.clone(),
+            add_special: false,
+            parse_special: true,
+        };
+        mtmd.tokenize(text, &[&bitmap]).map_err(|e| match e {
+            MtmdTokenizeError::ImagePreprocessingError => {
+                EngineError::Image("preprocessing failed".into())
+            }
+            other => internal(other),
+        })
     }
 }
 
