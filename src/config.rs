@@ -180,6 +180,17 @@ pub struct Config {
     )]
     pub max_image_pixels: u64,
 
+    /// MiB of image memory in flight across all requests (decoding,
+    /// tiling, pieces waiting for the engine); requests wait for their share.
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_MAX_DECODE_MEMORY",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u64).range(16..=1_048_576)
+    )]
+    pub max_decode_memory: u64,
+
     /// Most images in one request.
     #[arg(
         help_heading = "Vision",

@@ -205,6 +205,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         engine: engine.clone(),
         model_id: config.model_id(),
         created: api::unix_now(),
+        decode_budget: vision::budget::DecodeBudget::new(config.max_decode_memory << 20),
         request_timeout: (config.request_timeout > 0)
             .then(|| std::time::Duration::from_secs(config.request_timeout)),
         limits: Limits {

@@ -1,7 +1,7 @@
 //! `POST /v1/chat/completions`: validation in one place, then the engine.
 
 use super::error::ApiError;
-use super::images::{decode_all, fetch_remote, flatten};
+use super::images::{cut_all, fetch_remote, flatten, probe_all};
 use super::log::RequestLog;
 use super::{SharedState, sse, unix_now};
 use crate::engine::grammar;
@@ -12,6 +12,7 @@ use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorEnvelope, ImageUsage,
     InputTokens, ThumbnailUsage,
 };
+use crate::vision::budget::{BudgetError, request_cost};
 use crate::vision::tiling::{Detail, TilePlan};
 use axum::Json;
 use axum::body::Bytes;
@@ -70,6 +71,7 @@ pub async fn prepare(
     state: &SharedState,
     body: Result<Bytes, BytesRejection>,
     count_only: bool,
+    deadline: Option<std::time::Instant>,
 ) -> Result<PreparedRequest, ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
@@ -108,12 +110,33 @@ pub async fn prepare(
     let has_images = !urls.is_empty();
     let fetched = fetch_remote(urls, &limits).await?;
     // Decoding, tiling and resizing are CPU work: keep them off the runtime.
-    let decoded = match profile {
-        None => Vec::new(),
+    let blocking_failed =
+        |e: tokio::task::JoinError| ApiError::from(EngineError::Internal(e.to_string()));
+    let (decoded, hold) = match profile {
+        None => (Vec::new(), None),
         Some(profile) => {
-            tokio::task::spawn_blocking(move || decode_all(fetched, &limits, &profile))
+            let probe_limits = limits.clone();
+            let budget = &state.decode_budget;
+            let probed = budget
+                .run(move || probe_all(fetched, &probe_limits, &profile))
                 .await
-                .map_err(|e| ApiError::from(EngineError::Internal(e.to_string())))??
+                .map_err(blocking_failed)??;
+            // The whole request's image memory, reserved at once before decoding.
+            let costs: Vec<_> = probed.iter().map(|p| p.cost).collect();
+            let mut grant = budget
+                .acquire(request_cost(&costs), deadline)
+                .await
+                .map_err(budget_error)?;
+            let kept = grant.keep(costs.iter().map(|c| c.kept).sum());
+            let cut = budget
+                .run(move || {
+                    let out = cut_all(probed, &limits);
+                    drop(grant);
+                    out
+                })
+                .await
+                .map_err(blocking_failed)??;
+            (cut, Some(kept))
         }
     };
     if has_images {
@@ -159,6 +182,7 @@ pub async fn prepare(
             stop: plan.stop,
             grammar: plan.grammar,
             count_only,
+            hold,
         },
         images,
         stream: req.stream.unwrap_or(false),
@@ -196,7 +220,8 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
     let log = RequestLog::new(request_id, &state.model_id);
-    let prepared = prepare(&state, body, false).await?;
+    let deadline = state.request_timeout.map(|t| started + t);
+    let prepared = prepare(&state, body, false, deadline).await?;
     log.images(
         prepared.images.len(),
         prepared.images.iter().map(|i| i.tiles).sum(),
@@ -207,7 +232,6 @@ async fn handle(
             |i| i.fence.strip(&prepared.generate.prompt),
         ));
     }
-    let deadline = state.request_timeout.map(|t| started + t);
     let mut rx = state
         .engine
         .submit_with_deadline(prepared.generate, deadline)?;
@@ -246,7 +270,8 @@ pub async fn input_tokens(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let prepared = prepare(&state, body, true).await?;
+        let deadline = state.request_timeout.map(|t| std::time::Instant::now() + t);
+        let prepared = prepare(&state, body, true, deadline).await?;
         let mut rx = state.engine.submit(prepared.generate)?;
         let u = prompt_started(&mut rx).await?;
         Ok(Json(InputTokens {
@@ -393,4 +418,13 @@ fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
         max_tokens,
         stop,
     })
+}
+
+fn budget_error(e: BudgetError) -> ApiError {
+    match e {
+        BudgetError::TooBig { .. } => ApiError::invalid(e.to_string())
+            .param("messages")
+            .code("image_too_large"),
+        BudgetError::Timeout => ApiError::from(EngineError::Timeout),
+    }
 }

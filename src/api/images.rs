@@ -6,9 +6,11 @@ use super::error::{ApiError, image_error};
 use crate::engine::ModelInfo;
 use crate::engine::prompt::TemplateMessage;
 use crate::openai::{ChatCompletionRequest, ContentPart, ImageDetail, MessageContent, Role};
+use crate::vision::budget::{ImageCost, image_cost};
 use crate::vision::tiling::{self, RequestedDetail, TilePlan};
 use crate::vision::{
-    DecodedImage, ImageSource, ProjectorProfile, decode_image, image_bytes, remote, render, source,
+    DecodedImage, Header, ImageSource, ProjectorProfile, decode_to, image_bytes, probe, remote,
+    render, source,
 };
 
 /// An image URL with its requested detail and the request path used to
@@ -94,12 +96,22 @@ pub(super) async fn fetch_remote(
     Ok(out)
 }
 
-/// Decodes, plans and cuts every image, in order.
-pub(super) fn decode_all(
+/// An image whose header has been read and tiles planned, not yet decoded.
+pub(super) struct Probed {
+    bytes: Vec<u8>,
+    header: Header,
+    pub(super) plan: TilePlan,
+    pub(super) cost: ImageCost,
+    param: String,
+}
+
+/// Reads every image's header and plans its tiles: what the request will
+/// cost is known before any pixel is decoded.
+pub(super) fn probe_all(
     images: Vec<(ImageRef, Option<Vec<u8>>)>,
     limits: &super::Limits,
     profile: &ProjectorProfile,
-) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, ApiError> {
+) -> Result<Vec<Probed>, ApiError> {
     let mut total_bytes = 0usize;
     let mut out = Vec::with_capacity(images.len());
     for (ImageRef { url, detail, param }, fetched) in images {
@@ -108,8 +120,8 @@ pub(super) fn decode_all(
             None => image_bytes(&url, limits.max_image_bytes)
                 .map_err(|e| image_error(e, param.clone()))?,
         };
-        let img = decode_image(&bytes, limits.max_image_pixels)
-            .map_err(|e| image_error(e, param.clone()))?;
+        let header =
+            probe(&bytes, limits.max_image_pixels).map_err(|e| image_error(e, param.clone()))?;
         total_bytes += bytes.len();
         if total_bytes > limits.max_request_image_bytes {
             return Err(ApiError::invalid(format!(
@@ -118,9 +130,32 @@ pub(super) fn decode_all(
             ))
             .param(param));
         }
-        let plan = tiling::plan(img.width, img.height, detail, profile, limits.tiles);
-        let pieces = render::render(&img, &plan).map_err(|e| image_error(e, param))?;
-        out.push((plan, pieces));
+        let plan = tiling::plan(header.width, header.height, detail, profile, limits.tiles);
+        let cost = image_cost(&header, &plan);
+        out.push(Probed {
+            bytes,
+            header,
+            plan,
+            cost,
+            param,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes (no larger than its plan needs) and cuts every image, in order.
+pub(super) fn cut_all(
+    images: Vec<Probed>,
+    limits: &super::Limits,
+) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, ApiError> {
+    let mut out = Vec::with_capacity(images.len());
+    for p in images {
+        let need = p.plan.needed_size();
+        let img = decode_to(&p.bytes, &p.header, need, limits.max_image_pixels)
+            .map_err(|e| image_error(e, p.param.clone()))?;
+        drop(p.bytes);
+        let pieces = render::render(&img, &p.plan).map_err(|e| image_error(e, p.param))?;
+        out.push((p.plan, pieces));
     }
     Ok(out)
 }

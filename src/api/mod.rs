@@ -44,6 +44,8 @@ pub struct AppState {
     pub model_id: String,
     pub created: u64,
     pub limits: Limits,
+    /// Image memory in flight, across all requests (`--max-decode-memory`).
+    pub decode_budget: crate::vision::budget::DecodeBudget,
     /// Whole-request deadline (queueing included).
     pub request_timeout: Option<std::time::Duration>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,

@@ -168,6 +168,9 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// GBNF grammar constraining the answer (structured output).
     pub grammar: Option<String>,
+    /// The image pieces' share of the decode budget, given back when the
+    /// job is dropped.
+    pub hold: Option<crate::vision::budget::Grant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

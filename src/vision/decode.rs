@@ -19,25 +19,77 @@ impl std::fmt::Debug for DecodedImage {
     }
 }
 
-/// Decodes PNG, JPEG, WebP or GIF (first frame), sniffing the format from
-/// the bytes, applying EXIF orientation and flattening alpha onto white.
-pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, VisionError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| VisionError::Corrupt(e.to_string()))?;
-    match reader.format() {
-        Some(
-            image::ImageFormat::Png
-            | image::ImageFormat::Jpeg
-            | image::ImageFormat::WebP
-            | image::ImageFormat::Gif,
-        ) => {}
-        _ => return Err(VisionError::NotAnImage),
+/// What an image's header says, read before any pixel is decoded: enough
+/// to plan its tiles and to know what decoding it will cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    /// As displayed (EXIF orientation applied).
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per pixel of the decoder's native buffer (e.g. 4 for RGBA8).
+    native_bpp: u64,
+    /// Rows are streamed and averaged down (non-interlaced PNG).
+    streams: bool,
+    /// The orientation swaps width and height.
+    swaps: bool,
+    reorients: bool,
+}
+
+/// Reads the header: format, size, colour type, orientation. Refuses
+/// what is not a supported image or is over `max_pixels`.
+pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Header, VisionError> {
+    let (mut decoder, format) = open(bytes)?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(w, h, max_pixels)?;
+    let orientation = decoder.orientation().ok();
+    use image::metadata::Orientation as O;
+    let swaps = matches!(
+        orientation,
+        Some(O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH)
+    );
+    let (width, height) = if swaps { (h, w) } else { (w, h) };
+    Ok(Header {
+        width,
+        height,
+        native_bpp: u64::from(decoder.color_type().bytes_per_pixel()),
+        streams: format == image::ImageFormat::Png && super::shrink::png_streams(bytes),
+        swaps,
+        reorients: orientation.is_some_and(|o| o != O::NoTransforms),
+    })
+}
+
+impl Header {
+    /// The block side a decode to at least `need` (displayed) will use.
+    fn factor(&self, need: (u32, u32)) -> u32 {
+        if !self.streams {
+            return 1;
+        }
+        super::shrink::shrink_factor(self.width, self.height, need)
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| VisionError::Corrupt(e.to_string()))?;
-    let (width, height) = decoder.dimensions();
+
+    /// Size of the decoded image when decoding to at least `need`.
+    pub fn decoded_size(&self, need: (u32, u32)) -> (u32, u32) {
+        let k = self.factor(need);
+        (self.width.div_ceil(k), self.height.div_ceil(k))
+    }
+
+    /// Most bytes decoding to at least `need` holds at once: the streamed
+    /// output and its row buffers, or the native buffer, its RGB copy and
+    /// a reoriented copy.
+    pub fn decode_cost(&self, need: (u32, u32)) -> u64 {
+        let full = u64::from(self.width) * u64::from(self.height);
+        if self.streams {
+            let (w, h) = self.decoded_size(need);
+            let out = u64::from(w) * u64::from(h) * 3;
+            let rows = u64::from(self.width.max(self.height)) * 8 * 3;
+            return out * if self.reorients { 2 } else { 1 } + rows + (1 << 20);
+        }
+        let reorient = if self.reorients { self.native_bpp } else { 0 };
+        full * (self.native_bpp + 3 + reorient) + (1 << 20)
+    }
+}
+
+fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), VisionError> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels > max_pixels {
         return Err(VisionError::TooManyPixels {
@@ -50,6 +102,68 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, Visio
     if pixels == 0 {
         return Err(VisionError::Corrupt("the image has no pixels".into()));
     }
+    Ok(())
+}
+
+fn open(bytes: &[u8]) -> Result<(impl ImageDecoder + '_, image::ImageFormat), VisionError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| VisionError::Corrupt(e.to_string()))?;
+    let format = match reader.format() {
+        Some(
+            f @ (image::ImageFormat::Png
+            | image::ImageFormat::Jpeg
+            | image::ImageFormat::WebP
+            | image::ImageFormat::Gif),
+        ) => f,
+        _ => return Err(VisionError::NotAnImage),
+    };
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| VisionError::Corrupt(e.to_string()))?;
+    Ok((decoder, format))
+}
+
+/// Decodes to at least `need` pixels (displayed), smaller than the
+/// original when the format streams: what the tile plan needs, no more.
+pub fn decode_to(
+    bytes: &[u8],
+    header: &Header,
+    need: (u32, u32),
+    max_pixels: u64,
+) -> Result<DecodedImage, VisionError> {
+    let k = header.factor(need);
+    if k < 2 {
+        return decode_image(bytes, max_pixels);
+    }
+    let shrunk = super::shrink::png_shrunk(bytes, k)?;
+    if !header.reorients {
+        return Ok(shrunk);
+    }
+    let (mut decoder, _) = open(bytes)?;
+    let orientation = decoder.orientation().ok();
+    let mut img = image::RgbImage::from_raw(shrunk.width, shrunk.height, shrunk.rgb)
+        .map(DynamicImage::ImageRgb8)
+        .ok_or_else(|| VisionError::Corrupt("shrunk image size".into()))?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    let rgb = img.into_rgb8();
+    debug_assert_eq!(header.swaps, rgb.width() != shrunk.width);
+    Ok(DecodedImage {
+        width: rgb.width(),
+        height: rgb.height(),
+        rgb: rgb.into_raw(),
+    })
+}
+
+/// Decodes PNG, JPEG, WebP or GIF (first frame), sniffing the format from
+/// the bytes, applying EXIF orientation and flattening alpha onto white.
+pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, VisionError> {
+    let (mut decoder, _) = open(bytes)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(width, height, max_pixels)?;
+    let pixels = u64::from(width) * u64::from(height);
     let mut limits = Limits::default();
     // Room for the decoded buffer in the widest colour type (RGBA32F), plus slack.
     limits.max_alloc = Some(pixels.saturating_mul(16).saturating_add(1 << 20));

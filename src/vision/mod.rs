@@ -2,15 +2,17 @@
 //! tiles and price them. Pure code apart from fetching; no model needed to
 //! test it, except for the projector's prices, which the engine measures.
 
+pub mod budget;
 pub mod decode;
 pub mod fetch;
 pub mod native;
 pub mod pricing;
 pub mod remote;
 pub mod render;
+pub mod shrink;
 pub mod tiling;
 
-pub use decode::{DecodedImage, decode_image};
+pub use decode::{DecodedImage, Header, decode_image, decode_to, probe};
 pub use fetch::{ImageSource, image_bytes, source};
 pub use native::NativeSlicing;
 pub use pricing::{PieceRule, PieceSize, ProjectorProfile};

@@ -78,6 +78,34 @@ impl TilePlan {
         self.tiles() * self.tile.tokens + self.thumbnail.map_or(0, |t| t.tokens)
     }
 
+    /// The smallest source that every resize of this plan shrinks (or
+    /// keeps): what a decoder must deliver, per side.
+    pub fn needed_size(&self) -> (u32, u32) {
+        let mut need = (1, 1);
+        let mut take = |w: u32, h: u32| need = (need.0.max(w), need.1.max(h));
+        if let Some(w) = self.whole {
+            take(w.width, w.height);
+            return need;
+        }
+        if self.tiles() > 0 {
+            take(self.tile.width * self.cols, self.tile.height * self.rows);
+        }
+        if let Some(t) = self.thumbnail {
+            take(t.width, t.height);
+        }
+        need
+    }
+
+    /// Bytes of the RGB pieces this plan hands to the encoder.
+    pub fn pieces_bytes(&self) -> u64 {
+        let px = |w: u32, h: u32| u64::from(w) * u64::from(h) * 3;
+        if let Some(w) = self.whole {
+            return px(w.width, w.height);
+        }
+        px(self.tile.width * self.cols, self.tile.height * self.rows)
+            + self.thumbnail.map_or(0, |t| px(t.width, t.height))
+    }
+
     /// Pieces sent to the encoder: tiles (row-major), then the thumbnail;
     /// one when the projector slices the image itself.
     pub fn pieces(&self) -> u32 {

@@ -1,0 +1,124 @@
+//! The image memory bound, measured: the server runs in this process, so
+//! this process's peak resident memory (Linux `VmHWM`, reset through
+//! `/proc/self/clear_refs`) is the server's while huge images arrive at
+//! once. One test in its own binary, so nothing else moves the peak.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const BUDGET_MIB: u64 = 256;
+/// What the bound leaves out: request bodies in flight, the engine's
+/// preprocessed pieces for its running sequences, allocator slack.
+const SLACK_MIB: u64 = 160;
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts a new peak at the current resident size.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// A 13000x13000 PNG (~0.5 MB), written row by row: the test never holds it decoded.
+fn huge_png(side: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, side, side);
+        enc.set_color(png::ColorType::Rgb);
+        let mut header = enc.write_header().expect("png header");
+        let mut rows = header.stream_writer().expect("png stream");
+        let row: Vec<u8> = (0..side * 3).map(|i| (i / 3 % 251) as u8).collect();
+        for _ in 0..side {
+            rows.write_all(&row).expect("png row");
+        }
+        rows.finish().expect("png end");
+    }
+    out
+}
+
+fn jpeg(side: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(side, side, |x, y| image::Rgb([x as u8, y as u8, 90]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode jpeg");
+    out
+}
+
+fn request(bytes: &[u8], mime: &str) -> Value {
+    greedy(
+        vec![
+            text_part("x"),
+            json!({"type": "image_url", "image_url": {"url": data_url(bytes, mime), "detail": "high"}}),
+        ],
+        1,
+    )
+}
+
+/// Sends `n` copies of `body` at once; returns the peak growth in MiB.
+async fn flood(s: &TestServer, body: &Value, n: usize) -> u64 {
+    assert!(reset_peak(), "cannot reset VmHWM");
+    let base = status_kib("VmRSS:");
+    let sends = (0..n).map(|_| {
+        let client = s.client.clone();
+        let url = format!("{}/v1/chat/completions", s.base);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let resp = client.post(url).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap_or_default())
+        })
+    });
+    for r in futures::future::join_all(sends.collect::<Vec<_>>()).await {
+        let (status, text) = r.unwrap();
+        assert_eq!(status, 200, "{text}");
+    }
+    (status_kib("VmHWM:").saturating_sub(base)) >> 10
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn image_memory_stays_under_the_budget_whatever_arrives() {
+    if !std::path::Path::new("/proc/self/clear_refs").exists() {
+        eprintln!("skipped: needs Linux /proc");
+        return;
+    }
+    let s = start_qwen(&[
+        "--max-decode-memory",
+        &BUDGET_MIB.to_string(),
+        "--max-image-pixels",
+        "200000000",
+        "--max-queue",
+        "64",
+    ])
+    .await;
+    let png = huge_png(13000);
+    let jpg = jpeg(4000);
+    // Warm up: the encoder's buffers exist before anything is measured.
+    let (status, v) = s.post(&request(&jpeg(64), "image/jpeg")).await;
+    assert_eq!(status, 200, "{v}");
+
+    // 32 PNGs of 169 megapixels each (500 MB apiece decoded whole) are
+    // averaged down as they stream in.
+    let grew = flood(&s, &request(&png, "image/png"), 32).await;
+    eprintln!("32 x 13000x13000 PNG: peak RSS +{grew} MiB (budget {BUDGET_MIB} MiB)");
+    assert!(grew < BUDGET_MIB + SLACK_MIB, "+{grew} MiB");
+
+    // JPEGs are decoded whole (about 120 MB each at 4000x4000): the budget
+    // lets two at a time, where eight at once would take about 1 GB.
+    let grew = flood(&s, &request(&jpg, "image/jpeg"), 8).await;
+    eprintln!("8 x 4000x4000 JPEG: peak RSS +{grew} MiB (budget {BUDGET_MIB} MiB)");
+    assert!(grew < BUDGET_MIB + SLACK_MIB, "+{grew} MiB");
+    assert_eq!(s.get("/health").await.0, 200);
+}
