@@ -90,3 +90,56 @@ async fn a_dead_engine_turns_health_to_503_and_ends_the_server() {
     .expect("the server stops by itself");
     assert!(ended.is_err());
 }
+
+/// A body that can never fit is refused from its byte length, on the HTTP
+/// side, without tokenizing it; a stream running meanwhile is untouched
+/// (its answer is the one it gives alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_prompts_are_refused_before_tokenizing_and_spare_a_running_stream() {
+    let s = start_mlp(&["--parallel", "2", "--max-body-bytes", "100000000"]).await;
+    let story = json!({
+        "messages": [{"role": "user", "content": "tell a story"}],
+        "max_tokens": 4000, "temperature": 0
+    });
+    let (_, alone) = s.post(&story).await;
+    let mut streamed = story.clone();
+    streamed["stream"] = json!(true);
+    let mut resp = s.open_stream(&streamed).await;
+    let first = resp.chunk().await.unwrap().expect("the stream runs");
+    let stream = tokio::spawn(async move {
+        let mut text = String::from_utf8_lossy(&first).into_owned();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    });
+
+    let many: Vec<Value> = (0..10_000)
+        .map(|_| json!({"role": "user", "content": "hi"}))
+        .collect();
+    let (status, v) = s.post(&json!({"messages": many, "max_tokens": 1})).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(assert_envelope(&v)["code"], "context_length_exceeded");
+    assert!(error_message(&v).contains("at least"), "{v}");
+
+    let sixty_mb = "word ".repeat(12_000_000);
+    let (status, v) = s.post(&greedy(vec![text_part(&sixty_mb)], 1)).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_message(&v).contains("at least"), "{v}");
+
+    assert!(
+        !stream.is_finished(),
+        "the stream ended before the big requests"
+    );
+    let text = stream.await.unwrap();
+    let streamed_text: String = sse_data(&text)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(streamed_text, content(&alone));
+}

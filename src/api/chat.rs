@@ -60,6 +60,8 @@ pub async fn chat_completions(
 /// A validated request, images decoded, planned and cut, prompt rendered.
 pub struct PreparedRequest {
     pub generate: GenerateRequest,
+    /// The prompt as the model reads it, kept only for `--log-prompts`.
+    pub prompt_text: Option<String>,
     pub images: Vec<ImageUsage>,
     pub stream: bool,
     pub include_usage: bool,
@@ -151,31 +153,27 @@ pub async fn prepare(
         kwargs: req.chat_template_kwargs.clone().unwrap_or_default(),
         ..TemplateExtras::default()
     };
-    let rendered = info.template.render_with(&messages, &extras)?;
-    let parts: Vec<&str> = rendered.split(info.media_marker.as_str()).collect();
-    if parts.len() != decoded.len() + 1 {
-        return Err(ApiError::invalid(
-            "the model's chat template dropped an image; put images in user messages",
-        )
-        .param("messages"));
-    }
-    // One marker per piece (tiles, then the thumbnail), in image order.
-    let mut prompt = String::with_capacity(rendered.len());
+    let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
+    let engine = state.engine.clone();
+    let keep_text = state.log_prompts;
+    let prompt = state
+        .decode_budget
+        .run(move || {
+            let info = engine.info().ok_or(EngineError::Loading)?;
+            super::prompt::build(info, &messages, &extras, &counts, keep_text)
+        })
+        .await
+        .map_err(blocking_failed)??;
     let mut pieces = Vec::new();
     let mut images = Vec::with_capacity(decoded.len());
-    for (i, part) in parts.iter().enumerate() {
-        prompt.push_str(part);
-        if let Some((tile_plan, image_pieces)) = decoded.get(i) {
-            prompt.push_str(&info.media_marker.repeat(image_pieces.len()));
-            images.push(image_usage(tile_plan));
-        }
-    }
-    for (_, p) in decoded {
+    for (tile_plan, p) in decoded {
+        images.push(image_usage(&tile_plan));
         pieces.extend(p);
     }
     Ok(PreparedRequest {
+        prompt_text: prompt.text,
         generate: GenerateRequest {
-            prompt,
+            prompt: prompt.tokens,
             images: pieces,
             sampling: plan.sampling,
             max_tokens: plan.max_tokens,
@@ -227,10 +225,7 @@ async fn handle(
         prepared.images.iter().map(|i| i.tiles).sum(),
     );
     if state.log_prompts {
-        log.prompt_text(&state.engine.info().map_or_else(
-            || prepared.generate.prompt.clone(),
-            |i| i.fence.strip(&prepared.generate.prompt),
-        ));
+        log.prompt_text(prepared.prompt_text.as_deref().unwrap_or_default());
     }
     let mut rx = state
         .engine

@@ -95,9 +95,11 @@ impl From<EngineError> for ApiError {
                 err.retry_after = Some(1);
                 err
             }
-            EngineError::PromptTooLong { .. } => ApiError::invalid(message)
-                .param("messages")
-                .code("context_length_exceeded"),
+            EngineError::PromptTooLong { .. } | EngineError::PromptFarTooLong { .. } => {
+                ApiError::invalid(message)
+                    .param("messages")
+                    .code("context_length_exceeded")
+            }
             EngineError::Image(_) => ApiError::invalid(message).code("invalid_image"),
             EngineError::Grammar(_) => ApiError::invalid(message).param("response_format"),
             EngineError::Timeout => {

@@ -7,6 +7,7 @@ pub mod error;
 mod images;
 mod log;
 pub mod openapi;
+mod prompt;
 mod sse;
 
 use crate::config::Config;

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod sampling;
 pub mod scheduler;
 pub mod text;
+pub mod tokenize;
 mod worker;
 
 use crate::metrics::Metrics;
@@ -71,6 +72,8 @@ pub struct ModelInfo {
     pub media_marker: String,
     /// Per-process fence around client text: tokenized without special tokens.
     pub fence: fence::TextFence,
+    /// Turns rendered prompts into tokens on the caller's thread.
+    pub tokenizer: tokenize::PromptTokenizer,
     pub backend: Backend,
 }
 
@@ -157,8 +160,9 @@ pub enum Status {
 /// One generation, as the engine takes it.
 #[derive(Debug)]
 pub struct GenerateRequest {
-    /// The rendered prompt; each image piece sits at one `media_marker`.
-    pub prompt: String,
+    /// The prompt's text, tokenized off the engine thread: one segment
+    /// before each image piece and one after the last.
+    pub prompt: tokenize::TokenizedPrompt,
     /// Image pieces (tiles and thumbnails), in marker order.
     pub images: Vec<DecodedImage>,
     /// Tokenize and count only: nothing enters the context.
@@ -213,6 +217,11 @@ pub enum EngineError {
         "the prompt takes {prompt_tokens} tokens but the context holds {n_ctx}; shorten the conversation, send fewer or smaller images, or start the server with a larger --ctx-size"
     )]
     PromptTooLong { prompt_tokens: u32, n_ctx: u32 },
+    /// Known from the byte length alone, before tokenizing.
+    #[error(
+        "the prompt takes at least {at_least} tokens but the context holds {n_ctx}; shorten the conversation or start the server with a larger --ctx-size"
+    )]
+    PromptFarTooLong { at_least: u32, n_ctx: u32 },
     #[error("the image could not be processed by the vision encoder: {0}")]
     Image(String),
     #[error("the response_format grammar was rejected by llama.cpp: {0}")]

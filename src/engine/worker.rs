@@ -38,8 +38,9 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         Err(e) => return fail(format!("llama.cpp backend: {e}")),
     };
     let params = LlamaModelParams::default().with_n_gpu_layers(config.n_gpu_layers);
+    // Shared with the prompt tokenizer, which runs on the HTTP side.
     let model = match LlamaModel::load_from_file(backend, &config.model, &params) {
-        Ok(m) => m,
+        Ok(m) => std::sync::Arc::new(m),
         Err(e) => return fail(format!("cannot load {}: {e}", config.model.display())),
     };
     let n_ctx = if config.ctx_size == 0 {
@@ -143,6 +144,15 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         }
     };
     let backend = Backend::detect(config.n_gpu_layers, model.n_layer());
+    let parallel = config.parallel.max(1);
+    let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
+    let tokenizer = super::tokenize::PromptTokenizer::new(
+        model.clone(),
+        fence.clone(),
+        media_marker.clone(),
+        bos_text,
+        ctx.n_ctx() / parallel as u32,
+    );
     let info = ModelInfo {
         n_ctx: ctx.n_ctx(),
         parallel: config.parallel.max(1) as u32,
@@ -152,15 +162,14 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         mrope,
         template,
         media_marker,
-        fence: fence.clone(),
+        fence,
+        tokenizer,
         backend,
     };
     tracing::info!("{}", info.summary(&config.model));
     let _ = shared.info.set(info);
     shared.set_status(Status::Ready);
 
-    let parallel = config.parallel.max(1);
-    let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
     let mut batcher = Batcher::new(
         shared,
         &model,
@@ -169,8 +178,6 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         config.batch_size as usize,
         parallel,
         media_marker_copy,
-        fence,
-        bos_text,
     );
     batcher.run(queue);
 }

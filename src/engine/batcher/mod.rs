@@ -21,7 +21,6 @@ mod step;
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
 use super::{EngineError, Event, FinishReason, Job, PromptUsage, Queue, Shared};
-use crate::engine::fence::TextFence;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -98,17 +97,12 @@ pub(super) struct Batcher<'m> {
     /// KV cells each sequence may use: `--ctx-size / --parallel`.
     pub n_ctx_seq: u32,
     pub marker: String,
-    /// Marks client text in the rendered prompt (never special tokens).
-    pub fence: TextFence,
-    /// BOS text to strip from a rendered prompt when tokenisation adds BOS itself.
-    pub bos_text: Option<String>,
     slots: Vec<Slot>,
     step: u64,
     batch: LlamaBatch<'static>,
 }
 
 impl<'m> Batcher<'m> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         shared: &'m Shared,
         model: &'m LlamaModel,
@@ -117,8 +111,6 @@ impl<'m> Batcher<'m> {
         n_batch: usize,
         parallel: usize,
         marker: String,
-        fence: TextFence,
-        bos_text: Option<String>,
     ) -> Self {
         let n_ctx_seq = ctx.n_ctx() / parallel.max(1) as u32;
         Batcher {
@@ -129,8 +121,6 @@ impl<'m> Batcher<'m> {
             n_batch: n_batch.max(parallel + 1),
             n_ctx_seq,
             marker,
-            fence,
-            bos_text,
             slots: (0..parallel.max(1))
                 .map(|_| Slot {
                     cached: Vec::new(),

@@ -1,7 +1,8 @@
-//! Prompt tokenization for the batcher: text between media markers exactly
-//! as mtmd tokenizes it, each image piece through mtmd on its own
-//! (preprocessed, not encoded), so pieces can be interleaved, reused by
-//! content hash and counted in cells independently of the tile planner.
+//! A job's prompt as parts for the batcher: the text tokens (tokenized
+//! before the job arrived) and each image piece through mtmd on its own
+//! (preprocessed to be counted, not encoded), so pieces can be
+//! interleaved, reused by content hash and counted in cells independently
+//! of the tile planner.
 
 use super::{Batcher, Part, internal};
 use crate::engine::scheduler::Item;
@@ -11,22 +12,11 @@ use std::hash::{Hash, Hasher};
 
 impl Batcher<'_> {
     pub(super) fn prepare(&self, job: &Job) -> Result<(Vec<Part>, PromptUsage), EngineError> {
-        let mut prompt = job.request.prompt.as_str();
-        if let Some(bos) = &self.bos_text {
-            prompt = prompt.strip_prefix(bos.as_str()).unwrap_or(prompt);
-        }
-        let vocab = self.model.vocab();
-        let mut parts = Vec::new();
-        if vocab.should_add_bos() {
-            parts.push(Part::Token(vocab.bos()));
-        }
-        let segments: Vec<&str> = match &self.mtmd {
-            Some(_) => prompt.split(self.marker.as_str()).collect(),
-            None => vec![prompt],
-        };
+        let segments = &job.request.prompt.segments;
         if segments.len() != job.request.images.len() + 1 {
             return Err(internal("image count does not match the prompt's markers"));
         }
+        let mut parts = Vec::new();
         let mut usage = PromptUsage::default();
         for (i, seg) in segments.iter().enumerate() {
             if i > 0 {
@@ -41,15 +31,7 @@ impl Batcher<'_> {
                 usage.image_tokens += tokens;
                 parts.push(Part::Image { image: i - 1, item });
             }
-            // Only the template's own text may hold control tokens.
-            for span in self.fence.split(seg) {
-                for t in vocab.tokenize(span.text.as_bytes(), false, !span.client) {
-                    parts.push(Part::Token(t));
-                }
-            }
-        }
-        if vocab.should_add_eos() {
-            parts.push(Part::Token(vocab.eos()));
+            parts.extend(seg.iter().map(|&t| Part::Token(t)));
         }
         usage.prompt_tokens = parts.iter().map(|p| p.item().tokens()).sum();
         Ok((parts, usage))

@@ -1,0 +1,46 @@
+//! The request's prompt: the chat template rendered, each image expanded to
+//! one marker per piece, and the text tokenized. All of it is CPU work that
+//! depends only on the request, so it runs on the blocking pool (one job per
+//! core), never on the async runtime or the engine thread.
+
+use super::error::ApiError;
+use crate::engine::ModelInfo;
+use crate::engine::prompt::{TemplateExtras, TemplateMessage};
+use crate::engine::tokenize::TokenizedPrompt;
+
+pub(super) struct Prompt {
+    pub tokens: TokenizedPrompt,
+    /// What the model reads, fences removed, for `--log-prompts`.
+    pub text: Option<String>,
+}
+
+/// `pieces[i]` is how many pieces (tiles, thumbnail) image `i` became.
+pub(super) fn build(
+    info: &ModelInfo,
+    messages: &[TemplateMessage],
+    extras: &TemplateExtras,
+    pieces: &[usize],
+    keep_text: bool,
+) -> Result<Prompt, ApiError> {
+    let rendered = info.template.render_with(messages, extras)?;
+    let parts: Vec<&str> = rendered.split(info.media_marker.as_str()).collect();
+    if parts.len() != pieces.len() + 1 {
+        return Err(ApiError::invalid(
+            "the model's chat template dropped an image; put images in user messages",
+        )
+        .param("messages"));
+    }
+    // One marker per piece (tiles, then the thumbnail), in image order.
+    let mut prompt = String::with_capacity(rendered.len());
+    for (i, part) in parts.iter().enumerate() {
+        prompt.push_str(part);
+        if let Some(n) = pieces.get(i) {
+            prompt.push_str(&info.media_marker.repeat(*n));
+        }
+    }
+    let tokens = info.tokenizer.tokenize(&prompt)?;
+    Ok(Prompt {
+        tokens,
+        text: keep_text.then(|| info.fence.strip(&prompt)),
+    })
+}

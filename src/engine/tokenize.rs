@@ -1,0 +1,123 @@
+//! Prompt text to tokens, on the caller's thread (the HTTP side's blocking
+//! pool), never on the engine thread: a 10,000-message body must not pause
+//! other clients' streams while it is tokenized. llama.cpp's tokenizer only
+//! reads the vocabulary, so it runs safely beside decoding, as llama-server
+//! tokenizes in its HTTP threads.
+//!
+//! A prompt that cannot fit is refused before it is tokenized where that can
+//! be known: no token covers more bytes than the vocabulary's longest
+//! piece, so `bytes / longest piece` tokens is a lower bound.
+
+use super::EngineError;
+use super::fence::TextFence;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use std::sync::Arc;
+
+/// The prompt's text as tokens: one segment before each image piece and
+/// one after the last (`segments.len() == image pieces + 1`), BOS and EOS
+/// in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenizedPrompt {
+    pub segments: Vec<Vec<LlamaToken>>,
+}
+
+impl TokenizedPrompt {
+    pub fn text_tokens(&self) -> usize {
+        self.segments.iter().map(Vec::len).sum()
+    }
+}
+
+pub struct PromptTokenizer {
+    model: Arc<LlamaModel>,
+    fence: TextFence,
+    marker: String,
+    /// BOS text to strip from a rendered prompt when tokenization adds BOS itself.
+    bos_text: Option<String>,
+    /// Bytes of the longest token piece (control tokens included).
+    max_token_bytes: usize,
+    /// KV cells one sequence holds.
+    n_ctx_seq: u32,
+}
+
+impl std::fmt::Debug for PromptTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromptTokenizer")
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field("n_ctx_seq", &self.n_ctx_seq)
+            .finish()
+    }
+}
+
+impl PromptTokenizer {
+    pub fn new(
+        model: Arc<LlamaModel>,
+        fence: TextFence,
+        marker: String,
+        bos_text: Option<String>,
+        n_ctx_seq: u32,
+    ) -> Self {
+        let vocab = model.vocab();
+        let max_token_bytes = (0..model.n_vocab())
+            .map(|t| vocab.token_to_piece(LlamaToken(t), true, None).len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        PromptTokenizer {
+            model,
+            fence,
+            marker,
+            bos_text,
+            max_token_bytes,
+            n_ctx_seq,
+        }
+    }
+
+    pub fn tokenize(&self, prompt: &str) -> Result<TokenizedPrompt, EngineError> {
+        let mut prompt = prompt;
+        if let Some(bos) = &self.bos_text {
+            prompt = prompt.strip_prefix(bos.as_str()).unwrap_or(prompt);
+        }
+        let pieces: Vec<_> = prompt
+            .split(self.marker.as_str())
+            .map(|seg| self.fence.split(seg))
+            .collect();
+        let bytes: usize = pieces.iter().flatten().map(|s| s.text.len()).sum();
+        let at_least = (bytes / self.max_token_bytes) as u32;
+        if at_least >= self.n_ctx_seq {
+            return Err(EngineError::PromptFarTooLong {
+                at_least,
+                n_ctx: self.n_ctx_seq,
+            });
+        }
+        let vocab = self.model.vocab();
+        let mut segments: Vec<Vec<LlamaToken>> = Vec::with_capacity(pieces.len());
+        for spans in pieces {
+            let mut tokens = Vec::new();
+            // Only the template's own text may hold control tokens.
+            for span in spans {
+                tokens.extend(vocab.tokenize(span.text.as_bytes(), false, !span.client));
+            }
+            segments.push(tokens);
+        }
+        if vocab.should_add_bos()
+            && let Some(first) = segments.first_mut()
+        {
+            first.insert(0, vocab.bos());
+        }
+        if vocab.should_add_eos()
+            && let Some(last) = segments.last_mut()
+        {
+            last.push(vocab.eos());
+        }
+        let prompt = TokenizedPrompt { segments };
+        let n = prompt.text_tokens() as u32;
+        if n >= self.n_ctx_seq {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: n,
+                n_ctx: self.n_ctx_seq,
+            });
+        }
+        Ok(prompt)
+    }
+}
