@@ -143,3 +143,45 @@ async fn huge_prompts_are_refused_before_tokenizing_and_spare_a_running_stream()
         .collect();
     assert_eq!(streamed_text, content(&alone));
 }
+
+/// A client that opens a stream and stops reading is cut off once the
+/// kernel's socket buffers and the engine's bound of unread events are
+/// full, instead of the server generating (and buffering) its whole answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_nobody_reads_is_cancelled_and_its_sequence_freed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start_mlp(&["--parallel", "1", "--ctx-size", "65536"]).await;
+    let before = s.server.engine.generated_tokens();
+    let body = json!({
+        "messages": [{"role": "user", "content": "go on forever"}],
+        "max_tokens": 65000, "temperature": 0, "stream": true
+    })
+    .to_string();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket.connect(s.server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body.as_bytes()).await.unwrap();
+    let mut first = [0u8; 12];
+    conn.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // Read nothing more, but keep the connection open.
+    let freed = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        s.server.engine.wait_active(0),
+    )
+    .await;
+    assert!(freed.is_ok(), "the stuck stream kept its sequence");
+    let spent = s.server.engine.generated_tokens() - before;
+    assert!(
+        spent < 60_000,
+        "{spent} tokens generated for a reader that never read"
+    );
+    let (status, v) = s.post(&greedy(vec![text_part("next")], 3)).await;
+    assert_eq!(status, 200, "{v}");
+    drop(conn);
+}

@@ -283,7 +283,7 @@ pub async fn input_tokens(
 /// Waits until the prompt is in the context (or counted), so that prompt
 /// errors still get a proper status code, even for streams.
 async fn prompt_started(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    rx: &mut crate::engine::channel::EventReceiver,
 ) -> Result<crate::engine::PromptUsage, ApiError> {
     match rx.recv().await {
         Some(Event::Started(u)) => Ok(u),

@@ -2,6 +2,7 @@
 //! `text/event-stream` of `chat.completion.chunk` events ending in `[DONE]`.
 
 use super::error::ApiError;
+use crate::engine::channel::EventReceiver;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
@@ -12,7 +13,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::convert::Infallible;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 pub struct ResponseMeta {
     pub id: String,
@@ -55,7 +55,7 @@ fn usage(p: PromptUsage, completion_tokens: u32, images: &[ImageUsage]) -> Usage
 pub async fn collect(
     mut meta: ResponseMeta,
     prompt: PromptUsage,
-    mut rx: UnboundedReceiver<Event>,
+    mut rx: EventReceiver,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     while let Some(ev) = rx.recv().await {
@@ -99,7 +99,7 @@ pub async fn collect(
 struct StreamState {
     meta: ResponseMeta,
     prompt: PromptUsage,
-    rx: UnboundedReceiver<Event>,
+    rx: EventReceiver,
     include_usage: bool,
     sent_role: bool,
     done: bool,
@@ -197,7 +197,7 @@ impl StreamState {
 pub fn stream(
     meta: ResponseMeta,
     prompt: PromptUsage,
-    rx: UnboundedReceiver<Event>,
+    rx: EventReceiver,
     include_usage: bool,
 ) -> Response {
     let state = StreamState {

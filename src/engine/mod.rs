@@ -4,6 +4,7 @@
 //! next token.
 
 mod batcher;
+pub mod channel;
 pub mod families;
 pub mod fence;
 pub mod gguf_meta;
@@ -25,7 +26,7 @@ use queue::JobQueue;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub use sampling::SamplingParams;
 
@@ -234,7 +235,7 @@ pub enum EngineError {
 
 struct Job {
     request: GenerateRequest,
-    events: mpsc::UnboundedSender<Event>,
+    events: channel::EventSender,
     /// Past it, a queued job fails and a running one ends with `length`.
     deadline: Option<std::time::Instant>,
     /// When it was queued, for time to first token.
@@ -259,6 +260,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// Test hook: the engine thread panics outside its guards at its next turn.
     fault: std::sync::atomic::AtomicBool,
+    /// Sequences generating now, for waiters (the gauge is in `metrics`).
+    active: watch::Sender<usize>,
 }
 
 type Queue = JobQueue<Job>;
@@ -292,6 +295,7 @@ impl Engine {
             info: OnceLock::new(),
             metrics: config.metrics.clone(),
             fault: Default::default(),
+            active: watch::Sender::new(0),
         });
         let (worker_shared, worker_queue) = (shared.clone(), queue.clone());
         let spawned = std::thread::Builder::new()
@@ -318,6 +322,12 @@ impl Engine {
             },
             Err(_) => std::future::pending().await,
         }
+    }
+
+    /// Resolves once exactly `n` sequences are generating.
+    pub async fn wait_active(&self, n: usize) {
+        let mut rx = self.shared.active.subscribe();
+        let _ = rx.wait_for(|a| *a == n).await;
     }
 
     /// Test hook: makes the engine thread panic outside its guards at its
@@ -353,10 +363,7 @@ impl Engine {
 
     /// Queues a generation. Fails at once when the model is not ready or the
     /// queue is full; otherwise events arrive on the returned receiver.
-    pub fn submit(
-        &self,
-        request: GenerateRequest,
-    ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+    pub fn submit(&self, request: GenerateRequest) -> Result<channel::EventReceiver, EngineError> {
         self.submit_with_deadline(request, None)
     }
 
@@ -365,14 +372,14 @@ impl Engine {
         &self,
         request: GenerateRequest,
         deadline: Option<std::time::Instant>,
-    ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+    ) -> Result<channel::EventReceiver, EngineError> {
         match self.status() {
             Status::Ready => {}
             Status::Loading => return Err(EngineError::Loading),
             Status::Failed(e) => return Err(EngineError::Unavailable(e)),
             Status::Dead(e) => return Err(EngineError::Dead(e)),
         }
-        let (events, rx) = mpsc::unbounded_channel();
+        let (events, rx) = channel::channel();
         let job = Job {
             request,
             events,
@@ -393,6 +400,7 @@ impl Shared {
     }
 
     fn set_active(&self, n: usize) {
+        self.active.send_replace(n);
         self.metrics
             .active_sequences
             .store(n as u64, Ordering::Relaxed);

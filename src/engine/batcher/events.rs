@@ -56,6 +56,14 @@ impl Batcher<'_> {
         if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
             return self.release(i); // client gone: free the sequence now
         }
+        if a.job.events.stalled() {
+            tracing::warn!(
+                seq = i,
+                "the client stopped reading its stream; cancelled after {} unread events",
+                crate::engine::channel::MAX_BACKLOG
+            );
+            return self.release(i);
+        }
         if step.stopped {
             return self.finish(i, FinishReason::Stop, false);
         }
