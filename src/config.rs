@@ -154,6 +154,28 @@ pub struct Config {
     )]
     pub shutdown_grace: u64,
 
+    /// Seconds a client may take to send its request headers; a slower one
+    /// is disconnected (slowloris).
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_HEADER_READ_TIMEOUT",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub header_read_timeout: u64,
+
+    /// Seconds a client may take to send its whole request body; a slower
+    /// one gets a 400 (a slow drip cannot hold a request open).
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_BODY_READ_TIMEOUT",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub body_read_timeout: u64,
+
     /// Requests that may wait for the engine before new ones get 429.
     #[arg(
         help_heading = "Server",

@@ -12,6 +12,7 @@ pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod openai;
+mod serve;
 pub mod vision;
 
 use anyhow::Context as _;
@@ -238,13 +239,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let header_timeout = std::time::Duration::from_secs(config.header_read_timeout);
+    let task = tokio::spawn(serve::serve(listener, app, header_timeout, async {
+        let _ = rx.await;
+    }));
     tracing::info!("listening on http://{addr}");
     Ok(Server {
         addr,

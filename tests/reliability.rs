@@ -185,3 +185,47 @@ async fn a_stream_nobody_reads_is_cancelled_and_its_sequence_freed() {
     assert_eq!(status, 200, "{v}");
     drop(conn);
 }
+
+/// Reads until the server closes the connection (bounded: a server that
+/// never closes fails the test instead of hanging it).
+async fn read_to_close(conn: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = conn.read_to_end(&mut out);
+    match tokio::time::timeout(std::time::Duration::from_secs(60), read).await {
+        Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_mlp(&["--header-read-timeout", "1", "--body-read-timeout", "1"]).await;
+    // Slowloris: headers that never end.
+    let mut conn = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    conn.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: test\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut conn).await;
+    assert!(
+        answer.is_some(),
+        "a connection with unfinished headers stayed open"
+    );
+
+    // A body that stops arriving.
+    let mut conn = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    conn.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"messages\": [",
+    )
+    .await
+    .unwrap();
+    let answer = read_to_close(&mut conn)
+        .await
+        .expect("a connection with an unfinished body stayed open");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("--body-read-timeout"), "{answer}");
+    // Everyone else is served as before.
+    let (status, v) = s.post(&greedy(vec![text_part("hi")], 2)).await;
+    assert_eq!(status, 200, "{v}");
+}

@@ -79,6 +79,8 @@ pub async fn prepare(
         let status = e.status();
         let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "the request body is larger than the server accepts (--max-body-bytes); send fewer or smaller images".to_string()
+        } else if super::deadline::is_body_timeout(&e) {
+            "the request body did not arrive within --body-read-timeout; send it faster or raise the limit".to_string()
         } else {
             format!("cannot read the request body: {e}")
         };

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod chat;
+mod deadline;
 pub mod error;
 mod images;
 mod log;
@@ -78,6 +79,10 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_secs(config.body_read_timeout),
+            deadline::body_deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
