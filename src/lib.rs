@@ -8,6 +8,8 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod fixtures;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hub;
 pub mod logging;
 pub mod metrics;

@@ -294,6 +294,14 @@ async fn prompt_started(
     }
 }
 
+/// A body as the HTTP side checks it before any model work: parsed and
+/// validated (the fuzz target `request_body` drives this).
+pub fn check_request(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
+    let req = parse(body)?;
+    validate(&req)?;
+    Ok(req)
+}
+
 fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {

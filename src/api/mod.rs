@@ -98,6 +98,8 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .with_state(state)
 }
 
+pub use chat::check_request;
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// CORS is off unless `--cors-origin` names origins (`*` for any).

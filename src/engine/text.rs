@@ -52,14 +52,18 @@ impl TextAssembler {
     }
 
     /// Everything still held at the end of generation. A trailing incomplete
-    /// UTF-8 sequence becomes U+FFFD.
+    /// UTF-8 sequence becomes U+FFFD, and is checked against the stops like
+    /// any text (the fuzzer found a stop of "\u{FFFD}" leaking here).
     pub fn finish(&mut self) -> String {
-        let mut out = std::mem::take(&mut self.held);
         if !self.partial.is_empty() {
-            out.push_str(&String::from_utf8_lossy(&self.partial));
+            let tail = String::from_utf8_lossy(&self.partial).into_owned();
+            self.held.push_str(&tail);
             self.partial.clear();
         }
-        out
+        if let Some(pos) = self.first_stop() {
+            self.held.truncate(pos);
+        }
+        std::mem::take(&mut self.held)
     }
 
     fn first_stop(&self) -> Option<usize> {
