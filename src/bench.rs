@@ -36,6 +36,16 @@ pub struct BenchArgs {
     /// Skip the image workloads (text-only models).
     #[arg(long)]
     pub no_images: bool,
+    /// Instead of measuring speed, flood the server with mixed valid,
+    /// invalid and abandoned requests and check that nothing was lost.
+    #[arg(long)]
+    pub soak: bool,
+    /// Requests in a soak.
+    #[arg(long, default_value_t = 1000)]
+    pub soak_requests: usize,
+    /// Requests in flight at once during a soak (keep it well above --parallel).
+    #[arg(long, default_value_t = 64)]
+    pub soak_concurrency: usize,
 }
 
 /// One streamed request's timings.
@@ -344,6 +354,16 @@ fn at(rows: &[(usize, Level)], c: usize) -> Option<&Level> {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.soak {
+        let report =
+            crate::soak::soak(&args.url, args.soak_requests, args.soak_concurrency, 7).await;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        anyhow::ensure!(
+            report.clean(),
+            "the soak found lost or wrong answers, or a busy end state"
+        );
+        return Ok(());
+    }
     let main = measure(&args, &args.url).await?;
     print_report("Server under test", &args.url, &main);
     let Some(base_url) = &args.baseline_url else {

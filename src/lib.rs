@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openai;
 mod serve;
+pub mod soak;
 pub mod vision;
 
 use anyhow::Context as _;

@@ -190,8 +190,38 @@ impl Metrics {
             "tessera_image_encode_seconds",
             "Vision encoder time per image piece.",
         );
+        // Linux: the process's resident memory now and at its peak.
+        for (field, name, help) in [
+            (
+                "VmRSS:",
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+            ),
+            (
+                "VmHWM:",
+                "tessera_peak_resident_memory_bytes",
+                "Peak resident memory size in bytes.",
+            ),
+        ] {
+            if let Some(kib) = proc_status_kib(field) {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                    kib * 1024
+                );
+            }
+        }
         out
     }
+}
+
+/// A `kB` field of `/proc/self/status` (None off Linux).
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[cfg(test)]
