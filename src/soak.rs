@@ -222,7 +222,13 @@ pub async fn soak(url: &str, requests: usize, concurrency: usize, seed: u64) -> 
         let (client, url, limit) = (client.clone(), url.to_string(), limit.clone());
         tasks.push(tokio::spawn(async move {
             let _turn = limit.acquire_owned().await;
-            one(&client, &url, kind, body).await
+            let outcome = one(&client, &url, kind, body).await;
+            // A well-behaved client honours Retry-After (1 s) before its
+            // next request, instead of spinning on refusals.
+            if matches!(outcome, Outcome::RejectedBusy) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            outcome
         }));
     }
     let mut report = SoakReport {
