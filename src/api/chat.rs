@@ -376,19 +376,21 @@ fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
         ))
         .param("top_p"));
     }
+    // Read as f64: a tiny positive value must not round to a refused 0.
+    let top_p = (top_p as f32).max(f32::MIN_POSITIVE);
     let top_k = req.top_k.unwrap_or(0);
     if top_k < 0 {
         return Err(ApiError::invalid("top_k must be 0 (off) or positive").param("top_k"));
     }
-    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
-    if max_tokens == Some(0) {
-        let param = if req.max_completion_tokens.is_some() {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
-        return Err(ApiError::invalid(format!("{param} must be at least 1")).param(param));
+    for (param, value) in [
+        ("max_completion_tokens", req.max_completion_tokens),
+        ("max_tokens", req.max_tokens),
+    ] {
+        if value == Some(0) {
+            return Err(ApiError::invalid(format!("{param} must be at least 1")).param(param));
+        }
     }
+    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
     let stop = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
     if stop.len() > MAX_STOP {
         return Err(ApiError::invalid(format!(

@@ -72,10 +72,10 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url(
-            "/openapi.json",
-            <openapi::ApiDoc as utoipa::OpenApi>::openapi(),
-        ))
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .url("/openapi.json", openapi::served(!state.api_keys.is_empty())),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

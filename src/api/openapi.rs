@@ -47,6 +47,19 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The document this server serves: without any API key configured, no
+/// route needs one, and the document says so (an empty security
+/// requirement), so that clients and schema checkers do not expect a 401.
+pub fn served(auth: bool) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    if !auth {
+        doc.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::default(),
+        ]);
+    }
+    doc
+}
+
 /// The document as pretty JSON, newline-terminated (what the file holds).
 pub fn json() -> String {
     let mut s = ApiDoc::openapi()

@@ -12,16 +12,21 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<ChatMessage>,
     /// Deprecated alias of `max_completion_tokens`; both are accepted.
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub max_completion_tokens: Option<u32>,
     /// 0 means greedy. Default 1.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     #[serde(default)]
-    pub top_p: Option<f32>,
+    #[schema(exclusive_minimum = 0, maximum = 1)]
+    pub top_p: Option<f64>,
     /// Extension (llama.cpp): keep only the k most likely tokens. 0 disables.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub top_k: Option<i32>,
     #[serde(default)]
     pub seed: Option<i64>,
@@ -33,6 +38,7 @@ pub struct ChatCompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// Only 1 is supported.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<u32>,
     #[serde(default)]
     pub user: Option<String>,
@@ -67,7 +73,7 @@ pub struct JsonSchemaFormat {
     pub description: Option<String>,
     /// The JSON schema the answer must satisfy.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub schema: Option<serde_json::Value>,
     /// Accepted; decoding is always constrained.
     #[serde(default)]
@@ -125,7 +131,6 @@ pub enum MessageSchema {
 pub struct InstructionMessage {
     role: InstructionRole,
     content: TextContent,
-    #[schema(nullable = false)]
     name: Option<String>,
 }
 
@@ -134,7 +139,6 @@ pub struct InstructionMessage {
 pub struct UserMessage {
     role: UserRole,
     content: MessageContent,
-    #[schema(nullable = false)]
     name: Option<String>,
 }
 
@@ -144,7 +148,6 @@ pub struct UserMessage {
 pub struct AssistantTurn {
     role: AssistantRole,
     content: Option<TextContent>,
-    #[schema(nullable = false)]
     name: Option<String>,
 }
 
@@ -256,6 +259,7 @@ pub enum ContentPart {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImageUrl {
     /// A data URL (`data:image/png;base64,...`) or an `https://` URL.
+    #[schema(pattern = "^(data:image/[a-z0-9.+-]+;base64,|https?://)")]
     pub url: String,
     #[serde(default)]
     pub detail: Option<ImageDetail>,
