@@ -1,7 +1,8 @@
-//! Decoding a large PNG straight to a smaller size. The tile plan never
+//! Decoding a large image straight to a smaller size. The tile plan never
 //! needs more than a few megapixels, so a 13000x13000 PNG is read row by
-//! row and averaged over k x k blocks as it streams in: memory is the
-//! small output plus one row, not the 500 MB full image.
+//! row and averaged over k x k blocks as it streams in (memory: the small
+//! output plus one row, not the 500 MB full image), and a JPEG is scaled
+//! by 1/2, 1/4 or 1/8 inside its inverse DCT.
 
 use super::{DecodedImage, VisionError};
 use std::io::Cursor;
@@ -19,6 +20,49 @@ pub fn png_streams(bytes: &[u8]) -> bool {
     png::Decoder::new(Cursor::new(bytes))
         .read_info()
         .is_ok_and(|r| !r.info().interlaced)
+}
+
+/// Whether [`jpeg_scaled`] can decode this JPEG (8-bit gray or colour, not
+/// CMYK), and if so whether it is progressive.
+pub fn jpeg_scales(bytes: &[u8]) -> Option<bool> {
+    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    d.read_info().ok()?;
+    let info = d.info()?;
+    matches!(
+        info.pixel_format,
+        jpeg_decoder::PixelFormat::RGB24 | jpeg_decoder::PixelFormat::L8
+    )
+    .then_some(info.coding_process == jpeg_decoder::CodingProcess::DctProgressive)
+}
+
+/// Decodes a JPEG at 1/`k` of its size (k = 1, 2, 4 or 8) inside the
+/// inverse DCT, as libjpeg's scaled decoding does: no full-size pixels exist.
+pub fn jpeg_scaled(bytes: &[u8], k: u32) -> Result<DecodedImage, VisionError> {
+    let corrupt = |e: jpeg_decoder::Error| VisionError::Corrupt(e.to_string());
+    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    d.read_info().map_err(corrupt)?;
+    let info = d
+        .info()
+        .ok_or_else(|| VisionError::Corrupt("no JPEG header".into()))?;
+    let k = k.clamp(1, 8) as u16;
+    let (w, h) = d
+        .scale(info.width.div_ceil(k), info.height.div_ceil(k))
+        .map_err(corrupt)?;
+    let pixels = d.decode().map_err(corrupt)?;
+    let n = usize::from(w) * usize::from(h);
+    let rgb = match d.info().map(|i| i.pixel_format) {
+        Some(jpeg_decoder::PixelFormat::RGB24) => pixels,
+        Some(jpeg_decoder::PixelFormat::L8) => pixels.iter().flat_map(|&g| [g, g, g]).collect(),
+        _ => return Err(VisionError::Corrupt("unsupported JPEG pixel format".into())),
+    };
+    if rgb.len() != n * 3 {
+        return Err(VisionError::Corrupt("the JPEG ended early".into()));
+    }
+    Ok(DecodedImage {
+        width: u32::from(w),
+        height: u32::from(h),
+        rgb,
+    })
 }
 
 /// Decodes a non-interlaced PNG averaged over `k` x `k` blocks (edge blocks
@@ -145,6 +189,29 @@ mod tests {
         assert_eq!(shrink_factor(13000, 13000, (1792, 1344)), 7);
         assert_eq!(shrink_factor(1000, 1000, (1792, 1344)), 1);
         assert_eq!(shrink_factor(4000, 100, (448, 10)), 8);
+    }
+
+    #[test]
+    fn jpegs_decode_at_an_eighth_with_the_same_colours() {
+        let img = image::RgbImage::from_fn(800, 600, |x, _| {
+            if x < 400 {
+                image::Rgb([220, 30, 30])
+            } else {
+                image::Rgb([20, 40, 200])
+            }
+        });
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        assert_eq!(jpeg_scales(&jpeg), Some(false));
+        let d = jpeg_scaled(&jpeg, 8).unwrap();
+        assert_eq!((d.width, d.height), (100, 75));
+        let left = &d.rgb[(37 * 100 + 10) * 3..][..3];
+        let right = &d.rgb[(37 * 100 + 90) * 3..][..3];
+        assert!(left[0] > 180 && left[2] < 70, "{left:?}");
+        assert!(right[2] > 160 && right[0] < 60, "{right:?}");
+        assert!(jpeg_scales(b"not a jpeg").is_none());
     }
 
     #[test]
