@@ -2,6 +2,7 @@
 //! decompression bomb is refused before its pixel buffer is allocated.
 
 use super::VisionError;
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 use std::io::Cursor;
 
@@ -42,9 +43,8 @@ pub struct Header {
     native_bpp: u64,
     /// How this image can be decoded smaller than it is.
     shrink: Shrink,
-    /// The orientation swaps width and height.
-    swaps: bool,
-    reorients: bool,
+    /// EXIF orientation, read once here and applied after a shrunk decode.
+    orientation: Option<Orientation>,
 }
 
 /// Reads the header: format, size, colour type, orientation. Refuses
@@ -54,10 +54,14 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Header, VisionError> {
     let (w, h) = decoder.dimensions();
     check_pixels(w, h, max_pixels)?;
     let orientation = decoder.orientation().ok();
-    use image::metadata::Orientation as O;
     let swaps = matches!(
         orientation,
-        Some(O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH)
+        Some(
+            Orientation::Rotate90
+                | Orientation::Rotate270
+                | Orientation::Rotate90FlipH
+                | Orientation::Rotate270FlipH
+        )
     );
     let (width, height) = if swaps { (h, w) } else { (w, h) };
     Ok(Header {
@@ -72,12 +76,16 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Header, VisionError> {
             },
             _ => Shrink::None,
         },
-        swaps,
-        reorients: orientation.is_some_and(|o| o != O::NoTransforms),
+        orientation,
     })
 }
 
 impl Header {
+    fn reorients(&self) -> bool {
+        self.orientation
+            .is_some_and(|o| o != Orientation::NoTransforms)
+    }
+
     /// The block side a decode to at least `need` (displayed) will use.
     fn factor(&self, need: (u32, u32)) -> u32 {
         match self.shrink {
@@ -103,7 +111,7 @@ impl Header {
         let full = u64::from(self.width) * u64::from(self.height);
         let (w, h) = self.decoded_size(need);
         let out = u64::from(w) * u64::from(h) * 3;
-        let reoriented = out * if self.reorients { 2 } else { 1 };
+        let reoriented = out * if self.reorients() { 2 } else { 1 };
         match self.shrink {
             Shrink::Png if self.factor(need) > 1 => {
                 let rows = u64::from(self.width.max(self.height)) * 8 * 3;
@@ -118,7 +126,7 @@ impl Header {
             }
             _ => {}
         }
-        let reorient = if self.reorients { self.native_bpp } else { 0 };
+        let reorient = if self.reorients() { self.native_bpp } else { 0 };
         full * (self.native_bpp + 3 + reorient) + (1 << 20)
     }
 }
@@ -174,19 +182,14 @@ pub fn decode_to(
         Shrink::Jpeg { .. } => super::shrink::jpeg_scaled(bytes, k)?,
         _ => super::shrink::png_shrunk(bytes, k)?,
     };
-    if !header.reorients {
+    let Some(orientation) = header.orientation.filter(|_| header.reorients()) else {
         return Ok(shrunk);
-    }
-    let (mut decoder, _) = open(bytes)?;
-    let orientation = decoder.orientation().ok();
+    };
     let mut img = image::RgbImage::from_raw(shrunk.width, shrunk.height, shrunk.rgb)
         .map(DynamicImage::ImageRgb8)
         .ok_or_else(|| VisionError::Corrupt("shrunk image size".into()))?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
+    img.apply_orientation(orientation);
     let rgb = img.into_rgb8();
-    debug_assert_eq!(header.swaps, rgb.width() != shrunk.width);
     Ok(DecodedImage {
         width: rgb.width(),
         height: rgb.height(),
