@@ -106,7 +106,7 @@ fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
 }
 
 /// A solid-colour PNG unique to `n`, as a data URL.
-fn image_url(n: usize, side: u32) -> String {
+pub(crate) fn image_url(n: usize, side: u32) -> String {
     let rgb = [
         (n * 53 % 256) as u8,
         (n * 101 % 256) as u8,

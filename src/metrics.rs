@@ -216,7 +216,7 @@ impl Metrics {
 }
 
 /// A `kB` field of `/proc/self/status` (None off Linux).
-fn proc_status_kib(field: &str) -> Option<u64> {
+pub fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

@@ -6,7 +6,6 @@
 //! by its own client, `/metrics` must read no active sequence and an empty
 //! queue, and a normal request must still be answered.
 
-use base64::Engine as _;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -59,19 +58,6 @@ impl SoakReport {
     }
 }
 
-fn small_png(seed: u8) -> String {
-    let img = image::RgbImage::from_fn(48, 32, |x, y| {
-        image::Rgb([seed.wrapping_add(x as u8), y as u8 * 4, 200])
-    });
-    let mut out = Vec::new();
-    let _ = image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png);
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(out)
-    )
-}
-
 fn body(kind: Kind, i: usize, rng: &mut StdRng) -> String {
     let max_tokens = rng.random_range(1..48);
     let text = |stream| {
@@ -88,7 +74,7 @@ fn body(kind: Kind, i: usize, rng: &mut StdRng) -> String {
         }
         Kind::Image { stream } => json!({"messages": [{"role": "user", "content": [
             {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": small_png(i as u8)}}]}],
+            {"type": "image_url", "image_url": {"url": crate::bench::image_url(i, 48)}}]}],
             "max_tokens": max_tokens / 2 + 1, "stream": stream}),
         Kind::Invalid => {
             return [
@@ -171,7 +157,7 @@ async fn one(client: &reqwest::Client, url: &str, kind: Kind, body: String) -> O
 }
 
 /// A gauge from `/metrics` (None when unreadable).
-async fn gauge(client: &reqwest::Client, url: &str, name: &str) -> Option<f64> {
+pub async fn gauge(client: &reqwest::Client, url: &str, name: &str) -> Option<f64> {
     let text = client
         .get(format!("{url}/metrics"))
         .send()

@@ -14,12 +14,7 @@ const BUDGET_MIB: u64 = 256;
 const SLACK_MIB: u64 = 160;
 
 fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    tessera::metrics::proc_status_kib(field).unwrap_or(0)
 }
 
 /// Starts a new peak at the current resident size.

@@ -8,12 +8,9 @@ use serde_json::{Value, json};
 
 /// `tessera_queue_depth` as `/metrics` reports it.
 async fn queue_depth(s: &TestServer) -> u64 {
-    let (_, v) = s.get("/metrics").await;
-    let text = v.as_str().unwrap_or_default().to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix("tessera_queue_depth "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("tessera_queue_depth in /metrics")
+    tessera::soak::gauge(&s.client, &s.base, "tessera_queue_depth")
+        .await
+        .expect("tessera_queue_depth in /metrics") as u64
 }
 
 /// Polls `/metrics` (each poll is a round trip, not a sleep) until the
