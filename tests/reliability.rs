@@ -61,6 +61,43 @@ async fn a_queued_client_that_leaves_gives_its_place_back_at_once() {
     assert_eq!(body["usage"]["completion_tokens"], 3);
 }
 
+/// Images are preprocessed and prompts tokenized before a job reaches the
+/// engine: with the engine busy and its queue full, the price preview of an
+/// image request (the same preparation a chat request gets) is still exact,
+/// and equals what the request reports once it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn preparation_never_waits_for_the_engine() {
+    let s = start_mlp(&["--parallel", "1", "--max-queue", "1", "--ctx-size", "65536"]).await;
+    let long = json!({
+        "messages": [{"role": "user", "content": "go on forever"}],
+        "max_tokens": 60000, "temperature": 0, "stream": true
+    });
+    let mut a = s.open_stream(&long).await;
+    a.chunk().await.unwrap().expect("A is running");
+    let b = spawn_post(&s, greedy(vec![text_part("b")], 3));
+    assert!(wait_depth(&s, 1).await, "B waits in the only queue place");
+
+    let ask = greedy(
+        vec![
+            text_part("what is this?"),
+            image_part(900, 500, [200, 30, 90]),
+        ],
+        2,
+    );
+    let (status, v) = s.post(&ask).await;
+    assert_eq!(status, 429, "the engine's queue is full: {v}");
+    let (status, preview) = s.post_to("/v1/chat/completions/input_tokens", &ask).await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(preview["image_tokens"].as_u64().unwrap() > 0, "{preview}");
+
+    drop(a);
+    let (status, body) = b.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, v) = s.post(&ask).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["prompt_tokens"], preview["input_tokens"], "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_engine_turns_health_to_503_and_ends_the_server() {
     let s = start_mlp(&[]).await;

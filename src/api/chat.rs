@@ -72,7 +72,6 @@ pub struct PreparedRequest {
 pub async fn prepare(
     state: &SharedState,
     body: Result<Bytes, BytesRejection>,
-    count_only: bool,
     deadline: Option<std::time::Instant>,
 ) -> Result<PreparedRequest, ApiError> {
     let body = body.map_err(|e| {
@@ -156,22 +155,27 @@ pub async fn prepare(
         ..TemplateExtras::default()
     };
     let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
-    let engine = state.engine.clone();
-    let keep_text = state.log_prompts;
-    let prompt = state
-        .decode_budget
-        .run(move || {
-            let info = engine.info().ok_or(EngineError::Loading)?;
-            super::prompt::build(info, &messages, &extras, &counts, keep_text)
-        })
-        .await
-        .map_err(blocking_failed)??;
     let mut pieces = Vec::new();
     let mut images = Vec::with_capacity(decoded.len());
     for (tile_plan, p) in decoded {
         images.push(image_usage(&tile_plan));
         pieces.extend(p);
     }
+    let engine = state.engine.clone();
+    let keep_text = state.log_prompts;
+    let (prompt, pieces) = state
+        .decode_budget
+        .run(move || {
+            let info = engine.info().ok_or(EngineError::Loading)?;
+            let prompt = super::prompt::build(info, &messages, &extras, &counts, keep_text)?;
+            let pieces = match &info.preprocessor {
+                Some(p) => p.pieces(pieces)?,
+                None => Vec::new(),
+            };
+            Ok::<_, ApiError>((prompt, pieces))
+        })
+        .await
+        .map_err(blocking_failed)??;
     Ok(PreparedRequest {
         prompt_text: prompt.text,
         generate: GenerateRequest {
@@ -181,7 +185,6 @@ pub async fn prepare(
             max_tokens: plan.max_tokens,
             stop: plan.stop,
             grammar: plan.grammar,
-            count_only,
             hold,
         },
         images,
@@ -221,7 +224,7 @@ async fn handle(
     let started = std::time::Instant::now();
     let log = RequestLog::new(request_id, &state.model_id);
     let deadline = state.request_timeout.map(|t| started + t);
-    let prepared = prepare(&state, body, false, deadline).await?;
+    let prepared = prepare(&state, body, deadline).await?;
     log.images(
         prepared.images.len(),
         prepared.images.iter().map(|i| i.tiles).sum(),
@@ -258,7 +261,6 @@ async fn handle(
         (status = 400, description = "Invalid request or image", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 413, description = "Body over --max-body-bytes", body = ErrorEnvelope),
-        (status = 429, description = "Queue full; see Retry-After", body = ErrorEnvelope),
         (status = 500, description = "Internal engine error, confined to this request", body = ErrorEnvelope),
         (status = 503, description = "Model loading, failed, or engine stopped", body = ErrorEnvelope),
     ))]
@@ -268,9 +270,10 @@ pub async fn input_tokens(
 ) -> Response {
     let result = async {
         let deadline = state.request_timeout.map(|t| std::time::Instant::now() + t);
-        let prepared = prepare(&state, body, true, deadline).await?;
-        let mut rx = state.engine.submit(prepared.generate)?;
-        let u = prompt_started(&mut rx).await?;
+        // Everything the engine would count is known once the request is
+        // prepared: the preview never waits for a queue place.
+        let prepared = prepare(&state, body, deadline).await?;
+        let u = prepared.generate.usage();
         Ok(Json(InputTokens {
             object: "chat.completion.input_tokens",
             input_tokens: u.prompt_tokens,

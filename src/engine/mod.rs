@@ -10,6 +10,7 @@ pub mod fence;
 pub mod gguf_meta;
 pub mod grammar;
 pub mod jinja;
+pub mod pieces;
 pub mod projector;
 pub mod prompt;
 pub mod queue;
@@ -20,7 +21,7 @@ pub mod tokenize;
 mod worker;
 
 use crate::metrics::Metrics;
-use crate::vision::{DecodedImage, ProjectorProfile};
+use crate::vision::ProjectorProfile;
 use prompt::ChatTemplate;
 use queue::JobQueue;
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub struct ModelInfo {
     pub fence: fence::TextFence,
     /// Turns rendered prompts into tokens on the caller's thread.
     pub tokenizer: tokenize::PromptTokenizer,
+    /// Turns image pieces into encoder input on the caller's thread
+    /// (vision models only).
+    pub preprocessor: Option<Arc<pieces::Preprocessor>>,
     pub backend: Backend,
 }
 
@@ -164,10 +168,9 @@ pub struct GenerateRequest {
     /// The prompt's text, tokenized off the engine thread: one segment
     /// before each image piece and one after the last.
     pub prompt: tokenize::TokenizedPrompt,
-    /// Image pieces (tiles and thumbnails), in marker order.
-    pub images: Vec<DecodedImage>,
-    /// Tokenize and count only: nothing enters the context.
-    pub count_only: bool,
+    /// Image pieces (tiles and thumbnails), preprocessed off the engine
+    /// thread, in marker order.
+    pub images: Vec<pieces::ImagePiece>,
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
@@ -176,6 +179,19 @@ pub struct GenerateRequest {
     /// The image pieces' share of the decode budget, given back when the
     /// job is dropped.
     pub hold: Option<crate::vision::budget::Grant>,
+}
+
+impl GenerateRequest {
+    /// What the prompt will occupy, known before the engine sees it: text
+    /// tokens plus every image piece's cells (wrapper tokens included).
+    pub fn usage(&self) -> PromptUsage {
+        let image_tokens: u32 = self.images.iter().map(|p| p.item.tokens()).sum();
+        PromptUsage {
+            prompt_tokens: self.prompt.text_tokens() as u32 + image_tokens,
+            image_tokens,
+            cached_tokens: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -82,7 +82,9 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
                     MtmdContext::init_from_file(p, &model, &params).map_err(|e| e.to_string())
                 });
             match loaded {
-                Ok(m) if m.support_vision() => Some(m),
+                Ok(m) if m.support_vision() => Some(std::sync::Arc::new(
+                    super::pieces::Preprocessor::new(m, media_marker.clone(), model.clone()),
+                )),
                 Ok(_) => return fail(format!("{} has no vision encoder", path.display())),
                 Err(e) => return fail(format!("cannot load mmproj {}: {e}", path.display())),
             }
@@ -109,7 +111,7 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
             .is_some_and(|f| f.longest_edge_slicing);
     let profile = match (&mtmd, &mmproj_meta) {
         (Some(m), Some(meta)) => {
-            match projector::measure(m, &media_marker, meta, config.tiles, longest_edge) {
+            match projector::measure(&m.read(), &media_marker, meta, config.tiles, longest_edge) {
                 Ok(p) => Some(p),
                 Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
             }
@@ -122,8 +124,7 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
     {
         tracing::warn!("{w}");
     }
-    let mrope = mtmd.as_ref().is_some_and(|m| m.decode_use_mrope());
-    let media_marker_copy = media_marker.clone();
+    let mrope = mtmd.as_ref().is_some_and(|m| m.read().decode_use_mrope());
     let fence = super::fence::TextFence::random();
     let vocab = model.vocab();
     let piece =
@@ -164,6 +165,7 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         media_marker,
         fence,
         tokenizer,
+        preprocessor: mtmd.clone(),
         backend,
     };
     tracing::info!("{}", info.summary(&config.model));
@@ -177,7 +179,6 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         mtmd,
         config.batch_size as usize,
         parallel,
-        media_marker_copy,
     );
     batcher.run(queue);
 }

@@ -137,14 +137,26 @@ pub struct ImageCost {
     pub kept: u64,
 }
 
+/// Bytes of encoder input per byte of a piece's RGB pixels: mtmd's
+/// preprocessing keeps one f32 per channel; a projector that slices whole
+/// images itself adds an overview about the size of its slices.
+const TENSOR_PER_RGB_BYTE: u64 = 4;
+const TENSOR_PER_RGB_BYTE_SLICED: u64 = 8;
+
 /// An image's cost, from its header and tile plan: the decode itself, the
 /// decoded picture, the resizer's intermediate (decoded height x widest
-/// output), the tile canvas and its crops.
+/// output), the tile canvas and its crops, and the encoder input its pieces
+/// become (held until the engine has encoded them).
 pub fn image_cost(header: &super::Header, plan: &super::TilePlan) -> ImageCost {
     let need = plan.needed_size();
     let (_, dh) = header.decoded_size(need);
     let resize = u64::from(dh) * u64::from(need.0) * 3;
-    let kept = plan.pieces_bytes();
+    let per_byte = if plan.whole.is_some() {
+        TENSOR_PER_RGB_BYTE_SLICED
+    } else {
+        TENSOR_PER_RGB_BYTE
+    };
+    let kept = plan.pieces_bytes() * (1 + per_byte);
     ImageCost {
         transient: header.decode_cost(need) + resize + kept,
         kept,

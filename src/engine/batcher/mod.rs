@@ -24,7 +24,6 @@ use super::{EngineError, Event, FinishReason, Job, PromptUsage, Queue, Shared};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::mtmd::MtmdContext;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -38,11 +37,8 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 /// One piece of a tokenized prompt.
 enum Part {
     Token(LlamaToken),
-    /// An image piece (an index into the job's images) with its wrapper
-    /// tokens. It is preprocessed at admission only to be counted, then
-    /// again just before it is encoded: preprocessed pieces are float
-    /// tensors several times the size of the RGB piece, so a running
-    /// sequence holds at most one at a time, however many images it has.
+    /// An image piece (an index into the job's preprocessed pieces) with
+    /// what it occupies.
     Image {
         image: usize,
         item: Item,
@@ -92,11 +88,10 @@ pub(super) struct Batcher<'m> {
     pub shared: &'m Shared,
     pub model: &'m LlamaModel,
     pub ctx: LlamaContext<'m>,
-    pub mtmd: Option<MtmdContext>,
+    pub mtmd: Option<std::sync::Arc<super::pieces::Preprocessor>>,
     pub n_batch: usize,
     /// KV cells each sequence may use: `--ctx-size / --parallel`.
     pub n_ctx_seq: u32,
-    pub marker: String,
     slots: Vec<Slot>,
     step: u64,
     batch: LlamaBatch<'static>,
@@ -107,10 +102,9 @@ impl<'m> Batcher<'m> {
         shared: &'m Shared,
         model: &'m LlamaModel,
         ctx: LlamaContext<'m>,
-        mtmd: Option<MtmdContext>,
+        mtmd: Option<std::sync::Arc<super::pieces::Preprocessor>>,
         n_batch: usize,
         parallel: usize,
-        marker: String,
     ) -> Self {
         let n_ctx_seq = ctx.n_ctx() / parallel.max(1) as u32;
         Batcher {
@@ -120,7 +114,6 @@ impl<'m> Batcher<'m> {
             mtmd,
             n_batch: n_batch.max(parallel + 1),
             n_ctx_seq,
-            marker,
             slots: (0..parallel.max(1))
                 .map(|_| Slot {
                     cached: Vec::new(),
@@ -211,14 +204,6 @@ impl<'m> Batcher<'m> {
                 return;
             }
         };
-        if job.request.count_only {
-            let _ = job.events.send(Event::Started(usage));
-            let _ = job.events.send(Event::Finished {
-                reason: FinishReason::Length,
-                completion_tokens: 0,
-            });
-            return;
-        }
         // Cells, not positions: the prompt must leave a cell for the answer.
         if usage.prompt_tokens == 0 || usage.prompt_tokens >= self.n_ctx_seq {
             let _ = job.events.send(Event::Failed(EngineError::PromptTooLong {

@@ -182,38 +182,24 @@ impl Batcher<'_> {
     fn eval_image(&mut self, i: usize) {
         let started = Instant::now();
         let n_batch = self.n_batch as i32;
-        let chunks = {
+        let result = {
             let Some(a) = self.slots[i].active.as_ref() else {
                 return;
             };
             let Some(Part::Image { image, item }) = a.parts.get(a.next) else {
                 return;
             };
-            let Some(img) = a.job.request.images.get(*image) else {
+            let Some(piece) = a.job.request.images.get(*image) else {
                 return self.fail(i, EngineError::Internal("image piece out of range".into()));
             };
-            match self.preprocess(img) {
-                Ok(c) if c.total_tokens() as u32 == item.tokens() => c,
-                Ok(_) => {
-                    let e = "an image piece changed size between admission and encoding";
-                    return self.fail(i, EngineError::Internal(e.into()));
-                }
-                Err(e) => return self.fail(i, e),
-            }
-        };
-        let result = {
-            let Some(a) = self.slots[i].active.as_mut() else {
-                return;
-            };
-            let Some(Part::Image { item, .. }) = a.parts.get(a.next) else {
-                return;
+            let Some(mtmd) = self.mtmd.as_ref() else {
+                return self.fail(i, EngineError::Internal("no vision context".into()));
             };
             let last = a.next + 1 == a.parts.len();
-            let Some(mtmd) = self.mtmd.as_mut() else {
-                return;
-            };
-            chunks
-                .eval_chunks(mtmd, &mut self.ctx, a.pos, i as i32, n_batch, last)
+            let mut mtmd = mtmd.write();
+            piece
+                .chunks
+                .eval_chunks(&mut mtmd, &mut self.ctx, a.pos, i as i32, n_batch, last)
                 .map(|pos| (pos, *item, last))
         };
         match result {

@@ -1,0 +1,113 @@
+//! Image pieces through mtmd's preprocessing (resize, normalise, patch) on
+//! the caller's thread, the HTTP side's blocking pool, never on the engine
+//! thread: a request with many tiles must not pause other clients' streams
+//! while its pixels are turned into tensors.
+//!
+//! Why sharing the mtmd context is sound: `mtmd_tokenize` only reads the
+//! context (the wrapper marks it `Sync` for that reason, and llama-server
+//! calls it from its HTTP threads), while encoding writes the context's
+//! output buffer. The lock makes that split explicit: preprocessing takes
+//! it shared, the engine takes it exclusively for the length of one encode.
+//! Text decode steps never touch it, so preprocessing overlaps them freely.
+
+use super::EngineError;
+use super::scheduler::Item;
+use crate::vision::DecodedImage;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::mtmd::{
+    MtmdBitmap, MtmdContext, MtmdInputChunks, MtmdInputText, MtmdTokenizeError,
+};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// One image piece, ready for the encoder.
+pub struct ImagePiece {
+    pub chunks: MtmdInputChunks,
+    /// What it occupies: its cells (wrapper tokens included), RoPE
+    /// positions and content hash, for admission and prefix reuse.
+    pub item: Item,
+}
+
+impl std::fmt::Debug for ImagePiece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImagePiece")
+            .field("item", &self.item)
+            .finish()
+    }
+}
+
+pub struct Preprocessor {
+    // Declared before `_model`: the mtmd context refers to the text model
+    // and must be freed first.
+    mtmd: RwLock<MtmdContext>,
+    marker: String,
+    _model: Arc<LlamaModel>,
+}
+
+impl std::fmt::Debug for Preprocessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preprocessor").finish_non_exhaustive()
+    }
+}
+
+impl Preprocessor {
+    pub fn new(mtmd: MtmdContext, marker: String, model: Arc<LlamaModel>) -> Self {
+        Preprocessor {
+            mtmd: RwLock::new(mtmd),
+            marker,
+            _model: model,
+        }
+    }
+
+    /// Shared access: preprocessing and start-up measurements.
+    pub fn read(&self) -> RwLockReadGuard<'_, MtmdContext> {
+        // A panic while encoding leaves nothing half-written on the Rust
+        // side; the engine reports it and goes on.
+        self.mtmd.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Exclusive access, for the engine thread's encodes.
+    pub fn write(&self) -> RwLockWriteGuard<'_, MtmdContext> {
+        self.mtmd.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Preprocesses every piece, in order. Each piece's RGB is freed as
+    /// soon as its tensor exists.
+    pub fn pieces(&self, images: Vec<DecodedImage>) -> Result<Vec<ImagePiece>, EngineError> {
+        images.into_iter().map(|img| self.piece(&img)).collect()
+    }
+
+    fn piece(&self, img: &DecodedImage) -> Result<ImagePiece, EngineError> {
+        let bitmap = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let text = MtmdInputText {
+            text: self.marker.clone(),
+            add_special: false,
+            parse_special: true,
+        };
+        let chunks = self
+            .read()
+            .tokenize(text, &[&bitmap])
+            .map_err(|e| match e {
+                MtmdTokenizeError::ImagePreprocessingError => {
+                    EngineError::Image("preprocessing failed".into())
+                }
+                other => EngineError::Internal(other.to_string()),
+            })?;
+        let item = Item::Image {
+            hash: piece_hash(img),
+            tokens: chunks.total_tokens() as u32,
+            positions: chunks.total_positions().max(0) as u32,
+        };
+        Ok(ImagePiece { chunks, item })
+    }
+}
+
+/// Identity of an image piece for prefix reuse: its size and pixels.
+fn piece_hash(img: &DecodedImage) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    img.width.hash(&mut h);
+    img.height.hash(&mut h);
+    img.rgb.hash(&mut h);
+    h.finish()
+}
