@@ -84,7 +84,7 @@ fn body(kind: Kind, i: usize, rng: &mut StdRng) -> String {
                 json!({"messages": [{"role": "user", "content": [{"type": "image_url",
                     "image_url": {"url": "data:image/png;base64,!!!"}}]}]})
                 .to_string(),
-                json!({"messages": [{"role": "user", "content": "x"}], "logit_bias": {"1": 5}})
+                json!({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 50})
                     .to_string(),
             ][i % 5]
                 .clone();

@@ -170,10 +170,8 @@ async fn fields_not_implemented_are_refused_by_name_never_ignored() {
             json!([{"type": "function", "function": {"name": "f"}}]),
         ),
         ("tool_choice", json!("required")),
-        ("logprobs", json!(true)),
-        ("presence_penalty", json!(0.5)),
-        ("frequency_penalty", json!(-1)),
-        ("logit_bias", json!({"42": 5})),
+        ("reasoning_effort", json!("high")),
+        ("prediction", json!({"type": "content", "content": "x"})),
     ] {
         let mut body = greedy(vec![text_part("hi")], 2);
         body[field] = value;

@@ -4,10 +4,8 @@ use super::error::ApiError;
 use super::images::{cut_all, fetch_remote, flatten, probe_all};
 use super::log::RequestLog;
 use super::{SharedState, sse, unix_now};
-use crate::engine::grammar;
 use crate::engine::prompt::TemplateExtras;
-use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, SamplingParams, Status};
-use crate::openai::ResponseFormat;
+use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, Status};
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorEnvelope, ImageUsage,
     InputTokens, ThumbnailUsage,
@@ -20,9 +18,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-/// Most stop sequences per request (OpenAI allows 4; llama-server more).
-const MAX_STOP: usize = 16;
 
 /// Chat Completions, as OpenAI's. With `stream: true` the answer is a
 /// `text/event-stream` of `chat.completion.chunk` events ending in `data: [DONE]`.
@@ -87,7 +82,7 @@ pub async fn prepare(
     })?;
     let req = parse(&body)?;
     let info = ready_info(state)?;
-    let plan = validate(&req)?;
+    let plan = super::params::validate(&req, &super::params::ModelLimits::of(info))?;
     let (messages, urls) = flatten(&req, info)?;
     let profile = match (urls.first(), info.profile) {
         (None, _) => None,
@@ -185,6 +180,7 @@ pub async fn prepare(
             max_tokens: plan.max_tokens,
             stop: plan.stop,
             grammar: plan.grammar,
+            logprobs: plan.logprobs,
             hold,
         },
         images,
@@ -232,6 +228,7 @@ async fn handle(
     if state.log_prompts {
         log.prompt_text(prepared.prompt_text.as_deref().unwrap_or_default());
     }
+    let logprobs = prepared.generate.logprobs.is_some();
     let mut rx = state
         .engine
         .submit_with_deadline(prepared.generate, deadline)?;
@@ -241,6 +238,7 @@ async fn handle(
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
         model: state.model_id.clone(),
+        logprobs,
         images: prepared.images,
         log,
     };
@@ -301,7 +299,7 @@ async fn prompt_started(
 /// validated (the fuzz target `request_body` drives this).
 pub fn check_request(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
     let req = parse(body)?;
-    validate(&req)?;
+    super::params::validate(&req, &super::params::ModelLimits::default())?;
     Ok(req)
 }
 
@@ -334,100 +332,6 @@ fn ready_info(state: &SharedState) -> Result<&ModelInfo, ApiError> {
         }
         .into()),
     }
-}
-
-struct Plan {
-    sampling: SamplingParams,
-    max_tokens: Option<u32>,
-    stop: Vec<String>,
-    grammar: Option<String>,
-}
-
-fn validate(req: &ChatCompletionRequest) -> Result<Plan, ApiError> {
-    if let Some(field) = req.not_implemented.first_requested() {
-        return Err(ApiError::invalid(format!(
-            "`{field}` is not supported by this server yet; remove it from the request \
-             (a value that asks for nothing, such as [] or 0, is accepted)"
-        ))
-        .param(field)
-        .code("unsupported_parameter"));
-    }
-    if req.messages.is_empty() {
-        return Err(
-            ApiError::invalid("`messages` must contain at least one message").param("messages"),
-        );
-    }
-    if let Some(n) = req.n
-        && n != 1
-    {
-        return Err(ApiError::invalid(format!(
-            "n = {n} is not supported: this server returns exactly one choice; omit `n` or set it to 1"
-        ))
-        .param("n"));
-    }
-    let temperature = req.temperature.unwrap_or(1.0);
-    if !(0.0..=2.0).contains(&temperature) {
-        return Err(ApiError::invalid(format!(
-            "temperature = {temperature} is out of range: use a value from 0 to 2"
-        ))
-        .param("temperature"));
-    }
-    let top_p = req.top_p.unwrap_or(1.0);
-    if !(top_p > 0.0 && top_p <= 1.0) {
-        return Err(ApiError::invalid(format!(
-            "top_p = {top_p} is out of range: use a value above 0 and at most 1"
-        ))
-        .param("top_p"));
-    }
-    // Read as f64: a tiny positive value must not round to a refused 0.
-    let top_p = (top_p as f32).max(f32::MIN_POSITIVE);
-    let top_k = req.top_k.unwrap_or(0);
-    if top_k < 0 {
-        return Err(ApiError::invalid("top_k must be 0 (off) or positive").param("top_k"));
-    }
-    for (param, value) in [
-        ("max_completion_tokens", req.max_completion_tokens),
-        ("max_tokens", req.max_tokens),
-    ] {
-        if value == Some(0) {
-            return Err(ApiError::invalid(format!("{param} must be at least 1")).param(param));
-        }
-    }
-    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
-    let stop = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
-    if stop.len() > MAX_STOP {
-        return Err(ApiError::invalid(format!(
-            "{} stop sequences given; at most {MAX_STOP} are supported",
-            stop.len()
-        ))
-        .param("stop"));
-    }
-    let seed = match req.seed {
-        // Any 64-bit seed maps onto llama.cpp's 32-bit one, reproducibly.
-        Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,
-        None => rand::random::<u32>(),
-    };
-    let grammar = match &req.response_format {
-        None | Some(ResponseFormat::Text) => None,
-        Some(ResponseFormat::JsonObject) => Some(grammar::any_object()),
-        Some(ResponseFormat::JsonSchema { json_schema }) => Some(match &json_schema.schema {
-            Some(schema) => grammar::from_schema(schema),
-            None => grammar::any_object(),
-        }),
-    }
-    .transpose()
-    .map_err(|e| ApiError::invalid(e.0).param("response_format.json_schema.schema"))?;
-    Ok(Plan {
-        grammar,
-        sampling: SamplingParams {
-            temperature,
-            top_p,
-            top_k,
-            seed,
-        },
-        max_tokens,
-        stop,
-    })
 }
 
 fn budget_error(e: BudgetError) -> ApiError {

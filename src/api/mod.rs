@@ -8,6 +8,7 @@ pub mod error;
 mod images;
 mod log;
 pub mod openapi;
+mod params;
 mod prompt;
 mod sse;
 
@@ -15,7 +16,8 @@ use crate::config::Config;
 use crate::engine::prompt::TemplateOrigin;
 use crate::engine::{Engine, Status};
 use crate::openai::{
-    BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities, ModelList,
+    BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities,
+    ModelList, SamplingDefaultsInfo,
 };
 use crate::vision::PieceRule;
 use axum::Router;
@@ -172,6 +174,15 @@ fn model_entry(state: &AppState) -> Model {
                 name: info.backend.name.clone(),
                 offloaded_layers: info.backend.offloaded_layers,
                 layers: info.backend.layers,
+            },
+            sampling_defaults: SamplingDefaultsInfo {
+                temperature: info.sampling.temperature,
+                top_p: info.sampling.top_p,
+                top_k: info.sampling.top_k,
+                min_p: info.sampling.min_p,
+                repetition_penalty: info.sampling.repetition_penalty,
+                penalty_last_n: info.sampling.penalty_last_n,
+                source: info.sampling.source.into(),
             },
         }
     });

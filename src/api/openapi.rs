@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         FinishReason, Usage, PromptTokensDetails, ImageUsage, ThumbnailUsage,
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
         ModelCapabilities, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
+        SamplingDefaultsInfo, ChoiceLogprobs, TokenLogprob, TopLogprob,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

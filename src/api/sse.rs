@@ -3,10 +3,11 @@
 
 use super::error::ApiError;
 use crate::engine::channel::EventReceiver;
+use crate::engine::logprobs::TokenLogprob;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::{
-    AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
-    FinishReason as WireFinish, ImageUsage, PromptTokensDetails, Usage,
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChoiceLogprobs, ChunkChoice,
+    Delta, FinishReason as WireFinish, ImageUsage, PromptTokensDetails, TopLogprob, Usage,
 };
 use axum::Json;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -20,6 +21,8 @@ pub struct ResponseMeta {
     pub model: String,
     /// Per-image breakdown for `usage.images`.
     pub images: Vec<ImageUsage>,
+    /// The client asked for `logprobs`.
+    pub logprobs: bool,
     pub log: super::log::RequestLog,
 }
 
@@ -35,6 +38,31 @@ fn wire_finish(r: FinishReason) -> WireFinish {
         FinishReason::Stop => WireFinish::Stop,
         FinishReason::Length => WireFinish::Length,
     }
+}
+
+fn wire_logprob(t: TokenLogprob) -> crate::openai::TokenLogprob {
+    crate::openai::TokenLogprob {
+        token: t.token,
+        logprob: t.logprob,
+        bytes: t.bytes,
+        top_logprobs: t
+            .top
+            .into_iter()
+            .map(|t| TopLogprob {
+                token: t.token,
+                logprob: t.logprob,
+                bytes: t.bytes,
+            })
+            .collect(),
+    }
+}
+
+/// `choices[].logprobs`: present (possibly empty) when asked, else null.
+fn choice_logprobs(asked: bool, tokens: &mut Vec<TokenLogprob>) -> Option<ChoiceLogprobs> {
+    asked.then(|| ChoiceLogprobs {
+        content: tokens.drain(..).map(wire_logprob).collect(),
+        refusal: None,
+    })
 }
 
 fn usage(p: PromptUsage, completion_tokens: u32, images: &[ImageUsage]) -> Usage {
@@ -58,12 +86,14 @@ pub async fn collect(
     mut rx: EventReceiver,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
+    let mut logprobs = Vec::new();
     while let Some(ev) = rx.recv().await {
         match ev {
             Event::Text(t) => {
                 meta.log.token();
                 content.push_str(&t);
             }
+            Event::Logprob(lp) => logprobs.push(lp),
             Event::Finished {
                 reason,
                 completion_tokens,
@@ -82,7 +112,7 @@ pub async fn collect(
                             refusal: None,
                         },
                         finish_reason: wire_finish(reason),
-                        logprobs: None,
+                        logprobs: choice_logprobs(meta.logprobs, &mut logprobs),
                     }],
                     usage: usage(prompt, completion_tokens, &meta.images),
                     system_fingerprint: None,
@@ -103,10 +133,14 @@ struct StreamState {
     include_usage: bool,
     sent_role: bool,
     done: bool,
+    /// Log-probabilities of tokens whose text has not been sent yet.
+    logprobs: Vec<TokenLogprob>,
 }
 
 impl StreamState {
-    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> SseEvent {
+    fn chunk(&mut self, delta: Delta, finish: Option<FinishReason>) -> SseEvent {
+        let asked = self.meta.logprobs && !self.logprobs.is_empty();
+        let logprobs = choice_logprobs(asked, &mut self.logprobs);
         self.frame(ChatCompletionChunk {
             id: self.meta.id.clone(),
             object: "chat.completion.chunk",
@@ -116,7 +150,7 @@ impl StreamState {
                 index: 0,
                 delta,
                 finish_reason: finish.map(wire_finish),
-                logprobs: None,
+                logprobs,
             }],
             usage: self.include_usage.then_some(None),
             system_fingerprint: None,
@@ -185,6 +219,7 @@ impl StreamState {
                 out.push(SseEvent::default().data("[DONE]"));
                 self.done = true;
             }
+            Some(Event::Logprob(lp)) => self.logprobs.push(lp),
             Some(Event::Started(_)) => {}
             None => return None,
         }
@@ -207,6 +242,7 @@ pub fn stream(
         include_usage,
         sent_role: false,
         done: false,
+        logprobs: Vec::new(),
     };
     let events = futures::stream::unfold(state, |mut s| async move {
         let batch = s.next().await?;

@@ -10,6 +10,7 @@ pub mod fence;
 pub mod gguf_meta;
 pub mod grammar;
 pub mod jinja;
+pub mod logprobs;
 pub mod pieces;
 pub mod projector;
 pub mod prompt;
@@ -80,6 +81,9 @@ pub struct ModelInfo {
     /// (vision models only).
     pub preprocessor: Option<Arc<pieces::Preprocessor>>,
     pub backend: Backend,
+    /// What a request gets for sampling fields it leaves out.
+    pub sampling: sampling::SamplingDefaults,
+    pub n_vocab: u32,
 }
 
 /// Where the model runs, as llama.cpp reports its devices.
@@ -176,6 +180,8 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// GBNF grammar constraining the answer (structured output).
     pub grammar: Option<String>,
+    /// Report each token's log-probability and this many alternatives.
+    pub logprobs: Option<u32>,
     /// The image pieces' share of the decode budget, given back when the
     /// job is dropped.
     pub hold: Option<crate::vision::budget::Grant>,
@@ -213,6 +219,9 @@ pub enum Event {
     /// The prompt is in the context; sent before any text.
     Started(PromptUsage),
     Text(String),
+    /// The log-probability of the token just sampled (only when asked);
+    /// sent before the text it produced, which may be held back.
+    Logprob(logprobs::TokenLogprob),
     Finished {
         reason: FinishReason,
         completion_tokens: u32,

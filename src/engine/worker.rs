@@ -167,6 +167,8 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         tokenizer,
         preprocessor: mtmd.clone(),
         backend,
+        sampling: super::sampling::SamplingDefaults::from_model(&model),
+        n_vocab: model.n_vocab().max(0) as u32,
     };
     tracing::info!("{}", info.summary(&config.model));
     let _ = shared.info.set(info);

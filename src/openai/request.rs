@@ -17,7 +17,7 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub max_completion_tokens: Option<u32>,
-    /// 0 means greedy. Default 1.
+    /// 0 means greedy. Default: the model's (`general.sampling.temp`), else 0.8.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
@@ -28,6 +28,39 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(minimum = 0)]
     pub top_k: Option<i32>,
+    /// Extension (llama.cpp): drop tokens less likely than `min_p` times
+    /// the most likely one. 0 disables.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
+    pub min_p: Option<f32>,
+    /// Penalises tokens already generated (within the last
+    /// `penalty_last_n`, 64 by default): once, and per occurrence.
+    #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
+    pub presence_penalty: Option<f32>,
+    #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
+    pub frequency_penalty: Option<f32>,
+    /// Extension (vLLM's name; llama-server's `repeat_penalty` is an
+    /// alias): divides the logits of repeated tokens. 1 disables.
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 10)]
+    pub repetition_penalty: Option<f32>,
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 10)]
+    pub repeat_penalty: Option<f32>,
+    /// Token id (as a string) to a bias from -100 to 100 added to its
+    /// logit; -100 bans the token.
+    #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, f64>>)]
+    pub logit_bias: Option<std::collections::BTreeMap<String, f64>>,
+    /// Return the log-probability of each generated token.
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    /// With `logprobs`: also the most likely alternatives at each position (0 to 20).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 20)]
+    pub top_logprobs: Option<u32>,
     #[serde(default)]
     pub seed: Option<i64>,
     #[serde(default)]

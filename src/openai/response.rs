@@ -18,7 +18,34 @@ pub struct Choice {
     pub index: u32,
     pub message: AssistantMessage,
     pub finish_reason: FinishReason,
-    pub logprobs: Option<serde_json::Value>,
+    /// With `logprobs: true`: one entry per generated token.
+    pub logprobs: Option<ChoiceLogprobs>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ChoiceLogprobs {
+    pub content: Vec<TokenLogprob>,
+    /// Always null: refusals are not generated separately.
+    pub refusal: Option<Vec<TokenLogprob>>,
+}
+
+/// A token's log-probability, from the model's raw distribution (before
+/// sampling filters, biases and penalties).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f32,
+    /// The token's UTF-8 bytes (a token may hold part of a character).
+    pub bytes: Vec<u8>,
+    /// The `top_logprobs` most likely tokens at this position, most likely first.
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -123,7 +150,7 @@ pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
     pub finish_reason: Option<FinishReason>,
-    pub logprobs: Option<serde_json::Value>,
+    pub logprobs: Option<ChoiceLogprobs>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
@@ -167,6 +194,26 @@ pub struct ModelCapabilities {
     pub positions: String,
     pub chat_template: ChatTemplateInfo,
     pub backend: BackendInfo,
+    /// What a request gets for each sampling field it leaves out.
+    pub sampling_defaults: SamplingDefaultsInfo,
+}
+
+/// The model's recommended sampling (`general.sampling.*` of its GGUF), or
+/// llama-server's defaults where it has none.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SamplingDefaultsInfo {
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = off.
+    pub top_k: i32,
+    /// 0 = off.
+    pub min_p: f32,
+    /// 1 = off.
+    pub repetition_penalty: f32,
+    /// Tokens the presence, frequency and repetition penalties look back on.
+    pub penalty_last_n: i32,
+    /// `gguf` or `llama-server`.
+    pub source: String,
 }
 
 /// Where the model runs.

@@ -24,21 +24,6 @@ pub struct NotImplemented {
     pub function_call: Option<Value>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub logprobs: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub top_logprobs: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub presence_penalty: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub frequency_penalty: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub logit_bias: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub audio: Option<Value>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -70,16 +55,11 @@ fn asks_for_nothing(v: &Value) -> bool {
 impl NotImplemented {
     /// The first field that asks for something Tessera cannot do yet.
     pub fn first_requested(&self) -> Option<&'static str> {
-        let fields: [(&'static str, &Option<Value>); 14] = [
+        let fields: [(&'static str, &Option<Value>); 9] = [
             ("tools", &self.tools),
             ("tool_choice", &self.tool_choice),
             ("functions", &self.functions),
             ("function_call", &self.function_call),
-            ("logprobs", &self.logprobs),
-            ("top_logprobs", &self.top_logprobs),
-            ("presence_penalty", &self.presence_penalty),
-            ("frequency_penalty", &self.frequency_penalty),
-            ("logit_bias", &self.logit_bias),
             ("audio", &self.audio),
             ("modalities", &self.modalities),
             ("prediction", &self.prediction),
@@ -105,25 +85,12 @@ mod tests {
     #[test]
     fn no_op_values_pass_and_real_requests_are_named() {
         let quiet = parse(
-            json!({"tools": [], "tool_choice": "none", "logprobs": false,
-            "presence_penalty": 0, "frequency_penalty": 0.0, "logit_bias": {}, "modalities": ["text"]}),
+            json!({"tools": [], "tool_choice": "none", "reasoning_effort": null, "modalities": ["text"]}),
         );
         assert_eq!(quiet.first_requested(), None);
         assert_eq!(
-            parse(json!({"presence_penalty": 0.5})).first_requested(),
-            Some("presence_penalty")
-        );
-        assert_eq!(
-            parse(json!({"logprobs": true})).first_requested(),
-            Some("logprobs")
-        );
-        assert_eq!(
             parse(json!({"tools": [{"type": "function"}]})).first_requested(),
             Some("tools")
-        );
-        assert_eq!(
-            parse(json!({"logit_bias": {"50256": -100}})).first_requested(),
-            Some("logit_bias")
         );
         assert_eq!(
             parse(json!({"modalities": ["text", "audio"]})).first_requested(),

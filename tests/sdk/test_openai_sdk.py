@@ -126,6 +126,25 @@ def test_streaming_with_usage(server):
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 6
 
 
+def test_logprobs_and_sampling_controls(server):
+    client = server.client()
+    kw = dict(model="tiny-text", max_tokens=6, temperature=0,
+              messages=[{"role": "user", "content": "Say something."}])
+    r = client.chat.completions.create(logprobs=True, top_logprobs=2,
+                                       presence_penalty=0.5, frequency_penalty=0.5,
+                                       logit_bias={"1": -100}, **kw)
+    lp = r.choices[0].logprobs.content
+    assert len(lp) == r.usage.completion_tokens == 6
+    assert all(len(t.top_logprobs) == 2 and t.logprob <= 0 for t in lp)
+    assert "".join(bytes(t.bytes).decode("utf-8", "replace") for t in lp) == r.choices[0].message.content
+    stream = client.chat.completions.create(logprobs=True, top_logprobs=2, stream=True,
+                                            presence_penalty=0.5, frequency_penalty=0.5,
+                                            logit_bias={"1": -100}, **kw)
+    streamed = [t.token for c in stream if c.choices and c.choices[0].logprobs
+                for t in c.choices[0].logprobs.content]
+    assert streamed == [t.token for t in lp]
+
+
 def test_models_list(server):
     models = server.client().models.list()
     ids = [m.id for m in models.data]

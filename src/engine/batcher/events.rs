@@ -4,8 +4,10 @@
 //! client is told anything.
 
 use super::{Active, Batcher};
+use crate::engine::logprobs::{TokenLogprob, TopLogprob, log_softmax_top};
 use crate::engine::{EngineError, Event, FinishReason};
 use crate::metrics::Metrics;
+use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;
 
 impl Batcher<'_> {
@@ -51,6 +53,18 @@ impl Batcher<'_> {
                 .itl
                 .observe(now.duration_since(prev).as_secs_f64()),
         }
+        if let Some(n) = a.job.request.logprobs {
+            let lp = self.logprob(idx, tok, n as usize);
+            let Some(a) = self.slots[i].active.as_mut() else {
+                return;
+            };
+            if a.job.events.send(Event::Logprob(lp)).is_err() {
+                return self.release(i);
+            }
+        }
+        let Some(a) = self.slots[i].active.as_mut() else {
+            return;
+        };
         let piece = vocab.token_to_piece(tok, false, None);
         let step = a.text.push(&piece);
         if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
@@ -71,6 +85,34 @@ impl Batcher<'_> {
             return self.finish(i, FinishReason::Length, true);
         }
         a.pending = Some(tok);
+    }
+
+    /// The sampled token's log-probability from the raw logits at `idx`.
+    fn logprob(&self, idx: i32, tok: LlamaToken, n: usize) -> TokenLogprob {
+        let vocab = self.model.vocab();
+        let logits = self.ctx.get_logits_ith(idx);
+        let (logprob, top) = log_softmax_top(logits, tok.0.max(0) as usize, n);
+        let text = |t: LlamaToken| {
+            let bytes = vocab.token_to_piece(t, true, None);
+            (String::from_utf8_lossy(&bytes).into_owned(), bytes)
+        };
+        let (token, bytes) = text(tok);
+        TokenLogprob {
+            token,
+            bytes,
+            logprob,
+            top: top
+                .into_iter()
+                .map(|(id, logprob)| {
+                    let (token, bytes) = text(LlamaToken(id as i32));
+                    TopLogprob {
+                        token,
+                        bytes,
+                        logprob,
+                    }
+                })
+                .collect(),
+        }
     }
 
     /// Takes the job out of sequence `i`, keeping the gauges exact before

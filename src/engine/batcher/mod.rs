@@ -212,11 +212,11 @@ impl<'m> Batcher<'m> {
             }));
             return;
         }
-        let sampler = match job
-            .request
-            .sampling
-            .sampler(self.model, job.request.grammar.as_deref())
-        {
+        let sampler = match job.request.sampling.sampler(
+            self.model,
+            job.request.grammar.as_deref(),
+            self.n_ctx_seq,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 let _ = job.events.send(Event::Failed(EngineError::Grammar(e)));

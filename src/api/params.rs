@@ -1,0 +1,219 @@
+//! A request's generation parameters, checked and completed: every range
+//! error names its field, and every field left out takes the model's
+//! default (`general.sampling.*` of the GGUF, else llama-server's).
+
+use super::error::ApiError;
+use crate::engine::SamplingParams;
+use crate::engine::grammar;
+use crate::engine::sampling::SamplingDefaults;
+use crate::openai::{ChatCompletionRequest, ResponseFormat};
+
+/// Most stop sequences per request (OpenAI allows 4; llama-server more).
+const MAX_STOP: usize = 16;
+/// Most `logit_bias` entries (OpenAI documents no limit; each is a map entry).
+const MAX_LOGIT_BIAS: usize = 1024;
+/// OpenAI's bound on `top_logprobs`.
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// What the model exposes that validation needs.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelLimits {
+    pub defaults: SamplingDefaults,
+    pub n_vocab: u32,
+}
+
+impl ModelLimits {
+    pub fn of(info: &crate::engine::ModelInfo) -> Self {
+        ModelLimits {
+            defaults: info.sampling,
+            n_vocab: info.n_vocab,
+        }
+    }
+}
+
+impl Default for ModelLimits {
+    fn default() -> Self {
+        ModelLimits {
+            defaults: SamplingDefaults::default(),
+            n_vocab: u32::MAX,
+        }
+    }
+}
+
+pub struct Plan {
+    pub sampling: SamplingParams,
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+    pub grammar: Option<String>,
+    /// `Some(n)` when `logprobs` is on: the chosen token's and the `n` most
+    /// likely tokens' log-probabilities.
+    pub logprobs: Option<u32>,
+}
+
+fn range(param: &'static str, v: Option<f32>, lo: f32, hi: f32) -> Result<Option<f32>, ApiError> {
+    match v {
+        Some(x) if !(lo..=hi).contains(&x) => Err(ApiError::invalid(format!(
+            "{param} = {x} is out of range: use a value from {lo} to {hi}"
+        ))
+        .param(param)),
+        _ => Ok(v),
+    }
+}
+
+pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan, ApiError> {
+    if let Some(field) = req.not_implemented.first_requested() {
+        return Err(ApiError::invalid(format!(
+            "`{field}` is not supported by this server yet; remove it from the request \
+             (a value that asks for nothing, such as [] or 0, is accepted)"
+        ))
+        .param(field)
+        .code("unsupported_parameter"));
+    }
+    if req.messages.is_empty() {
+        return Err(
+            ApiError::invalid("`messages` must contain at least one message").param("messages"),
+        );
+    }
+    if let Some(n) = req.n
+        && n != 1
+    {
+        return Err(ApiError::invalid(format!(
+            "n = {n} is not supported: this server returns exactly one choice; omit `n` or set it to 1"
+        ))
+        .param("n"));
+    }
+    let d = &model.defaults;
+    let temperature = range("temperature", req.temperature, 0.0, 2.0)?.unwrap_or(d.temperature);
+    let top_p = match req.top_p {
+        None => d.top_p,
+        Some(p) if p > 0.0 && p <= 1.0 => (p as f32).max(f32::MIN_POSITIVE),
+        // Read as f64: a tiny positive value must not round to a refused 0.
+        Some(p) => {
+            return Err(ApiError::invalid(format!(
+                "top_p = {p} is out of range: use a value above 0 and at most 1"
+            ))
+            .param("top_p"));
+        }
+    };
+    let top_k = req.top_k.unwrap_or(d.top_k);
+    if top_k < 0 {
+        return Err(ApiError::invalid("top_k must be 0 (off) or positive").param("top_k"));
+    }
+    let min_p = range("min_p", req.min_p, 0.0, 1.0)?.unwrap_or(d.min_p);
+    let presence_penalty = range("presence_penalty", req.presence_penalty, -2.0, 2.0)?;
+    let frequency_penalty = range("frequency_penalty", req.frequency_penalty, -2.0, 2.0)?;
+    let repetition = req.repetition_penalty.or(req.repeat_penalty);
+    let repetition_penalty = match repetition {
+        Some(r) if !(r > 0.0 && r <= 10.0) => {
+            return Err(ApiError::invalid(format!(
+                "repetition_penalty = {r} is out of range: use a value above 0 and at most 10 (1 = off)"
+            ))
+            .param("repetition_penalty"));
+        }
+        Some(r) => r,
+        None => d.repetition_penalty,
+    };
+    let logit_bias = logit_bias(req, model.n_vocab)?;
+    for (param, value) in [
+        ("max_completion_tokens", req.max_completion_tokens),
+        ("max_tokens", req.max_tokens),
+    ] {
+        if value == Some(0) {
+            return Err(ApiError::invalid(format!("{param} must be at least 1")).param(param));
+        }
+    }
+    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
+    let stop = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    if stop.len() > MAX_STOP {
+        return Err(ApiError::invalid(format!(
+            "{} stop sequences given; at most {MAX_STOP} are supported",
+            stop.len()
+        ))
+        .param("stop"));
+    }
+    let logprobs = logprobs(req)?;
+    let seed = match req.seed {
+        // Any 64-bit seed maps onto llama.cpp's 32-bit one, reproducibly.
+        Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,
+        None => rand::random::<u32>(),
+    };
+    let grammar = match &req.response_format {
+        None | Some(ResponseFormat::Text) => None,
+        Some(ResponseFormat::JsonObject) => Some(grammar::any_object()),
+        Some(ResponseFormat::JsonSchema { json_schema }) => Some(match &json_schema.schema {
+            Some(schema) => grammar::from_schema(schema),
+            None => grammar::any_object(),
+        }),
+    }
+    .transpose()
+    .map_err(|e| ApiError::invalid(e.0).param("response_format.json_schema.schema"))?;
+    Ok(Plan {
+        grammar,
+        sampling: SamplingParams {
+            temperature,
+            top_p,
+            top_k,
+            min_p,
+            presence_penalty: presence_penalty.unwrap_or(0.0),
+            frequency_penalty: frequency_penalty.unwrap_or(0.0),
+            repetition_penalty,
+            penalty_last_n: d.penalty_last_n,
+            logit_bias,
+            seed,
+        },
+        max_tokens,
+        stop,
+        logprobs,
+    })
+}
+
+/// OpenAI's map of token ids (as strings) to biases from -100 to 100.
+fn logit_bias(req: &ChatCompletionRequest, n_vocab: u32) -> Result<Vec<(i32, f32)>, ApiError> {
+    let Some(map) = &req.logit_bias else {
+        return Ok(Vec::new());
+    };
+    if map.len() > MAX_LOGIT_BIAS {
+        return Err(ApiError::invalid(format!(
+            "logit_bias has {} entries; at most {MAX_LOGIT_BIAS} are supported",
+            map.len()
+        ))
+        .param("logit_bias"));
+    }
+    let mut out = Vec::with_capacity(map.len());
+    for (key, bias) in map {
+        let token = key.parse::<u32>().ok().filter(|t| *t < n_vocab);
+        let Some(token) = token else {
+            return Err(ApiError::invalid(format!(
+                "logit_bias key {key:?} is not a token id of this model (0 to {})",
+                n_vocab.saturating_sub(1)
+            ))
+            .param("logit_bias"));
+        };
+        if !(-100.0..=100.0).contains(bias) {
+            return Err(ApiError::invalid(format!(
+                "logit_bias[{key:?}] = {bias} is out of range: use a value from -100 to 100"
+            ))
+            .param("logit_bias"));
+        }
+        out.push((token as i32, *bias as f32));
+    }
+    Ok(out)
+}
+
+fn logprobs(req: &ChatCompletionRequest) -> Result<Option<u32>, ApiError> {
+    let top = req.top_logprobs.unwrap_or(0);
+    if top > MAX_TOP_LOGPROBS {
+        return Err(ApiError::invalid(format!(
+            "top_logprobs = {top} is out of range: use a value from 0 to {MAX_TOP_LOGPROBS}"
+        ))
+        .param("top_logprobs"));
+    }
+    match req.logprobs {
+        Some(true) => Ok(Some(top)),
+        _ if req.top_logprobs.is_some_and(|t| t > 0) => Err(ApiError::invalid(
+            "top_logprobs needs logprobs: true; set both or neither",
+        )
+        .param("top_logprobs")),
+        _ => Ok(None),
+    }
+}
