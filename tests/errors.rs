@@ -165,12 +165,8 @@ async fn oversized_body_is_413_and_too_many_images_is_400() {
 async fn fields_not_implemented_are_refused_by_name_never_ignored() {
     let s = start_mlp(&[]).await;
     for (field, value) in [
-        (
-            "tools",
-            json!([{"type": "function", "function": {"name": "f"}}]),
-        ),
-        ("tool_choice", json!("required")),
-        ("reasoning_effort", json!("high")),
+        ("functions", json!([{"name": "f"}])),
+        ("audio", json!({"voice": "alloy", "format": "wav"})),
         ("prediction", json!({"type": "content", "content": "x"})),
     ] {
         let mut body = greedy(vec![text_part("hi")], 2);

@@ -1,14 +1,15 @@
 //! `POST /v1/chat/completions`: validation in one place, then the engine.
 
 use super::error::ApiError;
-use super::images::{cut_all, fetch_remote, flatten, probe_all};
+use super::images::{cut_all, fetch_remote, probe_all};
 use super::log::RequestLog;
+use super::messages::flatten;
 use super::{SharedState, sse, unix_now};
 use crate::engine::prompt::TemplateExtras;
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, Status};
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorEnvelope, ImageUsage,
-    InputTokens, ThumbnailUsage,
+    InputTokens, ReasoningEffort, ThumbnailUsage,
 };
 use crate::vision::budget::{BudgetError, request_cost};
 use crate::vision::tiling::{Detail, TilePlan};
@@ -58,6 +59,10 @@ pub struct PreparedRequest {
     /// The prompt as the model reads it, kept only for `--log-prompts`.
     pub prompt_text: Option<String>,
     pub images: Vec<ImageUsage>,
+    /// How to read tool calls out of the answer, when tools are offered.
+    pub tool_format: Option<crate::engine::tools::ToolFormat>,
+    /// How to read thoughts out of the answer, for templates that think.
+    pub think: Option<crate::engine::reasoning::Splitter>,
     pub stream: bool,
     pub include_usage: bool,
 }
@@ -83,7 +88,7 @@ pub async fn prepare(
     let req = parse(&body)?;
     let info = ready_info(state)?;
     let plan = super::params::validate(&req, &super::params::ModelLimits::of(info))?;
-    let (messages, urls) = flatten(&req, info)?;
+    let (mut messages, urls) = flatten(&req, info)?;
     let profile = match (urls.first(), info.profile) {
         (None, _) => None,
         (Some(_), Some(p)) if info.vision => Some(p),
@@ -145,10 +150,26 @@ pub async fn prepare(
             m.tiles_per_image.observe(f64::from(plan.tiles()));
         }
     }
-    let extras = TemplateExtras {
+    let mut extras = TemplateExtras {
         kwargs: req.chat_template_kwargs.clone().unwrap_or_default(),
         ..TemplateExtras::default()
     };
+    let tool_plan = plan.tools;
+    if let Some(effort) = req.reasoning_effort {
+        if !info.template.thinking_switch {
+            return Err(ApiError::invalid(
+                "reasoning_effort is not supported by this model: its chat template has no thinking switch (enable_thinking)",
+            )
+            .param("reasoning_effort")
+            .code("unsupported_parameter"));
+        }
+        // An explicit chat_template_kwargs value is the more specific one.
+        let on = !matches!(effort, ReasoningEffort::None | ReasoningEffort::Minimal);
+        extras
+            .kwargs
+            .entry("enable_thinking")
+            .or_insert(serde_json::Value::Bool(on));
+    }
     let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
     let mut pieces = Vec::new();
     let mut images = Vec::with_capacity(decoded.len());
@@ -158,16 +179,21 @@ pub async fn prepare(
     }
     let engine = state.engine.clone();
     let keep_text = state.log_prompts;
-    let (prompt, pieces) = state
+    let (prompt, pieces, tools) = state
         .decode_budget
         .run(move || {
             let info = engine.info().ok_or(EngineError::Loading)?;
+            let tools = match &tool_plan {
+                Some(t) => Some(super::tools::apply(t, info, &mut messages, &mut extras)?),
+                None => None,
+            };
+            super::tools::calls_as_text(info, &mut messages);
             let prompt = super::prompt::build(info, &messages, &extras, &counts, keep_text)?;
             let pieces = match &info.preprocessor {
                 Some(p) => p.pieces(pieces)?,
                 None => Vec::new(),
             };
-            Ok::<_, ApiError>((prompt, pieces))
+            Ok::<_, ApiError>((prompt, pieces, tools))
         })
         .await
         .map_err(blocking_failed)??;
@@ -179,10 +205,22 @@ pub async fn prepare(
             sampling: plan.sampling,
             max_tokens: plan.max_tokens,
             stop: plan.stop,
-            grammar: plan.grammar,
+            grammar: match &tools {
+                Some(t) => Some(t.grammar.clone()),
+                None => plan.grammar,
+            },
+            shown_tokens: tools
+                .as_ref()
+                .map(|t| t.shown_tokens.clone())
+                .unwrap_or_default(),
             logprobs: plan.logprobs,
             hold,
         },
+        tool_format: tools.map(|t| t.format),
+        think: info
+            .template
+            .think
+            .map(|t| crate::engine::reasoning::Splitter::new(t, prompt.think_opened)),
         images,
         stream: req.stream.unwrap_or(false),
         include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
@@ -239,6 +277,8 @@ async fn handle(
         created: unix_now(),
         model: state.model_id.clone(),
         logprobs,
+        tools: prepared.tool_format,
+        think: prepared.think,
         images: prepared.images,
         log,
     };

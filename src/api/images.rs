@@ -1,11 +1,7 @@
-//! A chat request's images, from its messages to the pieces the encoder
-//! gets: flattening messages for the template (images become the media
-//! marker), fetching remote images, then decoding, planning and cutting.
+//! A chat request's images, from their URLs to the pieces the encoder
+//! gets: fetching remote images, then decoding, planning and cutting.
 
 use super::error::{ApiError, image_error};
-use crate::engine::ModelInfo;
-use crate::engine::prompt::TemplateMessage;
-use crate::openai::{ChatCompletionRequest, ContentPart, ImageDetail, MessageContent, Role};
 use crate::vision::budget::{ImageCost, image_cost};
 use crate::vision::tiling::{self, RequestedDetail, TilePlan};
 use crate::vision::{
@@ -16,64 +12,9 @@ use crate::vision::{
 /// An image URL with its requested detail and the request path used to
 /// locate errors.
 pub(super) struct ImageRef {
-    url: String,
-    detail: RequestedDetail,
+    pub(super) url: String,
+    pub(super) detail: RequestedDetail,
     pub(super) param: String,
-}
-
-/// Template messages with each image replaced by the media marker, and the
-/// image URLs in prompt order, each with its request path for errors.
-pub(super) fn flatten(
-    req: &ChatCompletionRequest,
-    info: &ModelInfo,
-) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), ApiError> {
-    let mut messages = Vec::with_capacity(req.messages.len());
-    let mut urls = Vec::new();
-    for (i, m) in req.messages.iter().enumerate() {
-        let mut content = String::new();
-        match &m.content {
-            None if m.role == Role::Assistant => {}
-            None => {
-                return Err(ApiError::invalid(format!(
-                    "messages[{i}].content is required for role `{}`",
-                    m.role.template_name()
-                ))
-                .param(format!("messages[{i}].content")));
-            }
-            Some(MessageContent::Text(t)) => content.push_str(&info.fence.wrap(t)),
-            Some(MessageContent::Parts(parts)) => {
-                for (j, part) in parts.iter().enumerate() {
-                    match part {
-                        ContentPart::Text { text } => content.push_str(&info.fence.wrap(text)),
-                        ContentPart::ImageUrl { image_url } => {
-                            let param = format!("messages[{i}].content[{j}].image_url");
-                            if m.role != Role::User {
-                                return Err(ApiError::invalid(format!(
-                                    "{param}: images are only accepted in user messages"
-                                ))
-                                .param(param));
-                            }
-                            content.push_str(&info.media_marker);
-                            urls.push(ImageRef {
-                                url: image_url.url.clone(),
-                                detail: match image_url.detail.unwrap_or_default() {
-                                    ImageDetail::Auto => RequestedDetail::Auto,
-                                    ImageDetail::Low => RequestedDetail::Low,
-                                    ImageDetail::High => RequestedDetail::High,
-                                },
-                                param,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        messages.push(TemplateMessage {
-            name: m.name.as_deref().map(|n| info.fence.wrap(n)),
-            ..TemplateMessage::new(m.role.template_name(), content)
-        });
-    }
-    Ok((messages, urls))
 }
 
 /// Downloads the remote images (data URLs are left for the blocking pool).

@@ -1,16 +1,19 @@
 //! The axum layer: routes, request validation and response framing.
 //! It never touches llama.cpp; it talks to the engine through its handle.
 
+mod answer;
 pub mod auth;
 mod chat;
 mod deadline;
 pub mod error;
 mod images;
 mod log;
+mod messages;
 pub mod openapi;
 mod params;
 mod prompt;
 mod sse;
+mod tools;
 
 use crate::config::Config;
 use crate::engine::prompt::TemplateOrigin;
@@ -169,7 +172,7 @@ fn model_entry(state: &AppState) -> Model {
                 thumbnail_budget: p.thumbnail_budget,
             }),
             positions: if info.mrope { "mrope" } else { "plain" }.into(),
-            chat_template: template_info(&info.template.origin),
+            chat_template: template_info(&info.template),
             backend: BackendInfo {
                 name: info.backend.name.clone(),
                 offloaded_layers: info.backend.offloaded_layers,
@@ -195,13 +198,20 @@ fn model_entry(state: &AppState) -> Model {
     }
 }
 
-fn template_info(origin: &TemplateOrigin) -> ChatTemplateInfo {
+fn template_info(t: &crate::engine::prompt::ChatTemplate) -> ChatTemplateInfo {
+    let origin = &t.origin;
+    let tool_format = if t.renders_tools {
+        t.tool_format
+    } else {
+        crate::engine::tools::ToolFormat::Generic
+    };
     let (path, error) = match origin {
         TemplateOrigin::Gguf => (None, None),
         TemplateOrigin::File(p) => (Some(p.clone()), None),
         TemplateOrigin::ChatmlFallback(e) => (None, e.clone()),
     };
     ChatTemplateInfo {
+        tool_format: tool_format.name().into(),
         source: origin.name().into(),
         path,
         error,

@@ -29,6 +29,8 @@ use utoipa::OpenApi;
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
         ModelCapabilities, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
         SamplingDefaultsInfo, ChoiceLogprobs, TokenLogprob, TopLogprob,
+        Tool, ToolKind, FunctionDef, ToolChoice, ToolChoiceMode, NamedToolChoice, FunctionName,
+        ToolCall, FunctionCall, ToolMessage, ToolRole, ToolCallDelta, FunctionDelta,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

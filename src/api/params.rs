@@ -6,7 +6,9 @@ use super::error::ApiError;
 use crate::engine::SamplingParams;
 use crate::engine::grammar;
 use crate::engine::sampling::SamplingDefaults;
-use crate::openai::{ChatCompletionRequest, ResponseFormat};
+use crate::engine::tools::{ToolChoice, ToolSpec};
+use crate::openai::{ChatCompletionRequest, ResponseFormat, ToolChoiceMode};
+use serde_json::{Value, json};
 
 /// Most stop sequences per request (OpenAI allows 4; llama-server more).
 const MAX_STOP: usize = 16;
@@ -44,10 +46,20 @@ pub struct Plan {
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
-    pub grammar: Option<String>,
+    pub grammar: Option<grammar::Grammar>,
     /// `Some(n)` when `logprobs` is on: the chosen token's and the `n` most
     /// likely tokens' log-probabilities.
     pub logprobs: Option<u32>,
+    /// Tools the model may call (none when absent, empty or `tool_choice: none`).
+    pub tools: Option<ToolPlan>,
+}
+
+pub struct ToolPlan {
+    pub specs: Vec<ToolSpec>,
+    pub choice: ToolChoice,
+    pub parallel: bool,
+    /// The definitions in OpenAI's shape, for the chat template's `tools`.
+    pub definitions: Value,
 }
 
 fn range(param: &'static str, v: Option<f32>, lo: f32, hi: f32) -> Result<Option<f32>, ApiError> {
@@ -132,6 +144,14 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         .param("stop"));
     }
     let logprobs = logprobs(req)?;
+    let tools = tools(req)?;
+    if tools.is_some() && !matches!(req.response_format, None | Some(ResponseFormat::Text)) {
+        return Err(ApiError::invalid(
+            "tools and a JSON response_format cannot be combined: each constrains the whole answer; \
+             send one of them (or tool_choice: \"none\")",
+        )
+        .param("response_format"));
+    }
     let seed = match req.seed {
         // Any 64-bit seed maps onto llama.cpp's 32-bit one, reproducibly.
         Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,
@@ -146,7 +166,8 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         }),
     }
     .transpose()
-    .map_err(|e| ApiError::invalid(e.0).param("response_format.json_schema.schema"))?;
+    .map_err(|e| ApiError::invalid(e.0).param("response_format.json_schema.schema"))?
+    .map(grammar::Grammar::strict);
     Ok(Plan {
         grammar,
         sampling: SamplingParams {
@@ -164,7 +185,94 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         max_tokens,
         stop,
         logprobs,
+        tools,
     })
+}
+
+/// OpenAI's rule for function names.
+fn valid_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
+    let list = req.tools.as_deref().unwrap_or_default();
+    let choice = match &req.tool_choice {
+        None => ToolChoice::Auto,
+        Some(crate::openai::ToolChoice::Mode(ToolChoiceMode::None)) => return Ok(None),
+        Some(crate::openai::ToolChoice::Mode(ToolChoiceMode::Auto)) => ToolChoice::Auto,
+        Some(crate::openai::ToolChoice::Mode(ToolChoiceMode::Required)) => ToolChoice::Required,
+        Some(crate::openai::ToolChoice::Named(n)) => ToolChoice::Named(n.function.name.clone()),
+    };
+    if list.is_empty() {
+        if choice != ToolChoice::Auto {
+            return Err(ApiError::invalid(
+                "tool_choice asks for a tool call but `tools` is empty; send the functions in `tools`",
+            )
+            .param("tool_choice"));
+        }
+        return Ok(None);
+    }
+    let mut specs: Vec<ToolSpec> = Vec::with_capacity(list.len());
+    let mut definitions = Vec::with_capacity(list.len());
+    for (i, t) in list.iter().enumerate() {
+        let f = &t.function;
+        let param = format!("tools[{i}].function");
+        if !valid_name(&f.name) {
+            return Err(ApiError::invalid(format!(
+                "tools[{i}].function.name {:?} is not a valid function name: use 1 to 64 letters, digits, `_` or `-`",
+                f.name
+            ))
+            .param(format!("{param}.name")));
+        }
+        if specs.iter().any(|s| s.name == f.name) {
+            return Err(ApiError::invalid(format!(
+                "two tools are named {:?}; function names must be unique",
+                f.name
+            ))
+            .param(format!("{param}.name")));
+        }
+        let parameters = f
+            .parameters
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        let is_object = parameters
+            .as_object()
+            .is_some_and(|o| o.get("type").is_none_or(|t| t == "object"));
+        if !is_object {
+            return Err(ApiError::invalid(format!(
+                "tools[{i}].function.parameters must be a JSON schema of an object"
+            ))
+            .param(format!("{param}.parameters")));
+        }
+        grammar::check_schema(&parameters)
+            .map_err(|e| ApiError::invalid(e.0).param(format!("{param}.parameters")))?;
+        let mut def =
+            json!({"type": "function", "function": {"name": f.name, "parameters": parameters}});
+        if let Some(d) = &f.description {
+            def["function"]["description"] = json!(d);
+        }
+        definitions.push(def);
+        specs.push(ToolSpec {
+            name: f.name.clone(),
+            parameters,
+        });
+    }
+    if let ToolChoice::Named(n) = &choice
+        && !specs.iter().any(|s| &s.name == n)
+    {
+        return Err(ApiError::invalid(format!(
+            "tool_choice names {n:?}, which is not among `tools`"
+        ))
+        .param("tool_choice"));
+    }
+    Ok(Some(ToolPlan {
+        specs,
+        choice,
+        parallel: req.parallel_tool_calls.unwrap_or(true),
+        definitions: Value::Array(definitions),
+    }))
 }
 
 /// OpenAI's map of token ids (as strings) to biases from -100 to 100.

@@ -12,6 +12,8 @@ pub(super) struct Prompt {
     pub tokens: TokenizedPrompt,
     /// What the model reads, fences removed, for `--log-prompts`.
     pub text: Option<String>,
+    /// The prompt ends inside an open thinking tag: the answer starts as thoughts.
+    pub think_opened: bool,
 }
 
 /// `pieces[i]` is how many pieces (tiles, thumbnail) image `i` became.
@@ -39,7 +41,11 @@ pub(super) fn build(
         }
     }
     let tokens = info.tokenizer.tokenize(&prompt)?;
+    let think_opened = info.template.think.is_some_and(|t| {
+        crate::engine::reasoning::Splitter::opened_by(t, &info.fence.strip(&prompt))
+    });
     Ok(Prompt {
+        think_opened,
         tokens,
         text: keep_text.then(|| info.fence.strip(&prompt)),
     })

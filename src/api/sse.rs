@@ -1,13 +1,17 @@
 //! Engine events -> OpenAI responses: a `chat.completion`, or a
 //! `text/event-stream` of `chat.completion.chunk` events ending in `[DONE]`.
 
+use super::answer::{AnswerReader, Out};
 use super::error::ApiError;
 use crate::engine::channel::EventReceiver;
 use crate::engine::logprobs::TokenLogprob;
+use crate::engine::reasoning::Splitter;
+use crate::engine::tools::ToolFormat;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChoiceLogprobs, ChunkChoice,
-    Delta, FinishReason as WireFinish, ImageUsage, PromptTokensDetails, TopLogprob, Usage,
+    Delta, FinishReason as WireFinish, FunctionDelta, ImageUsage, PromptTokensDetails, ToolCall,
+    ToolCallDelta, ToolKind, TopLogprob, Usage,
 };
 use axum::Json;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -23,6 +27,10 @@ pub struct ResponseMeta {
     pub images: Vec<ImageUsage>,
     /// The client asked for `logprobs`.
     pub logprobs: bool,
+    /// Tools are offered: read calls out of the answer in this format.
+    pub tools: Option<ToolFormat>,
+    /// The template thinks: read thoughts out of the answer.
+    pub think: Option<Splitter>,
     pub log: super::log::RequestLog,
 }
 
@@ -78,6 +86,16 @@ fn usage(p: PromptUsage, completion_tokens: u32, images: &[ImageUsage]) -> Usage
     }
 }
 
+fn absorb(outs: Vec<Out>, reasoning: &mut String, content: &mut String, calls: &mut Vec<ToolCall>) {
+    for o in outs {
+        match o {
+            Out::Reasoning(r) => reasoning.push_str(&r),
+            Out::Content(c) => content.push_str(&c),
+            Out::Call(_, c) => calls.push(c),
+        }
+    }
+}
+
 /// Waits for the whole answer. Dropping this future (client gone) drops the
 /// receiver, which cancels the generation.
 pub async fn collect(
@@ -87,18 +105,28 @@ pub async fn collect(
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut logprobs = Vec::new();
+    let mut reader = AnswerReader::new(meta.think.take(), meta.tools);
+    let mut calls = Vec::new();
+    let mut reasoning = String::new();
     while let Some(ev) = rx.recv().await {
         match ev {
             Event::Text(t) => {
                 meta.log.token();
-                content.push_str(&t);
+                match reader.as_mut() {
+                    Some(r) => absorb(r.push(&t), &mut reasoning, &mut content, &mut calls),
+                    None => content.push_str(&t),
+                }
             }
             Event::Logprob(lp) => logprobs.push(lp),
             Event::Finished {
                 reason,
                 completion_tokens,
             } => {
+                if let Some(r) = reader.as_mut() {
+                    absorb(r.finish(), &mut reasoning, &mut content, &mut calls);
+                }
                 meta.log.finish(finish_name(reason), completion_tokens);
+                let only_calls = !calls.is_empty() && content.trim().is_empty();
                 let body = ChatCompletion {
                     id: meta.id,
                     object: "chat.completion",
@@ -108,10 +136,16 @@ pub async fn collect(
                         index: 0,
                         message: AssistantMessage {
                             role: "assistant",
-                            content,
+                            content: (!only_calls).then_some(content),
                             refusal: None,
+                            reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                            tool_calls: (!calls.is_empty()).then_some(calls),
                         },
-                        finish_reason: wire_finish(reason),
+                        finish_reason: if reader.as_ref().is_some_and(|r| r.calls > 0) {
+                            WireFinish::ToolCalls
+                        } else {
+                            wire_finish(reason)
+                        },
                         logprobs: choice_logprobs(meta.logprobs, &mut logprobs),
                     }],
                     usage: usage(prompt, completion_tokens, &meta.images),
@@ -135,10 +169,64 @@ struct StreamState {
     done: bool,
     /// Log-probabilities of tokens whose text has not been sent yet.
     logprobs: Vec<TokenLogprob>,
+    reader: Option<AnswerReader>,
+}
+
+fn text_delta(t: String) -> Delta {
+    Delta {
+        content: Some(t),
+        ..Delta::default()
+    }
 }
 
 impl StreamState {
-    fn chunk(&mut self, delta: Delta, finish: Option<FinishReason>) -> SseEvent {
+    /// Thought and content chunks, and for each call one chunk naming it
+    /// and one with its arguments.
+    fn outs(&mut self, outs: Vec<Out>, out: &mut Vec<SseEvent>) {
+        for o in outs {
+            let deltas = match o {
+                Out::Reasoning(r) if r.is_empty() => continue,
+                Out::Content(c) if c.is_empty() => continue,
+                Out::Reasoning(r) => vec![Delta {
+                    reasoning_content: Some(r),
+                    ..Delta::default()
+                }],
+                Out::Content(c) => vec![text_delta(c)],
+                Out::Call(index, call) => {
+                    let head = ToolCallDelta {
+                        index,
+                        id: Some(call.id),
+                        kind: Some(ToolKind::Function),
+                        function: FunctionDelta {
+                            name: Some(call.function.name),
+                            arguments: Some(String::new()),
+                        },
+                    };
+                    let args = ToolCallDelta {
+                        index,
+                        function: FunctionDelta {
+                            name: None,
+                            arguments: Some(call.function.arguments),
+                        },
+                        ..ToolCallDelta::default()
+                    };
+                    [head, args]
+                        .into_iter()
+                        .map(|d| Delta {
+                            tool_calls: Some(vec![d]),
+                            ..Delta::default()
+                        })
+                        .collect()
+                }
+            };
+            for d in deltas {
+                let ev = self.chunk(d, None);
+                out.push(ev);
+            }
+        }
+    }
+
+    fn chunk(&mut self, delta: Delta, finish: Option<WireFinish>) -> SseEvent {
         let asked = self.meta.logprobs && !self.logprobs.is_empty();
         let logprobs = choice_logprobs(asked, &mut self.logprobs);
         self.frame(ChatCompletionChunk {
@@ -149,7 +237,7 @@ impl StreamState {
             choices: vec![ChunkChoice {
                 index: 0,
                 delta,
-                finish_reason: finish.map(wire_finish),
+                finish_reason: finish,
                 logprobs,
             }],
             usage: self.include_usage.then_some(None),
@@ -173,6 +261,7 @@ impl StreamState {
                 Delta {
                     role: Some("assistant"),
                     content: Some(String::new()),
+                    ..Delta::default()
                 },
                 None,
             ));
@@ -181,20 +270,31 @@ impl StreamState {
         match self.rx.recv().await {
             Some(Event::Text(t)) => {
                 self.meta.log.token();
-                out.push(self.chunk(
-                    Delta {
-                        role: None,
-                        content: Some(t),
-                    },
-                    None,
-                ));
+                match self.reader.as_mut() {
+                    Some(r) => {
+                        let outs = r.push(&t);
+                        self.outs(outs, &mut out);
+                    }
+                    None => {
+                        let ev = self.chunk(text_delta(t), None);
+                        out.push(ev);
+                    }
+                }
             }
             Some(Event::Finished {
                 reason,
                 completion_tokens,
             }) => {
+                let mut finish = wire_finish(reason);
+                if let Some(r) = self.reader.as_mut() {
+                    let outs = r.finish();
+                    self.outs(outs, &mut out);
+                    if self.reader.as_ref().is_some_and(|r| r.calls > 0) {
+                        finish = WireFinish::ToolCalls;
+                    }
+                }
                 self.meta.log.finish(finish_name(reason), completion_tokens);
-                out.push(self.chunk(Delta::default(), Some(reason)));
+                out.push(self.chunk(Delta::default(), Some(finish)));
                 if self.include_usage {
                     out.push(self.frame(ChatCompletionChunk {
                         id: self.meta.id.clone(),
@@ -230,12 +330,13 @@ impl StreamState {
 /// A live SSE response. When the client disconnects, axum drops the stream,
 /// and with it the receiver: the engine stops at its next token.
 pub fn stream(
-    meta: ResponseMeta,
+    mut meta: ResponseMeta,
     prompt: PromptUsage,
     rx: EventReceiver,
     include_usage: bool,
 ) -> Response {
     let state = StreamState {
+        reader: AnswerReader::new(meta.think.take(), meta.tools),
         meta,
         prompt,
         rx,

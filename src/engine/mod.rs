@@ -15,10 +15,12 @@ pub mod pieces;
 pub mod projector;
 pub mod prompt;
 pub mod queue;
+pub mod reasoning;
 pub mod sampling;
 pub mod scheduler;
 pub mod text;
 pub mod tokenize;
+pub mod tools;
 mod worker;
 
 use crate::metrics::Metrics;
@@ -178,8 +180,11 @@ pub struct GenerateRequest {
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
-    /// GBNF grammar constraining the answer (structured output).
-    pub grammar: Option<String>,
+    /// GBNF grammar constraining the answer (structured output, tool calls).
+    pub grammar: Option<grammar::Grammar>,
+    /// Control tokens shown in the answer's text rather than hidden (a
+    /// tool-call format's markers, for its parser).
+    pub shown_tokens: Vec<i32>,
     /// Report each token's log-probability and this many alternatives.
     pub logprobs: Option<u32>,
     /// The image pieces' share of the decode budget, given back when the

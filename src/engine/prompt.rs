@@ -86,6 +86,15 @@ pub struct ChatTemplate {
     /// SmolVLM's does): string content is then passed as one text part,
     /// as llama.cpp's template runtime does.
     pub typed_content: bool,
+    /// The tool-call format the template shows the model was trained on.
+    pub tool_format: super::tools::ToolFormat,
+    /// Whether the template renders `tools` at all; when it does not, the
+    /// generic format's instructions go into the system message.
+    pub renders_tools: bool,
+    /// The thinking tags the template knows, if it is a reasoning model's.
+    pub think: Option<super::reasoning::ThinkTags>,
+    /// Whether thinking can be switched (the template reads `enable_thinking`).
+    pub thinking_switch: bool,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -107,7 +116,7 @@ impl ChatTemplate {
                 TemplateOrigin::ChatmlFallback(None)
             }
             Some(src) => match jinja::environment(&src) {
-                Ok(env) => return Self::with(env, bos, eos, TemplateOrigin::Gguf),
+                Ok(env) => return Self::with(env, bos, eos, TemplateOrigin::Gguf, &src),
                 Err(e) => {
                     let e = error_chain(&e);
                     tracing::error!(
@@ -120,19 +129,43 @@ impl ChatTemplate {
             },
         };
         let env = jinja::environment(CHATML).unwrap_or_else(|_| Environment::new());
-        Self::with(env, bos, eos, origin)
+        Self::with(env, bos, eos, origin, CHATML)
     }
 
-    fn with(env: Environment<'static>, bos: String, eos: String, origin: TemplateOrigin) -> Self {
+    fn with(
+        env: Environment<'static>,
+        bos: String,
+        eos: String,
+        origin: TemplateOrigin,
+        source: &str,
+    ) -> Self {
         let mut t = ChatTemplate {
             env,
             bos,
             eos,
             origin,
             typed_content: false,
+            tool_format: super::tools::ToolFormat::detect(source),
+            renders_tools: false,
+            think: super::reasoning::ThinkTags::detect(source),
+            thinking_switch: source.contains("enable_thinking"),
         };
         t.typed_content = t.needs_typed_content();
+        t.renders_tools = t.shows_tools();
         t
+    }
+
+    /// Renders a probe tool: does its name reach the prompt?
+    fn shows_tools(&self) -> bool {
+        const PROBE: &str = "tessera_probe_tool";
+        let extras = TemplateExtras {
+            tools: Some(serde_json::json!([{"type": "function", "function": {
+                "name": PROBE, "description": "probe",
+                "parameters": {"type": "object", "properties": {}}}}])),
+            ..Default::default()
+        };
+        self.render_with(&[TemplateMessage::new("user", "hi")], &extras)
+            .is_ok_and(|out| out.contains(PROBE))
     }
 
     /// Renders a probe both ways: typed when only the typed form shows it.
@@ -159,6 +192,7 @@ impl ChatTemplate {
             bos,
             eos,
             TemplateOrigin::File(path.to_string()),
+            source,
         ))
     }
 

@@ -132,7 +132,7 @@ impl SamplingParams {
     pub fn sampler(
         &self,
         model: &LlamaModel,
-        grammar: Option<&str>,
+        grammar: Option<&super::grammar::Grammar>,
         n_ctx_seq: u32,
     ) -> Result<LlamaSampler, String> {
         let mut chain = Vec::new();
@@ -148,7 +148,14 @@ impl SamplingParams {
             chain.push(LlamaSampler::logit_bias(model.n_vocab(), &biases));
         }
         if let Some(g) = grammar {
-            chain.push(LlamaSampler::grammar(model, g, "root").map_err(|e| e.to_string())?);
+            let sampler = if g.trigger_words.is_empty() && g.trigger_tokens.is_empty() {
+                LlamaSampler::grammar(model, &g.text, &g.root)
+            } else {
+                let tokens: Vec<LlamaToken> =
+                    g.trigger_tokens.iter().map(|&t| LlamaToken(t)).collect();
+                LlamaSampler::grammar_lazy(model, &g.text, &g.root, &g.trigger_words, &tokens)
+            };
+            chain.push(sampler.map_err(|e| e.to_string())?);
         }
         if self.penalized() {
             let last_n = if self.penalty_last_n < 0 {

@@ -73,6 +73,17 @@ impl PromptTokenizer {
         }
     }
 
+    /// The control token spelled `text`, if the vocabulary has one (e.g.
+    /// Mistral's `[TOOL_CALLS]`): such tokens must be shown, not hidden,
+    /// when a tool-call parser reads the answer.
+    pub fn control_token(&self, text: &str) -> Option<LlamaToken> {
+        let vocab = self.model.vocab();
+        match vocab.tokenize(text.as_bytes(), false, true).as_slice() {
+            [t] if vocab.token_to_piece(*t, false, None).is_empty() => Some(*t),
+            _ => None,
+        }
+    }
+
     pub fn tokenize(&self, prompt: &str) -> Result<TokenizedPrompt, EngineError> {
         let mut prompt = prompt;
         if let Some(bos) = &self.bos_text {

@@ -84,6 +84,22 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Functions the model may call. Their names must be 1-64 letters,
+    /// digits, `_` or `-`; `parameters` is a JSON schema (an object).
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    /// `none`, `auto` (default with tools), `required`, or
+    /// `{"type": "function", "function": {"name": ...}}`.
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    /// For templates with a thinking switch (`enable_thinking`, as Qwen3's):
+    /// `none` or `minimal` turns thinking off, `low`, `medium` or `high` on.
+    /// A template without one answers 400.
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Whether the model may call several tools in one answer (default true).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
     /// OpenAI fields not implemented yet: refused with a 400 naming the
     /// field unless the value asks for nothing (`tools: []`, `presence_penalty: 0`, ...).
     #[serde(flatten)]
@@ -144,6 +160,95 @@ pub struct ChatMessage {
     pub content: Option<MessageContent>,
     #[serde(default)]
     pub name: Option<String>,
+    /// An assistant turn's calls.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// A `tool` message: the call it answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    None,
+    Minimal,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Tool {
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: ToolKind,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    Function,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct FunctionDef {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON schema of the arguments; absent means no arguments.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<serde_json::Value>,
+    /// Accepted; arguments are always constrained to the schema.
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    /// `none`, `auto` or `required`.
+    Mode(ToolChoiceMode),
+    Named(NamedToolChoice),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceMode {
+    None,
+    Auto,
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NamedToolChoice {
+    #[serde(rename = "type")]
+    pub kind: ToolKind,
+    pub function: FunctionName,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct FunctionName {
+    pub name: String,
+}
+
+/// A call, as an assistant turn holds it (and as answers report it).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ToolKind,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct FunctionCall {
+    pub name: String,
+    /// The arguments as JSON text.
+    pub arguments: String,
 }
 
 /// What the OpenAPI document says a message is: one shape per role, as
@@ -157,6 +262,7 @@ pub enum MessageSchema {
     Instruction(InstructionMessage),
     User(UserMessage),
     Assistant(AssistantTurn),
+    Tool(ToolMessage),
 }
 
 #[derive(ToSchema)]
@@ -182,6 +288,23 @@ pub struct AssistantTurn {
     role: AssistantRole,
     content: Option<TextContent>,
     name: Option<String>,
+    tool_calls: Option<Vec<ToolCall>>,
+}
+
+/// A tool's result, answering the call `tool_call_id`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ToolMessage {
+    role: ToolRole,
+    content: TextContent,
+    tool_call_id: String,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ToolRole {
+    Tool,
 }
 
 #[derive(ToSchema)]
@@ -230,6 +353,8 @@ pub enum Role {
     Developer,
     User,
     Assistant,
+    /// A tool's result.
+    Tool,
 }
 
 impl Role {
@@ -239,6 +364,7 @@ impl Role {
             Role::System | Role::Developer => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }

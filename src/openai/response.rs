@@ -52,17 +52,26 @@ pub struct TopLogprob {
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: &'static str,
-    pub content: String,
+    /// Null when the answer is only tool calls.
+    pub content: Option<String>,
     pub refusal: Option<String>,
+    /// The model's thinking, for templates that think (`<think>…</think>`);
+    /// absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<super::ToolCall>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// The model ended its turn, or a stop sequence matched.
     Stop,
     /// `max_tokens` or the context size was reached.
     Length,
+    /// The answer calls tools (`message.tool_calls`).
+    ToolCalls,
 }
 
 /// Token counts, exactly what entered the context.
@@ -159,6 +168,30 @@ pub struct Delta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A streamed call: its first delta has `id`, `type` and the function's
+/// `name`; later ones carry `arguments` fragments for the same `index`.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<super::ToolKind>,
+    pub function: FunctionDelta,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct FunctionDelta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -232,6 +265,9 @@ pub struct ChatTemplateInfo {
     /// `gguf` (the model's own), `file` (`--chat-template-file`) or
     /// `chatml_fallback` (the model has none, or its own does not compile).
     pub source: String,
+    /// The tool-call format used with this template: `hermes`, `llama3`,
+    /// `mistral` or `generic`.
+    pub tool_format: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Why the model's own template is not used.

@@ -12,12 +12,6 @@ use utoipa::ToSchema;
 pub struct NotImplemented {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub tools: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub tool_choice: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub functions: Option<Value>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -31,9 +25,6 @@ pub struct NotImplemented {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub prediction: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub reasoning_effort: Option<Value>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub web_search_options: Option<Value>,
@@ -55,15 +46,12 @@ fn asks_for_nothing(v: &Value) -> bool {
 impl NotImplemented {
     /// The first field that asks for something Tessera cannot do yet.
     pub fn first_requested(&self) -> Option<&'static str> {
-        let fields: [(&'static str, &Option<Value>); 9] = [
-            ("tools", &self.tools),
-            ("tool_choice", &self.tool_choice),
+        let fields: [(&'static str, &Option<Value>); 6] = [
             ("functions", &self.functions),
             ("function_call", &self.function_call),
             ("audio", &self.audio),
             ("modalities", &self.modalities),
             ("prediction", &self.prediction),
-            ("reasoning_effort", &self.reasoning_effort),
             ("web_search_options", &self.web_search_options),
         ];
         fields
@@ -84,13 +72,12 @@ mod tests {
 
     #[test]
     fn no_op_values_pass_and_real_requests_are_named() {
-        let quiet = parse(
-            json!({"tools": [], "tool_choice": "none", "reasoning_effort": null, "modalities": ["text"]}),
-        );
+        let quiet =
+            parse(json!({"functions": [], "function_call": "none", "modalities": ["text"]}));
         assert_eq!(quiet.first_requested(), None);
         assert_eq!(
-            parse(json!({"tools": [{"type": "function"}]})).first_requested(),
-            Some("tools")
+            parse(json!({"functions": [{"name": "f"}]})).first_requested(),
+            Some("functions")
         );
         assert_eq!(
             parse(json!({"modalities": ["text", "audio"]})).first_requested(),

@@ -6,6 +6,7 @@ Starts servers on free ports with the generated tiny fixtures; no network.
 """
 
 import base64
+import json
 import os
 import pathlib
 import re
@@ -143,6 +144,49 @@ def test_logprobs_and_sampling_controls(server):
     streamed = [t.token for c in stream if c.choices and c.choices[0].logprobs
                 for t in c.choices[0].logprobs.content]
     assert streamed == [t.token for t in lp]
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "enum": ["Paris", "Oslo"]}},
+        "required": ["city"], "additionalProperties": False}}}]
+
+
+def test_tool_call_round_trip_with_an_image(server):
+    client = server.client()
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "What's the weather where this was taken?"},
+        {"type": "image_url", "image_url": {"url": data_url()}},
+    ]}]
+    r = client.chat.completions.create(model="tiny-text", messages=messages, tools=TOOLS,
+                                       tool_choice="required", temperature=0, max_tokens=100)
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments)["city"] in ("Paris", "Oslo")
+
+    # Streamed, the SDK's delta types put the same call together.
+    stream = client.chat.completions.create(model="tiny-text", messages=messages, tools=TOOLS,
+                                            tool_choice="required", temperature=0,
+                                            max_tokens=100, stream=True)
+    name, args, finish = "", "", None
+    for c in stream:
+        for tc in c.choices[0].delta.tool_calls or []:
+            assert tc.index == 0
+            name += tc.function.name or ""
+            args += tc.function.arguments or ""
+        finish = c.choices[0].finish_reason or finish
+    assert (name, json.loads(args)) == ("get_weather", json.loads(call.function.arguments))
+    assert finish == "tool_calls"
+
+    messages.append(choice.message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 21}'})
+    final = client.chat.completions.create(model="tiny-text", messages=messages, tools=TOOLS,
+                                           temperature=0, max_tokens=5)
+    assert final.choices[0].message.content is not None
+    assert final.usage.prompt_tokens > r.usage.prompt_tokens
 
 
 def test_models_list(server):

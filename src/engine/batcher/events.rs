@@ -65,7 +65,8 @@ impl Batcher<'_> {
         let Some(a) = self.slots[i].active.as_mut() else {
             return;
         };
-        let piece = vocab.token_to_piece(tok, false, None);
+        let shown = a.job.request.shown_tokens.contains(&tok.0);
+        let piece = vocab.token_to_piece(tok, shown, None);
         let step = a.text.push(&piece);
         if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
             return self.release(i); // client gone: free the sequence now

@@ -214,7 +214,7 @@ impl<'m> Batcher<'m> {
         }
         let sampler = match job.request.sampling.sampler(
             self.model,
-            job.request.grammar.as_deref(),
+            job.request.grammar.as_ref(),
             self.n_ctx_seq,
         ) {
             Ok(s) => s,

@@ -1,0 +1,219 @@
+//! A request's messages as the chat template sees them: images replaced by
+//! the media marker (their URLs collected in prompt order), every string
+//! the client wrote fenced (`engine/fence.rs`), tool calls with their
+//! arguments as JSON objects (as transformers passes them), tool results
+//! with the id of the call they answer.
+
+use super::error::ApiError;
+use super::images::ImageRef;
+use crate::engine::ModelInfo;
+use crate::engine::fence::TextFence;
+use crate::engine::prompt::TemplateMessage;
+use crate::openai::{
+    ChatCompletionRequest, ChatMessage, ContentPart, ImageDetail, MessageContent, Role,
+};
+use crate::vision::tiling::RequestedDetail;
+use serde_json::{Value, json};
+
+pub(super) fn flatten(
+    req: &ChatCompletionRequest,
+    info: &ModelInfo,
+) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), ApiError> {
+    let mut messages = Vec::with_capacity(req.messages.len());
+    let mut urls = Vec::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let content = content(i, m, info, &mut urls)?;
+        let tool_calls = tool_calls(i, m, &info.fence)?;
+        if m.role == Role::Tool && m.tool_call_id.is_none() {
+            return Err(ApiError::invalid(format!(
+                "messages[{i}] has role `tool` but no tool_call_id; name the call it answers"
+            ))
+            .param(format!("messages[{i}].tool_call_id")));
+        }
+        messages.push(TemplateMessage {
+            role: m.role.template_name().to_string(),
+            // An assistant turn that only calls tools has no content.
+            content: (m.content.is_some() || tool_calls.is_none()).then_some(content),
+            name: m.name.as_deref().map(|n| info.fence.wrap(n)),
+            tool_calls,
+            tool_call_id: match &m.tool_call_id {
+                Some(id) => Some(plain_id(id, &format!("messages[{i}].tool_call_id"))?),
+                None => None,
+            },
+        });
+    }
+    Ok((messages, urls))
+}
+
+fn content(
+    i: usize,
+    m: &ChatMessage,
+    info: &ModelInfo,
+    urls: &mut Vec<ImageRef>,
+) -> Result<String, ApiError> {
+    let mut content = String::new();
+    match &m.content {
+        None if m.role == Role::Assistant => {}
+        None => {
+            return Err(ApiError::invalid(format!(
+                "messages[{i}].content is required for role `{}`",
+                m.role.template_name()
+            ))
+            .param(format!("messages[{i}].content")));
+        }
+        Some(MessageContent::Text(t)) => content.push_str(&info.fence.wrap(t)),
+        Some(MessageContent::Parts(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                match part {
+                    ContentPart::Text { text } => content.push_str(&info.fence.wrap(text)),
+                    ContentPart::ImageUrl { image_url } => {
+                        let param = format!("messages[{i}].content[{j}].image_url");
+                        if m.role != Role::User {
+                            return Err(ApiError::invalid(format!(
+                                "{param}: images are only accepted in user messages"
+                            ))
+                            .param(param));
+                        }
+                        content.push_str(&info.media_marker);
+                        urls.push(ImageRef {
+                            url: image_url.url.clone(),
+                            detail: match image_url.detail.unwrap_or_default() {
+                                ImageDetail::Auto => RequestedDetail::Auto,
+                                ImageDetail::Low => RequestedDetail::Low,
+                                ImageDetail::High => RequestedDetail::High,
+                            },
+                            param,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(content)
+}
+
+/// An assistant turn's calls, arguments parsed and every client string in
+/// them fenced.
+fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Value>, ApiError> {
+    let Some(calls) = m.tool_calls.as_ref().filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if m.role != Role::Assistant {
+        return Err(ApiError::invalid(format!(
+            "messages[{i}].tool_calls: only assistant messages hold tool calls"
+        ))
+        .param(format!("messages[{i}].tool_calls")));
+    }
+    let mut out = Vec::with_capacity(calls.len());
+    for (j, c) in calls.iter().enumerate() {
+        let args: Value = serde_json::from_str(&c.function.arguments).map_err(|e| {
+            ApiError::invalid(format!(
+                "messages[{i}].tool_calls[{j}].function.arguments is not JSON text: {e}"
+            ))
+            .param(format!("messages[{i}].tool_calls[{j}].function.arguments"))
+        })?;
+        let at = format!("messages[{i}].tool_calls[{j}]");
+        out.push(json!({
+            "id": plain_id(&c.id, &format!("{at}.id"))?,
+            "type": "function",
+            "function": {
+                "name": plain_id(&c.function.name, &format!("{at}.function.name"))?,
+                "arguments": fence_all(fence, args),
+            },
+        }));
+    }
+    Ok(Some(Value::Array(out)))
+}
+
+/// Call ids and function names are compared by templates (Mistral's checks
+/// that ids are nine characters), so they are not fenced; instead they
+/// must be plain: letters, digits, `_`, `-`, `.` or `:`, which no control
+/// token is made of.
+fn plain_id(s: &str, param: &str) -> Result<String, ApiError> {
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::invalid(format!(
+            "{param} {s:?} must be 1 to 128 letters, digits, `_`, `-`, `.` or `:`"
+        ))
+        .param(param.to_string()))
+    }
+}
+
+/// Every key and string of client JSON, fenced: templates print arguments,
+/// they do not compare them.
+fn fence_all(fence: &TextFence, v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(fence.wrap(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| fence_all(fence, x)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, x)| (fence.wrap(&k), fence_all(fence, x)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Tool definitions with the client's free text fenced: descriptions,
+/// titles, property names (and the `required` lists naming them) and
+/// enum/const/default/example values. Structure the template reads
+/// (`type`, the function's `name`, schema keywords) is left alone, so its
+/// logic (`if param.type == "string"`) still works.
+pub(super) fn fence_tools(fence: &TextFence, v: &Value) -> Value {
+    fn walk(fence: &TextFence, v: &Value, key: Option<&str>) -> Value {
+        match (v, key) {
+            (Value::String(s), Some("description" | "title")) => Value::String(fence.wrap(s)),
+            (Value::Object(o), Some("properties")) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (fence.wrap(k), walk(fence, x, None)))
+                    .collect(),
+            ),
+            (Value::Array(a), Some("required")) => Value::Array(
+                a.iter()
+                    .map(|x| match x {
+                        Value::String(s) => Value::String(fence.wrap(s)),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ),
+            (v, Some("enum" | "const" | "default" | "examples")) => fence_all(fence, v.clone()),
+            (Value::Object(o), _) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), walk(fence, x, Some(k))))
+                    .collect(),
+            ),
+            (Value::Array(a), _) => Value::Array(a.iter().map(|x| walk(fence, x, None)).collect()),
+            (other, _) => other.clone(),
+        }
+    }
+    walk(fence, v, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_definitions_keep_their_structure() {
+        let f = TextFence::random();
+        let tools = json!([{"type": "function", "function": {"name": "get_weather",
+            "description": "<|im_end|>", "parameters": {"type": "object",
+            "properties": {"city": {"type": "string", "enum": ["Paris"]}}, "required": ["city"]}}}]);
+        let out = fence_tools(&f, &tools);
+        let func = &out[0]["function"];
+        assert_eq!(out[0]["type"], "function");
+        assert_eq!(func["name"], "get_weather");
+        assert_eq!(func["description"], f.wrap("<|im_end|>"));
+        let props = func["parameters"]["properties"].as_object().unwrap();
+        let (k, city) = props.iter().next().unwrap();
+        assert_eq!(k, &f.wrap("city"));
+        assert_eq!(city["type"], "string");
+        assert_eq!(city["enum"][0], f.wrap("Paris"));
+        assert_eq!(func["parameters"]["required"][0], f.wrap("city"));
+        assert_eq!(func["parameters"]["type"], "object");
+    }
+}

@@ -1,0 +1,382 @@
+//! The model's output back into content and calls, incrementally: text is
+//! passed on as it comes, except what may still turn into a call (the
+//! start of a call marker is held back, a call is held until complete).
+//! The same parser serves streaming and whole answers.
+
+use super::ToolFormat;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Content(String),
+    Call(ParsedCall),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCall {
+    pub name: String,
+    /// The arguments as JSON text (what OpenAI's `arguments` string holds).
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before anything but whitespace (JSON formats decide here).
+    Start,
+    Text,
+    /// Inside a call (or, for JSON formats, the whole answer).
+    Call,
+    /// The answer's calls are complete; the rest is ignored whitespace.
+    Done,
+}
+
+pub struct ToolParser {
+    format: ToolFormat,
+    state: State,
+    buf: String,
+    calls: usize,
+}
+
+const HERMES_OPEN: &str = "<tool_call>";
+const HERMES_CLOSE: &str = "</tool_call>";
+const MISTRAL_OPEN: &str = "[TOOL_CALLS]";
+const PYTHON_TAG: &str = "<|python_tag|>";
+
+impl ToolParser {
+    pub fn new(format: ToolFormat) -> Self {
+        ToolParser {
+            format,
+            state: State::Start,
+            buf: String::new(),
+            calls: 0,
+        }
+    }
+
+    /// Calls parsed so far.
+    pub fn calls(&self) -> usize {
+        self.calls
+    }
+
+    pub fn push(&mut self, text: &str) -> Vec<Piece> {
+        self.buf.push_str(text);
+        let mut out = Vec::new();
+        self.drain(&mut out, false);
+        out
+    }
+
+    /// The end of the answer: whatever is held is resolved.
+    pub fn finish(&mut self) -> Vec<Piece> {
+        let mut out = Vec::new();
+        self.drain(&mut out, true);
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            if self.state == State::Call {
+                self.resolve(&rest, &mut out);
+            } else if self.state != State::Done {
+                out.push(Piece::Content(rest));
+            }
+        }
+        out
+    }
+
+    fn drain(&mut self, out: &mut Vec<Piece>, end: bool) {
+        loop {
+            match self.state {
+                State::Start => {
+                    let t = self.buf.trim_start();
+                    if t.is_empty() {
+                        return;
+                    }
+                    let json_whole =
+                        matches!(self.format, ToolFormat::Llama3 | ToolFormat::Generic);
+                    if json_whole && (t.starts_with('{') || t.starts_with(PYTHON_TAG)) {
+                        self.buf = t.trim_start_matches(PYTHON_TAG).to_string();
+                        self.state = State::Call;
+                    } else if json_whole && PYTHON_TAG.starts_with(t) && !end {
+                        return; // maybe the tag, still arriving
+                    } else {
+                        self.state = State::Text;
+                    }
+                }
+                State::Text => {
+                    let open = match self.format {
+                        ToolFormat::Hermes => HERMES_OPEN,
+                        ToolFormat::Mistral => MISTRAL_OPEN,
+                        // A JSON answer decides at its first character.
+                        _ => {
+                            let all = std::mem::take(&mut self.buf);
+                            push_content(out, all);
+                            return;
+                        }
+                    };
+                    if let Some(at) = self.buf.find(open) {
+                        let before: String = self.buf.drain(..at + open.len()).collect();
+                        push_content(out, before[..at].to_string());
+                        self.state = State::Call;
+                        continue;
+                    }
+                    // Hold back a tail that may be the marker's beginning.
+                    let keep = if end {
+                        0
+                    } else {
+                        partial_suffix(&self.buf, open)
+                    };
+                    let cut = self.buf.len() - keep;
+                    let text: String = self.buf.drain(..cut).collect();
+                    push_content(out, text);
+                    return;
+                }
+                State::Call => match self.format {
+                    ToolFormat::Hermes => {
+                        let Some(at) = self.buf.find(HERMES_CLOSE) else {
+                            return;
+                        };
+                        let body: String = self.buf.drain(..at + HERMES_CLOSE.len()).collect();
+                        self.resolve_hermes(&body[..at], out);
+                        // Text between calls is whitespace in practice; keep
+                        // anything else as content.
+                        self.state = State::Text;
+                    }
+                    _ => {
+                        let body = self.buf.trim();
+                        if complete_json(body) {
+                            let body = std::mem::take(&mut self.buf);
+                            self.resolve(&body, out);
+                            self.state = State::Done;
+                        }
+                        return;
+                    }
+                },
+                State::Done => {
+                    self.buf.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn resolve_hermes(&mut self, body: &str, out: &mut Vec<Piece>) {
+        match call_from(body, "arguments") {
+            Some(c) => {
+                self.calls += 1;
+                out.push(Piece::Call(c));
+            }
+            None => out.push(Piece::Content(format!("{HERMES_OPEN}{body}{HERMES_CLOSE}"))),
+        }
+    }
+
+    /// A held call body, at its end or the answer's.
+    fn resolve(&mut self, body: &str, out: &mut Vec<Piece>) {
+        let calls = match self.format {
+            ToolFormat::Hermes => {
+                let body = body.trim_end_matches(HERMES_CLOSE);
+                call_from(body, "arguments").map(|c| vec![c])
+            }
+            ToolFormat::Mistral => mistral_calls(body),
+            ToolFormat::Llama3 => call_from(body, "parameters")
+                .or_else(|| call_from(body, "arguments"))
+                .map(|c| vec![c]),
+            ToolFormat::Generic => match serde_json::from_str::<Value>(body.trim()) {
+                Ok(Value::Object(o)) if o.contains_key("tool_calls") => {
+                    o["tool_calls"].as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|c| call_value(c, "arguments"))
+                            .collect()
+                    })
+                }
+                Ok(Value::Object(o)) if o.get("response").is_some_and(Value::is_string) => {
+                    let text = o["response"].as_str().unwrap_or_default().to_string();
+                    out.push(Piece::Content(text));
+                    return;
+                }
+                _ => None,
+            },
+        };
+        match calls {
+            Some(calls) if !calls.is_empty() => {
+                self.calls += calls.len();
+                out.extend(calls.into_iter().map(Piece::Call));
+            }
+            // Not a call after all: the model's text, as written.
+            _ => {
+                let marker = match self.format {
+                    ToolFormat::Hermes => HERMES_OPEN,
+                    ToolFormat::Mistral => MISTRAL_OPEN,
+                    _ => "",
+                };
+                out.push(Piece::Content(format!("{marker}{body}")));
+            }
+        }
+    }
+}
+
+fn push_content(out: &mut Vec<Piece>, text: String) {
+    if !text.is_empty() {
+        out.push(Piece::Content(text));
+    }
+}
+
+/// Length of the longest tail of `s` that is a proper prefix of `marker`.
+fn partial_suffix(s: &str, marker: &str) -> usize {
+    (1..marker.len().min(s.len() + 1))
+        .rev()
+        .find(|&n| s.is_char_boundary(s.len() - n) && marker.starts_with(&s[s.len() - n..]))
+        .unwrap_or(0)
+}
+
+/// Whether `s` is one complete JSON value (an object or an array).
+fn complete_json(s: &str) -> bool {
+    (s.starts_with('{') || s.starts_with('[')) && serde_json::from_str::<Value>(s).is_ok()
+}
+
+fn call_from(body: &str, key: &str) -> Option<ParsedCall> {
+    serde_json::from_str::<Value>(body.trim())
+        .ok()
+        .and_then(|v| call_value(&v, key))
+}
+
+/// `{"name": …, key: …}`; arguments given as an object or as JSON text.
+fn call_value(v: &Value, key: &str) -> Option<ParsedCall> {
+    let name = v.get("name")?.as_str()?.to_string();
+    let arguments = match v.get(key).or_else(|| v.get("arguments")) {
+        None => "{}".to_string(),
+        Some(Value::String(s)) if serde_json::from_str::<Value>(s).is_ok() => s.clone(),
+        Some(a @ Value::Object(_)) => a.to_string(),
+        Some(_) => return None,
+    };
+    Some(ParsedCall { name, arguments })
+}
+
+/// `[{"name":…,"arguments":…}, …]`, or the newer `name[ARGS]{…}` form.
+fn mistral_calls(body: &str) -> Option<Vec<ParsedCall>> {
+    let body = body.trim();
+    if let Ok(Value::Array(list)) = serde_json::from_str::<Value>(body) {
+        return list.iter().map(|c| call_value(c, "arguments")).collect();
+    }
+    let mut calls = Vec::new();
+    for part in body.split(MISTRAL_OPEN) {
+        let (name, args) = part.split_once("[ARGS]")?;
+        let args: Value = serde_json::from_str(args.trim()).ok()?;
+        calls.push(ParsedCall {
+            name: name.trim().to_string(),
+            arguments: args.to_string(),
+        });
+    }
+    Some(calls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `text` in pieces of `step` bytes (on char boundaries).
+    fn run(format: ToolFormat, text: &str, step: usize) -> (String, Vec<ParsedCall>) {
+        let mut p = ToolParser::new(format);
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let mut n = step.min(rest.len());
+            while !rest.is_char_boundary(n) {
+                n += 1;
+            }
+            pieces.extend(p.push(&rest[..n]));
+            rest = &rest[n..];
+        }
+        pieces.extend(p.finish());
+        let mut content = String::new();
+        let mut calls = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Content(c) => content.push_str(&c),
+                Piece::Call(c) => calls.push(c),
+            }
+        }
+        (content, calls)
+    }
+
+    fn call(name: &str, args: &str) -> ParsedCall {
+        ParsedCall {
+            name: name.into(),
+            arguments: args.into(),
+        }
+    }
+
+    #[test]
+    fn hermes_calls_between_text_in_any_split() {
+        let text = "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+        for step in [1, 2, 5, 1000] {
+            let (content, calls) = run(ToolFormat::Hermes, text, step);
+            assert_eq!(content.trim(), "Let me check.", "step {step}");
+            assert_eq!(
+                calls,
+                vec![
+                    call("get_weather", r#"{"city":"Paris"}"#),
+                    call("get_time", "{}")
+                ]
+            );
+        }
+        // A marker that never completes is text; so is a malformed call.
+        assert_eq!(run(ToolFormat::Hermes, "a <tool_", 1).0, "a <tool_");
+        let (c, calls) = run(ToolFormat::Hermes, "<tool_call>not json</tool_call>", 3);
+        assert!(calls.is_empty());
+        assert_eq!(c, "<tool_call>not json</tool_call>");
+        // Cut off at max_tokens inside a call: the text as written.
+        let (c, calls) = run(ToolFormat::Hermes, "<tool_call>{\"name\": \"f\", \"argu", 4);
+        assert!(calls.is_empty() && c.starts_with("<tool_call>{"));
+    }
+
+    #[test]
+    fn mistral_both_forms() {
+        let (c, calls) = run(
+            ToolFormat::Mistral,
+            "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"x\": 1}}, {\"name\": \"b\", \"arguments\": {}}]",
+            3,
+        );
+        assert_eq!(c, "");
+        assert_eq!(calls, vec![call("a", r#"{"x":1}"#), call("b", "{}")]);
+        let (_, calls) = run(ToolFormat::Mistral, "[TOOL_CALLS]a[ARGS]{\"x\": 1}", 2);
+        assert_eq!(calls, vec![call("a", r#"{"x":1}"#)]);
+        assert_eq!(
+            run(ToolFormat::Mistral, "just text [TOOL", 2).0,
+            "just text [TOOL"
+        );
+    }
+
+    #[test]
+    fn json_formats_decide_on_the_first_character() {
+        let (c, calls) = run(
+            ToolFormat::Llama3,
+            " {\"name\": \"get_time\", \"parameters\": {\"tz\": \"UTC\"}}",
+            2,
+        );
+        assert_eq!(
+            (c.as_str(), calls),
+            ("", vec![call("get_time", r#"{"tz":"UTC"}"#)])
+        );
+        let (c, calls) = run(
+            ToolFormat::Llama3,
+            "<|python_tag|>{\"name\": \"f\", \"parameters\": {}}",
+            3,
+        );
+        assert_eq!((c.as_str(), calls), ("", vec![call("f", "{}")]));
+        assert_eq!(
+            run(ToolFormat::Llama3, "Hello {there}", 1).0,
+            "Hello {there}"
+        );
+        let (c, calls) = run(
+            ToolFormat::Generic,
+            "{\"tool_calls\": [{\"name\": \"f\", \"arguments\": {\"a\": [1]}}]}",
+            4,
+        );
+        assert_eq!((c.as_str(), calls), ("", vec![call("f", r#"{"a":[1]}"#)]));
+        let (c, calls) = run(ToolFormat::Generic, "{\"response\": \"hi there\"}", 4);
+        assert_eq!((c.as_str(), calls.len()), ("hi there", 0));
+        // String-encoded arguments pass through as they are.
+        let (_, calls) = run(
+            ToolFormat::Generic,
+            r#"{"tool_calls": [{"name": "f", "arguments": "{\"a\": 1}"}]}"#,
+            1000,
+        );
+        assert_eq!(calls, vec![call("f", r#"{"a": 1}"#)]);
+    }
+}
