@@ -214,6 +214,7 @@ pub async fn prepare(
                 .map(|t| t.shown_tokens.clone())
                 .unwrap_or_default(),
             logprobs: plan.logprobs,
+            think: info.template.think.map(|t| (t, prompt.think_opened)),
             hold,
         },
         tool_format: tools.map(|t| t.format),

@@ -25,7 +25,7 @@ use utoipa::OpenApi;
         MessageContent, ContentPart, ImageUrl,
         ResponseFormat, JsonSchemaFormat,
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
-        FinishReason, Usage, PromptTokensDetails, ImageUsage, ThumbnailUsage,
+        FinishReason, Usage, PromptTokensDetails, CompletionTokensDetails, ImageUsage, ThumbnailUsage,
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
         ModelCapabilities, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
         SamplingDefaultsInfo, ChoiceLogprobs, TokenLogprob, TopLogprob,

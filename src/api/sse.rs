@@ -10,8 +10,8 @@ use crate::engine::tools::ToolFormat;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChoiceLogprobs, ChunkChoice,
-    Delta, FinishReason as WireFinish, FunctionDelta, ImageUsage, PromptTokensDetails, ToolCall,
-    ToolCallDelta, ToolKind, TopLogprob, Usage,
+    CompletionTokensDetails, Delta, FinishReason as WireFinish, FunctionDelta, ImageUsage,
+    PromptTokensDetails, ToolCall, ToolCallDelta, ToolKind, TopLogprob, Usage,
 };
 use axum::Json;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -73,11 +73,17 @@ fn choice_logprobs(asked: bool, tokens: &mut Vec<TokenLogprob>) -> Option<Choice
     })
 }
 
-fn usage(p: PromptUsage, completion_tokens: u32, images: &[ImageUsage]) -> Usage {
+fn usage(
+    p: PromptUsage,
+    completion_tokens: u32,
+    reasoning_tokens: u32,
+    images: &[ImageUsage],
+) -> Usage {
     Usage {
         images: images.to_vec(),
         prompt_tokens: p.prompt_tokens,
         completion_tokens,
+        completion_tokens_details: CompletionTokensDetails { reasoning_tokens },
         total_tokens: p.prompt_tokens + completion_tokens,
         prompt_tokens_details: PromptTokensDetails {
             cached_tokens: p.cached_tokens,
@@ -96,13 +102,55 @@ fn absorb(outs: Vec<Out>, reasoning: &mut String, content: &mut String, calls: &
     }
 }
 
-/// Waits for the whole answer. Dropping this future (client gone) drops the
-/// receiver, which cancels the generation.
+/// The answer as a `chat.completion`.
 pub async fn collect(
     mut meta: ResponseMeta,
     prompt: PromptUsage,
-    mut rx: EventReceiver,
+    rx: EventReceiver,
 ) -> Result<Response, ApiError> {
+    let a = answer(&mut meta, prompt, rx).await?;
+    let only_calls = !a.calls.is_empty() && a.content.trim().is_empty();
+    let body = ChatCompletion {
+        id: meta.id,
+        object: "chat.completion",
+        created: meta.created,
+        model: meta.model,
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: (!only_calls).then_some(a.content),
+                refusal: None,
+                reasoning_content: (!a.reasoning.is_empty()).then_some(a.reasoning),
+                tool_calls: (!a.calls.is_empty()).then_some(a.calls),
+            },
+            finish_reason: a.finish,
+            logprobs: a.logprobs,
+        }],
+        usage: a.usage,
+        system_fingerprint: None,
+    };
+    Ok(Json(body).into_response())
+}
+
+/// A whole answer, read: what `/v1/chat/completions` and `/v1/responses`
+/// both report.
+pub struct Answer {
+    pub content: String,
+    pub reasoning: String,
+    pub calls: Vec<ToolCall>,
+    pub finish: WireFinish,
+    pub usage: Usage,
+    pub logprobs: Option<ChoiceLogprobs>,
+}
+
+/// Waits for the whole answer. Dropping this future (client gone) drops
+/// the receiver, which cancels the generation.
+pub async fn answer(
+    meta: &mut ResponseMeta,
+    prompt: PromptUsage,
+    mut rx: EventReceiver,
+) -> Result<Answer, ApiError> {
     let mut content = String::new();
     let mut logprobs = Vec::new();
     let mut reader = AnswerReader::new(meta.think.take(), meta.tools);
@@ -121,37 +169,24 @@ pub async fn collect(
             Event::Finished {
                 reason,
                 completion_tokens,
+                reasoning_tokens,
             } => {
                 if let Some(r) = reader.as_mut() {
                     absorb(r.finish(), &mut reasoning, &mut content, &mut calls);
                 }
                 meta.log.finish(finish_name(reason), completion_tokens);
-                let only_calls = !calls.is_empty() && content.trim().is_empty();
-                let body = ChatCompletion {
-                    id: meta.id,
-                    object: "chat.completion",
-                    created: meta.created,
-                    model: meta.model,
-                    choices: vec![Choice {
-                        index: 0,
-                        message: AssistantMessage {
-                            role: "assistant",
-                            content: (!only_calls).then_some(content),
-                            refusal: None,
-                            reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                            tool_calls: (!calls.is_empty()).then_some(calls),
-                        },
-                        finish_reason: if reader.as_ref().is_some_and(|r| r.calls > 0) {
-                            WireFinish::ToolCalls
-                        } else {
-                            wire_finish(reason)
-                        },
-                        logprobs: choice_logprobs(meta.logprobs, &mut logprobs),
-                    }],
-                    usage: usage(prompt, completion_tokens, &meta.images),
-                    system_fingerprint: None,
-                };
-                return Ok(Json(body).into_response());
+                return Ok(Answer {
+                    finish: if reader.as_ref().is_some_and(|r| r.calls > 0) {
+                        WireFinish::ToolCalls
+                    } else {
+                        wire_finish(reason)
+                    },
+                    logprobs: choice_logprobs(meta.logprobs, &mut logprobs),
+                    usage: usage(prompt, completion_tokens, reasoning_tokens, &meta.images),
+                    content,
+                    reasoning,
+                    calls,
+                });
             }
             Event::Failed(e) => return Err(e.into()),
             Event::Started(_) => {}
@@ -284,6 +319,7 @@ impl StreamState {
             Some(Event::Finished {
                 reason,
                 completion_tokens,
+                reasoning_tokens,
             }) => {
                 let mut finish = wire_finish(reason);
                 if let Some(r) = self.reader.as_mut() {
@@ -305,6 +341,7 @@ impl StreamState {
                         usage: Some(Some(usage(
                             self.prompt,
                             completion_tokens,
+                            reasoning_tokens,
                             &self.meta.images,
                         ))),
                         system_fingerprint: None,

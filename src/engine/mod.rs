@@ -187,6 +187,9 @@ pub struct GenerateRequest {
     pub shown_tokens: Vec<i32>,
     /// Report each token's log-probability and this many alternatives.
     pub logprobs: Option<u32>,
+    /// The template's thinking tags, and whether the prompt leaves them
+    /// open: the engine counts the thought tokens.
+    pub think: Option<(reasoning::ThinkTags, bool)>,
     /// The image pieces' share of the decode budget, given back when the
     /// job is dropped.
     pub hold: Option<crate::vision::budget::Grant>,
@@ -230,6 +233,8 @@ pub enum Event {
     Finished {
         reason: FinishReason,
         completion_tokens: u32,
+        /// Of which thoughts (templates that think).
+        reasoning_tokens: u32,
     },
     Failed(EngineError),
 }

@@ -68,6 +68,12 @@ impl Splitter {
         }
     }
 
+    /// Whether the text so far ends inside the thoughts (or the blank line
+    /// after them): the token that produced it was thought.
+    pub fn in_thought(&self) -> bool {
+        matches!(self.state, State::Thinking | State::AfterThought)
+    }
+
     /// Whether a rendered prompt leaves a thinking tag open.
     pub fn opened_by(tags: ThinkTags, prompt: &str) -> bool {
         match (prompt.rfind(tags.open), prompt.rfind(tags.close)) {
@@ -204,6 +210,22 @@ mod tests {
             );
             assert_eq!(run("a</think>b", true, step), ("a".into(), "b".into()));
         }
+    }
+
+    #[test]
+    fn each_token_is_thought_or_answer() {
+        let mut s = Splitter::new(THINK, false);
+        let thought: Vec<bool> = ["<think>", "a", "</thi", "nk>", "\n\n", "b", "</think>"]
+            .iter()
+            .map(|t| {
+                s.push(t);
+                s.in_thought()
+            })
+            .collect();
+        assert_eq!(thought, [true, true, true, true, true, false, false]);
+        let mut s = Splitter::new(THINK, false);
+        s.push("Hello");
+        assert!(!s.in_thought());
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub struct Usage {
     pub completion_tokens: u32,
     pub total_tokens: u32,
     pub prompt_tokens_details: PromptTokensDetails,
+    pub completion_tokens_details: CompletionTokensDetails,
     /// Extension: how each image was tiled and priced, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageUsage>,
@@ -128,6 +129,13 @@ pub struct InputTokens {
     /// Of which images.
     pub image_tokens: u32,
     pub images: Vec<ImageUsage>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CompletionTokensDetails {
+    /// Completion tokens that were thoughts (templates that think), up to
+    /// and including the closing tag.
+    pub reasoning_tokens: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]

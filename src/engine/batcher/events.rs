@@ -67,6 +67,12 @@ impl Batcher<'_> {
         };
         let shown = a.job.request.shown_tokens.contains(&tok.0);
         let piece = vocab.token_to_piece(tok, shown, None);
+        if let Some(t) = a.thought.as_mut() {
+            t.push(&String::from_utf8_lossy(&piece));
+            if t.in_thought() {
+                a.reasoning_tokens += 1;
+            }
+        }
         let step = a.text.push(&piece);
         if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
             return self.release(i); // client gone: free the sequence now
@@ -140,6 +146,7 @@ impl Batcher<'_> {
             let _ = a.job.events.send(Event::Finished {
                 reason,
                 completion_tokens: a.completion_tokens,
+                reasoning_tokens: a.reasoning_tokens,
             });
         }
     }

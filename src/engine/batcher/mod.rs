@@ -75,6 +75,10 @@ struct Active {
     logits_at: Option<i32>,
     /// When the previous token was sampled (inter-token latency).
     last_token_at: Option<Instant>,
+    /// For templates that think: where the answer's thoughts end, and how
+    /// many sampled tokens were thought (`reasoning_tokens`).
+    thought: Option<super::reasoning::Splitter>,
+    reasoning_tokens: u32,
 }
 
 struct Slot {
@@ -254,6 +258,11 @@ impl<'m> Batcher<'m> {
         usage.cached_tokens = cells;
         let pos = slot.cached.iter().map(Item::positions).sum::<u32>() as i32;
         slot.active = Some(Active {
+            thought: job
+                .request
+                .think
+                .map(|(tags, opened)| super::reasoning::Splitter::new(tags, opened)),
+            reasoning_tokens: 0,
             sampler,
             text: TextAssembler::new(job.request.stop.clone()),
             job,
