@@ -9,10 +9,9 @@ use crate::engine::prompt::TemplateExtras;
 use crate::engine::{EngineError, Event, GenerateRequest, ModelInfo, Status};
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorEnvelope, ImageUsage,
-    InputTokens, ReasoningEffort, ThumbnailUsage,
+    InputTokens, ReasoningEffort,
 };
 use crate::vision::budget::{BudgetError, request_cost};
-use crate::vision::tiling::{Detail, TilePlan};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -74,7 +73,14 @@ pub async fn prepare(
     body: Result<Bytes, BytesRejection>,
     deadline: Option<std::time::Instant>,
 ) -> Result<PreparedRequest, ApiError> {
-    let body = body.map_err(|e| {
+    let body = body_bytes(body)?;
+    let req = parse(&body)?;
+    prepare_request(state, req, deadline).await
+}
+
+/// The body, or the reason it could not be read.
+pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
         let status = e.status();
         let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "the request body is larger than the server accepts (--max-body-bytes); send fewer or smaller images".to_string()
@@ -84,8 +90,16 @@ pub async fn prepare(
             format!("cannot read the request body: {e}")
         };
         ApiError::new(status, "invalid_request_error", msg)
-    })?;
-    let req = parse(&body)?;
+    })
+}
+
+/// A parsed request (from Chat Completions, or translated from the
+/// Responses API) through validation, images and the prompt.
+pub async fn prepare_request(
+    state: &SharedState,
+    req: ChatCompletionRequest,
+    deadline: Option<std::time::Instant>,
+) -> Result<PreparedRequest, ApiError> {
     let info = ready_info(state)?;
     let plan = super::params::validate(&req, &super::params::ModelLimits::of(info))?;
     let (mut messages, urls) = flatten(&req, info)?;
@@ -174,7 +188,7 @@ pub async fn prepare(
     let mut pieces = Vec::new();
     let mut images = Vec::with_capacity(decoded.len());
     for (tile_plan, p) in decoded {
-        images.push(image_usage(&tile_plan));
+        images.push(super::images::image_usage(&tile_plan));
         pieces.extend(p);
     }
     let engine = state.engine.clone();
@@ -228,29 +242,6 @@ pub async fn prepare(
     })
 }
 
-fn image_usage(p: &TilePlan) -> ImageUsage {
-    ImageUsage {
-        detail: match p.detail {
-            Detail::Low => "low".into(),
-            Detail::High => "high".into(),
-        },
-        width: p.width,
-        height: p.height,
-        cols: p.cols,
-        rows: p.rows,
-        tiles: p.tiles(),
-        tile_size: p.tile.width,
-        tile_tokens: p.tile.tokens,
-        thumbnail: p.thumbnail.map(|t| ThumbnailUsage {
-            width: t.width,
-            height: t.height,
-            tokens: t.tokens,
-        }),
-        tokens: p.tokens(),
-        sliced_by_projector: p.whole.is_some(),
-    }
-}
-
 async fn handle(
     state: SharedState,
     request_id: &str,
@@ -260,6 +251,33 @@ async fn handle(
     let log = RequestLog::new(request_id, &state.model_id);
     let deadline = state.request_timeout.map(|t| started + t);
     let prepared = prepare(&state, body, deadline).await?;
+    let stream = prepared.stream;
+    let include_usage = prepared.include_usage;
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let (meta, usage, rx) = start(&state, prepared, deadline, log, id).await?;
+    if stream {
+        Ok(sse::stream(meta, usage, rx, include_usage))
+    } else {
+        sse::collect(meta, usage, rx).await
+    }
+}
+
+/// Submits a prepared request and waits until its prompt is in: prompt
+/// errors still get their status code, even for streams.
+pub async fn start(
+    state: &SharedState,
+    prepared: PreparedRequest,
+    deadline: Option<std::time::Instant>,
+    log: RequestLog,
+    id: String,
+) -> Result<
+    (
+        sse::ResponseMeta,
+        crate::engine::PromptUsage,
+        crate::engine::channel::EventReceiver,
+    ),
+    ApiError,
+> {
     log.images(
         prepared.images.len(),
         prepared.images.iter().map(|i| i.tiles).sum(),
@@ -274,7 +292,7 @@ async fn handle(
     let usage = prompt_started(&mut rx).await?;
     log.prompt(usage.prompt_tokens, usage.cached_tokens);
     let meta = sse::ResponseMeta {
-        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        id,
         created: unix_now(),
         model: state.model_id.clone(),
         logprobs,
@@ -283,11 +301,7 @@ async fn handle(
         images: prepared.images,
         log,
     };
-    if prepared.stream {
-        Ok(sse::stream(meta, usage, rx, prepared.include_usage))
-    } else {
-        sse::collect(meta, usage, rx).await
-    }
+    Ok((meta, usage, rx))
 }
 
 /// `POST /v1/chat/completions/input_tokens`: what the same request to
@@ -344,7 +358,7 @@ pub fn check_request(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
     Ok(req)
 }
 
-fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

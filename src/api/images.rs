@@ -2,8 +2,9 @@
 //! gets: fetching remote images, then decoding, planning and cutting.
 
 use super::error::{ApiError, image_error};
+use crate::openai::{ImageUsage, ThumbnailUsage};
 use crate::vision::budget::{ImageCost, image_cost};
-use crate::vision::tiling::{self, RequestedDetail, TilePlan};
+use crate::vision::tiling::{self, Detail, RequestedDetail, TilePlan};
 use crate::vision::{
     DecodedImage, Header, ImageSource, ProjectorProfile, decode_to, image_bytes, probe, remote,
     render, source,
@@ -99,4 +100,28 @@ pub(super) fn cut_all(
         out.push((p.plan, pieces));
     }
     Ok(out)
+}
+
+/// `usage.images[]`: how an image was tiled and what it cost.
+pub(super) fn image_usage(p: &TilePlan) -> ImageUsage {
+    ImageUsage {
+        detail: match p.detail {
+            Detail::Low => "low".into(),
+            Detail::High => "high".into(),
+        },
+        width: p.width,
+        height: p.height,
+        cols: p.cols,
+        rows: p.rows,
+        tiles: p.tiles(),
+        tile_size: p.tile.width,
+        tile_tokens: p.tile.tokens,
+        thumbnail: p.thumbnail.map(|t| ThumbnailUsage {
+            width: t.width,
+            height: t.height,
+            tokens: t.tokens,
+        }),
+        tokens: p.tokens(),
+        sliced_by_projector: p.whole.is_some(),
+    }
 }

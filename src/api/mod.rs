@@ -12,6 +12,8 @@ mod messages;
 pub mod openapi;
 mod params;
 mod prompt;
+mod responses;
+mod responses_stream;
 mod sse;
 mod tools;
 
@@ -73,6 +75,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             "/v1/chat/completions/input_tokens",
             post(chat::input_tokens),
         )
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
     paths(
         super::chat::chat_completions,
         super::chat::input_tokens,
+        super::responses::responses,
         super::list_models,
         super::get_model,
         super::health,
@@ -31,6 +32,10 @@ use utoipa::OpenApi;
         SamplingDefaultsInfo, ChoiceLogprobs, TokenLogprob, TopLogprob,
         Tool, ToolKind, FunctionDef, ToolChoice, ToolChoiceMode, NamedToolChoice, FunctionName,
         ToolCall, FunctionCall, ToolMessage, ToolRole, ToolCallDelta, FunctionDelta,
+        responses::ResponsesRequest, responses::ResponseInput, responses::ResponseObject, responses::OutputItem,
+        responses::OutputText, responses::ReasoningText, responses::ResponseUsage,
+        responses::InputTokensDetails, responses::OutputTokensDetails,
+        responses::IncompleteDetails, responses::ResponseEvent,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -62,13 +62,15 @@ pub struct ToolPlan {
     pub definitions: Value,
 }
 
-fn range(param: &'static str, v: Option<f32>, lo: f32, hi: f32) -> Result<Option<f32>, ApiError> {
+/// Checked as f64, as the JSON number came: 2.0000000000000004 is above
+/// 2 even though it rounds to 2 as an f32.
+fn range(param: &'static str, v: Option<f64>, lo: f64, hi: f64) -> Result<Option<f32>, ApiError> {
     match v {
         Some(x) if !(lo..=hi).contains(&x) => Err(ApiError::invalid(format!(
             "{param} = {x} is out of range: use a value from {lo} to {hi}"
         ))
         .param(param)),
-        _ => Ok(v),
+        _ => Ok(v.map(|x| x as f32)),
     }
 }
 
@@ -114,17 +116,23 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
     let min_p = range("min_p", req.min_p, 0.0, 1.0)?.unwrap_or(d.min_p);
     let presence_penalty = range("presence_penalty", req.presence_penalty, -2.0, 2.0)?;
     let frequency_penalty = range("frequency_penalty", req.frequency_penalty, -2.0, 2.0)?;
-    let repetition = req.repetition_penalty.or(req.repeat_penalty);
-    let repetition_penalty = match repetition {
-        Some(r) if !(r > 0.0 && r <= 10.0) => {
+    for (param, value) in [
+        ("repetition_penalty", req.repetition_penalty),
+        ("repeat_penalty", req.repeat_penalty),
+    ] {
+        if let Some(r) = value
+            && !(r > 0.0 && r <= 10.0)
+        {
             return Err(ApiError::invalid(format!(
-                "repetition_penalty = {r} is out of range: use a value above 0 and at most 10 (1 = off)"
+                "{param} = {r} is out of range: use a value above 0 and at most 10 (1 = off)"
             ))
-            .param("repetition_penalty"));
+            .param(param));
         }
-        Some(r) => r,
-        None => d.repetition_penalty,
-    };
+    }
+    let repetition_penalty = req
+        .repetition_penalty
+        .or(req.repeat_penalty)
+        .map_or(d.repetition_penalty, |r| r as f32);
     let logit_bias = logit_bias(req, model.n_vocab)?;
     for (param, value) in [
         ("max_completion_tokens", req.max_completion_tokens),

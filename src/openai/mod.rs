@@ -5,6 +5,7 @@
 pub mod error;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod unsupported;
 
 pub use error::{ErrorBody, ErrorEnvelope};

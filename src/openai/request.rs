@@ -20,7 +20,7 @@ pub struct ChatCompletionRequest {
     /// 0 means greedy. Default: the model's (`general.sampling.temp`), else 0.8.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 2)]
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     #[serde(default)]
     #[schema(exclusive_minimum = 0, maximum = 1)]
     pub top_p: Option<f64>,
@@ -32,23 +32,23 @@ pub struct ChatCompletionRequest {
     /// the most likely one. 0 disables.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1)]
-    pub min_p: Option<f32>,
+    pub min_p: Option<f64>,
     /// Penalises tokens already generated (within the last
     /// `penalty_last_n`, 64 by default): once, and per occurrence.
     #[serde(default)]
     #[schema(minimum = -2, maximum = 2)]
-    pub presence_penalty: Option<f32>,
+    pub presence_penalty: Option<f64>,
     #[serde(default)]
     #[schema(minimum = -2, maximum = 2)]
-    pub frequency_penalty: Option<f32>,
+    pub frequency_penalty: Option<f64>,
     /// Extension (vLLM's name; llama-server's `repeat_penalty` is an
     /// alias): divides the logits of repeated tokens. 1 disables.
     #[serde(default)]
     #[schema(exclusive_minimum = 0, maximum = 10)]
-    pub repetition_penalty: Option<f32>,
+    pub repetition_penalty: Option<f64>,
     #[serde(default)]
     #[schema(exclusive_minimum = 0, maximum = 10)]
-    pub repeat_penalty: Option<f32>,
+    pub repeat_penalty: Option<f64>,
     /// Token id (as a string) to a bias from -100 to 100 added to its
     /// logit; -100 bans the token.
     #[serde(default)]

@@ -169,7 +169,7 @@ def test_tool_call_round_trip_with_an_image(server):
 
     # Streamed, the SDK's delta types put the same call together.
     stream = client.chat.completions.create(model="tiny-text", messages=messages, tools=TOOLS,
-                                            tool_choice="required", temperature=0,
+                                            tool_choice="required", temperature=0, parallel_tool_calls=False,
                                             max_tokens=100, stream=True)
     name, args, finish = "", "", None
     for c in stream:
@@ -187,6 +187,47 @@ def test_tool_call_round_trip_with_an_image(server):
                                            temperature=0, max_tokens=5)
     assert final.choices[0].message.content is not None
     assert final.usage.prompt_tokens > r.usage.prompt_tokens
+
+
+def test_responses_create_and_stream(server):
+    client = server.client()
+    r = client.responses.create(
+        model="tiny-text",
+        instructions="Be brief.",
+        input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "What is in this image?"},
+            {"type": "input_image", "image_url": data_url(), "detail": "low"},
+        ]}],
+        max_output_tokens=6,
+        temperature=0,
+    )
+    assert r.object == "response" and r.status == "incomplete"
+    assert r.output_text
+    assert r.usage.output_tokens == 6
+    assert r.usage.input_tokens > 25
+
+    # The stream helper puts a completed response together from the events.
+    tools = [{"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "enum": ["Paris"]}},
+        "required": ["city"], "additionalProperties": False}}]
+    with client.responses.stream(model="tiny-text", input="Weather in Paris?", tools=tools,
+                                 tool_choice="required", temperature=0, parallel_tool_calls=False,
+                                 max_output_tokens=200) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    call = [o for o in final.output if o.type == "function_call"][0]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+
+    # Text streams through the low-level iterator, ending incomplete at the limit.
+    events = list(client.responses.create(model="tiny-text", input="Hello", max_output_tokens=5,
+                                          temperature=0, stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert events[-1].type == "response.incomplete"
+    assert text == events[-1].response.output[0].content[0].text
+
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="tiny-text", input="x", previous_response_id="resp_1")
 
 
 def test_models_list(server):
