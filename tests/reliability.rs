@@ -35,8 +35,13 @@ fn spawn_post(s: &TestServer, body: Value) -> tokio::task::JoinHandle<(u16, Valu
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_queued_client_that_leaves_gives_its_place_back_at_once() {
+/// One sequence, one queue place: A streams without end, B waits in the
+/// queue (the depth gauge reads the full queue).
+async fn one_running_one_queued() -> (
+    TestServer,
+    reqwest::Response,
+    tokio::task::JoinHandle<(u16, Value)>,
+) {
     let s = start_mlp(&["--parallel", "1", "--max-queue", "1", "--ctx-size", "65536"]).await;
     let long = json!({
         "messages": [{"role": "user", "content": "go on forever"}],
@@ -44,9 +49,14 @@ async fn a_queued_client_that_leaves_gives_its_place_back_at_once() {
     });
     let mut a = s.open_stream(&long).await;
     a.chunk().await.unwrap().expect("A is running");
-    // B waits in the only queue place; the gauge shows the full queue.
     let b = spawn_post(&s, greedy(vec![text_part("b")], 3));
     assert!(wait_depth(&s, 1).await, "a full queue must not read 0");
+    (s, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_client_that_leaves_gives_its_place_back_at_once() {
+    let (s, a, b) = one_running_one_queued().await;
     // B's client hangs up: its place is free while A still runs.
     b.abort();
     assert!(
@@ -67,15 +77,7 @@ async fn a_queued_client_that_leaves_gives_its_place_back_at_once() {
 /// and equals what the request reports once it runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn preparation_never_waits_for_the_engine() {
-    let s = start_mlp(&["--parallel", "1", "--max-queue", "1", "--ctx-size", "65536"]).await;
-    let long = json!({
-        "messages": [{"role": "user", "content": "go on forever"}],
-        "max_tokens": 60000, "temperature": 0, "stream": true
-    });
-    let mut a = s.open_stream(&long).await;
-    a.chunk().await.unwrap().expect("A is running");
-    let b = spawn_post(&s, greedy(vec![text_part("b")], 3));
-    assert!(wait_depth(&s, 1).await, "B waits in the only queue place");
+    let (s, a, b) = one_running_one_queued().await;
 
     let ask = greedy(
         vec![

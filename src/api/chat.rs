@@ -41,11 +41,7 @@ pub async fn chat_completions(
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let request_id = super::log::request_id(&headers);
     match handle(state, &request_id, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -12,6 +12,15 @@ pub struct RequestLog {
     first_token: Option<Instant>,
 }
 
+/// The request's id, as the request-id layer set it.
+pub fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl RequestLog {
     pub fn new(id: &str, model: &str) -> Self {
         let span = tracing::info_span!(

@@ -44,11 +44,7 @@ pub async fn responses(
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let request_id = super::log::request_id(&headers);
     handle(state, &request_id, body)
         .await
         .unwrap_or_else(|e| e.into_response())

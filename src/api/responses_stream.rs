@@ -11,10 +11,8 @@ use super::sse::ResponseMeta;
 use crate::engine::channel::EventReceiver;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::responses::{IncompleteDetails, OutputItem, ResponseEvent};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use std::convert::Infallible;
+use axum::response::Response;
+use axum::response::sse::Event as SseEvent;
 
 struct Open {
     index: u32,
@@ -36,6 +34,12 @@ struct State {
     thought: Option<Open>,
     message: Option<Open>,
     calls: u32,
+}
+
+impl super::sse::Frames for State {
+    fn frames(&mut self) -> impl std::future::Future<Output = Option<Vec<SseEvent>>> + Send {
+        self.next()
+    }
 }
 
 impl State {
@@ -341,13 +345,5 @@ pub fn stream(
         message: None,
         calls: 0,
     };
-    let events = futures::stream::unfold(state, |mut s| async move {
-        let batch = s.next().await?;
-        Some((futures::stream::iter(batch), s))
-    })
-    .flatten()
-    .map(Ok::<_, Infallible>);
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    super::sse::serve(state)
 }

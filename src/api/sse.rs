@@ -364,8 +364,33 @@ impl StreamState {
     }
 }
 
-/// A live SSE response. When the client disconnects, axum drops the stream,
-/// and with it the receiver: the engine stops at its next token.
+/// A source of server-sent events, a batch at a time; `None` ends it.
+pub(super) trait Frames: Send + 'static {
+    fn frames(&mut self) -> impl std::future::Future<Output = Option<Vec<SseEvent>>> + Send;
+}
+
+/// A live SSE response. When the client disconnects, axum drops the
+/// stream, and with it the engine's receiver: the engine stops at its next
+/// token.
+pub(super) fn serve(source: impl Frames) -> Response {
+    let events = futures::stream::unfold(source, |mut s| async move {
+        let batch = s.frames().await?;
+        Some((futures::stream::iter(batch), s))
+    })
+    .flatten()
+    .map(Ok::<_, Infallible>);
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+impl Frames for StreamState {
+    fn frames(&mut self) -> impl std::future::Future<Output = Option<Vec<SseEvent>>> + Send {
+        self.next()
+    }
+}
+
+/// A streamed `chat.completion.chunk` answer.
 pub fn stream(
     mut meta: ResponseMeta,
     prompt: PromptUsage,
@@ -382,13 +407,5 @@ pub fn stream(
         done: false,
         logprobs: Vec::new(),
     };
-    let events = futures::stream::unfold(state, |mut s| async move {
-        let batch = s.next().await?;
-        Some((futures::stream::iter(batch), s))
-    })
-    .flatten()
-    .map(Ok::<_, Infallible>);
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    serve(state)
 }

@@ -122,7 +122,7 @@ impl Splitter {
                     let keep = if end {
                         0
                     } else {
-                        partial_suffix(&self.buf, self.tags.close)
+                        crate::engine::text::partial_marker(&self.buf, self.tags.close)
                     };
                     let cut = self.buf.len() - keep;
                     let thought: String = self.buf.drain(..cut).collect();
@@ -154,14 +154,6 @@ fn emit(out: &mut Vec<Part>, p: Part) {
     if !empty {
         out.push(p);
     }
-}
-
-/// Length of the longest tail of `s` that is a proper prefix of `tag`.
-fn partial_suffix(s: &str, tag: &str) -> usize {
-    (1..tag.len().min(s.len() + 1))
-        .rev()
-        .find(|&n| s.is_char_boundary(s.len() - n) && tag.starts_with(&s[s.len() - n..]))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -120,6 +120,15 @@ fn take_complete_utf8(buf: &mut Vec<u8>) -> String {
     out
 }
 
+/// Length of the longest tail of `s` that is a proper prefix of `marker`:
+/// what to hold back because the marker may be arriving.
+pub fn partial_marker(s: &str, marker: &str) -> usize {
+    (1..marker.len().min(s.len() + 1))
+        .rev()
+        .find(|&n| s.is_char_boundary(s.len() - n) && marker.starts_with(&s[s.len() - n..]))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

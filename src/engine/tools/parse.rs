@@ -119,7 +119,7 @@ impl ToolParser {
                     let keep = if end {
                         0
                     } else {
-                        partial_suffix(&self.buf, open)
+                        crate::engine::text::partial_marker(&self.buf, open)
                     };
                     let cut = self.buf.len() - keep;
                     let text: String = self.buf.drain(..cut).collect();
@@ -214,14 +214,6 @@ fn push_content(out: &mut Vec<Piece>, text: String) {
     if !text.is_empty() {
         out.push(Piece::Content(text));
     }
-}
-
-/// Length of the longest tail of `s` that is a proper prefix of `marker`.
-fn partial_suffix(s: &str, marker: &str) -> usize {
-    (1..marker.len().min(s.len() + 1))
-        .rev()
-        .find(|&n| s.is_char_boundary(s.len() - n) && marker.starts_with(&s[s.len() - n..]))
-        .unwrap_or(0)
 }
 
 /// Whether `s` is one complete JSON value (an object or an array).
