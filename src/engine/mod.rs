@@ -16,6 +16,7 @@ pub mod projector;
 pub mod prompt;
 pub mod queue;
 pub mod reasoning;
+mod request;
 pub mod sampling;
 pub mod scheduler;
 pub mod text;
@@ -32,6 +33,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::watch;
 
+pub use request::{EngineError, Event, FinishReason, GenerateRequest, PromptUsage};
 pub use sampling::SamplingParams;
 
 /// Everything the engine needs to load a model.
@@ -166,106 +168,6 @@ pub enum Status {
     Failed(String),
     /// The engine died after loading; only a restart helps.
     Dead(String),
-}
-
-/// One generation, as the engine takes it.
-#[derive(Debug)]
-pub struct GenerateRequest {
-    /// The prompt's text, tokenized off the engine thread: one segment
-    /// before each image piece and one after the last.
-    pub prompt: tokenize::TokenizedPrompt,
-    /// Image pieces (tiles and thumbnails), preprocessed off the engine
-    /// thread, in marker order.
-    pub images: Vec<pieces::ImagePiece>,
-    pub sampling: SamplingParams,
-    pub max_tokens: Option<u32>,
-    pub stop: Vec<String>,
-    /// GBNF grammar constraining the answer (structured output, tool calls).
-    pub grammar: Option<grammar::Grammar>,
-    /// Control tokens shown in the answer's text rather than hidden (a
-    /// tool-call format's markers, for its parser).
-    pub shown_tokens: Vec<i32>,
-    /// Report each token's log-probability and this many alternatives.
-    pub logprobs: Option<u32>,
-    /// The template's thinking tags, and whether the prompt leaves them
-    /// open: the engine counts the thought tokens.
-    pub think: Option<(reasoning::ThinkTags, bool)>,
-    /// The image pieces' share of the decode budget, given back when the
-    /// job is dropped.
-    pub hold: Option<crate::vision::budget::Grant>,
-}
-
-impl GenerateRequest {
-    /// What the prompt will occupy, known before the engine sees it: text
-    /// tokens plus every image piece's cells (wrapper tokens included).
-    pub fn usage(&self) -> PromptUsage {
-        let image_tokens: u32 = self.images.iter().map(|p| p.item.tokens()).sum();
-        PromptUsage {
-            prompt_tokens: self.prompt.text_tokens() as u32 + image_tokens,
-            image_tokens,
-            cached_tokens: 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishReason {
-    Stop,
-    Length,
-}
-
-/// Prompt-side token counts, from mtmd's chunk counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PromptUsage {
-    pub prompt_tokens: u32,
-    pub image_tokens: u32,
-    pub cached_tokens: u32,
-}
-
-#[derive(Debug)]
-pub enum Event {
-    /// The prompt is in the context; sent before any text.
-    Started(PromptUsage),
-    Text(String),
-    /// The log-probability of the token just sampled (only when asked);
-    /// sent before the text it produced, which may be held back.
-    Logprob(logprobs::TokenLogprob),
-    Finished {
-        reason: FinishReason,
-        completion_tokens: u32,
-        /// Of which thoughts (templates that think).
-        reasoning_tokens: u32,
-    },
-    Failed(EngineError),
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EngineError {
-    #[error("the model is still loading; retry shortly")]
-    Loading,
-    #[error("the model failed to load: {0}")]
-    Unavailable(String),
-    #[error("the inference engine stopped ({0}); the server must be restarted")]
-    Dead(String),
-    #[error("the server is busy: {0} requests are already queued; retry shortly")]
-    QueueFull(usize),
-    #[error(
-        "the prompt takes {prompt_tokens} tokens but the context holds {n_ctx}; shorten the conversation, send fewer or smaller images, or start the server with a larger --ctx-size"
-    )]
-    PromptTooLong { prompt_tokens: u32, n_ctx: u32 },
-    /// Known from the byte length alone, before tokenizing.
-    #[error(
-        "the prompt takes at least {at_least} tokens but the context holds {n_ctx}; shorten the conversation or start the server with a larger --ctx-size"
-    )]
-    PromptFarTooLong { at_least: u32, n_ctx: u32 },
-    #[error("the image could not be processed by the vision encoder: {0}")]
-    Image(String),
-    #[error("the response_format grammar was rejected by llama.cpp: {0}")]
-    Grammar(String),
-    #[error("the request timed out (--request-timeout) before it could finish")]
-    Timeout,
-    #[error("internal engine error: {0}")]
-    Internal(String),
 }
 
 struct Job {
