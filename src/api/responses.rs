@@ -105,28 +105,48 @@ impl Shell {
         })
     }
 
-    /// The whole response, from the read answer.
-    pub fn finished(&self, a: Answer) -> ResponseObject {
-        let mut r = self.0.clone();
-        let incomplete = a.finish == FinishReason::Length;
-        r.status = if incomplete {
+    /// `completed`, or `incomplete` when the limit (or the context) ended it.
+    pub fn status(incomplete: bool) -> &'static str {
+        if incomplete {
             "incomplete"
         } else {
             "completed"
-        };
+        }
+    }
+
+    /// The response as it ends: its status, output and usage.
+    pub fn done(
+        &self,
+        incomplete: bool,
+        output: Vec<OutputItem>,
+        usage: &crate::openai::Usage,
+    ) -> ResponseObject {
+        let mut r = self.0.clone();
+        r.status = Self::status(incomplete);
         r.incomplete_details = incomplete.then_some(IncompleteDetails {
             reason: "max_output_tokens",
         });
-        r.usage = Some(usage_of(&a.usage));
+        r.usage = Some(usage_of(usage));
+        r.output = output;
+        r
+    }
+
+    /// The whole response, from the read answer.
+    pub fn finished(&self, a: Answer) -> ResponseObject {
+        let incomplete = a.finish == FinishReason::Length;
+        let mut output = Vec::new();
         if !a.reasoning.is_empty() {
-            r.output.push(reasoning_item(new_id("rs"), a.reasoning));
+            output.push(reasoning_item(new_id("rs"), a.reasoning));
         }
         if !a.content.is_empty() || a.calls.is_empty() {
-            r.output
-                .push(message_item(new_id("msg"), r.status, a.content));
+            output.push(message_item(
+                new_id("msg"),
+                Self::status(incomplete),
+                a.content,
+            ));
         }
         for c in a.calls {
-            r.output.push(OutputItem::FunctionCall {
+            output.push(OutputItem::FunctionCall {
                 id: new_id("fc"),
                 call_id: c.id,
                 name: c.function.name,
@@ -134,7 +154,7 @@ impl Shell {
                 status: "completed",
             });
         }
-        r
+        self.done(incomplete, output, &a.usage)
     }
 }
 
@@ -170,7 +190,7 @@ pub(super) fn reasoning_item(id: String, text: String) -> OutputItem {
     }
 }
 
-pub(super) fn usage_of(u: &crate::openai::Usage) -> ResponseUsage {
+fn usage_of(u: &crate::openai::Usage) -> ResponseUsage {
     ResponseUsage {
         input_tokens: u.prompt_tokens,
         input_tokens_details: InputTokensDetails {

@@ -6,11 +6,11 @@
 
 use super::answer::{AnswerReader, Out};
 use super::error::ApiError;
-use super::responses::{Shell, message_item, new_id, output_text, reasoning_item, usage_of};
+use super::responses::{Shell, message_item, new_id, output_text, reasoning_item};
 use super::sse::ResponseMeta;
 use crate::engine::channel::EventReceiver;
 use crate::engine::{Event, FinishReason, PromptUsage};
-use crate::openai::responses::{IncompleteDetails, OutputItem, ResponseEvent};
+use crate::openai::responses::{OutputItem, ResponseEvent};
 use axum::response::Response;
 use axum::response::sse::Event as SseEvent;
 
@@ -259,11 +259,7 @@ impl State {
                     self.outs(outs, &mut out);
                 }
                 let incomplete = reason == FinishReason::Length;
-                let status = if incomplete {
-                    "incomplete"
-                } else {
-                    "completed"
-                };
+                let status = Shell::status(incomplete);
                 self.close_thought(&mut out);
                 if self.calls == 0 {
                     self.open_message(&mut out);
@@ -273,26 +269,15 @@ impl State {
                     if incomplete { "length" } else { "stop" },
                     completion_tokens,
                 );
-                let mut r = self.shell.0.clone();
-                r.status = status;
-                r.incomplete_details = incomplete.then_some(IncompleteDetails {
-                    reason: "max_output_tokens",
-                });
-                r.output = std::mem::take(&mut self.output);
-                let total = self.prompt.prompt_tokens + completion_tokens;
-                r.usage = Some(usage_of(&crate::openai::Usage {
-                    prompt_tokens: self.prompt.prompt_tokens,
+                let usage = super::sse::usage(
+                    self.prompt,
                     completion_tokens,
-                    total_tokens: total,
-                    prompt_tokens_details: crate::openai::PromptTokensDetails {
-                        cached_tokens: self.prompt.cached_tokens,
-                        image_tokens: self.prompt.image_tokens,
-                    },
-                    completion_tokens_details: crate::openai::CompletionTokensDetails {
-                        reasoning_tokens,
-                    },
-                    images: Vec::new(),
-                }));
+                    reasoning_tokens,
+                    &self.meta.images,
+                );
+                let r = self
+                    .shell
+                    .done(incomplete, std::mem::take(&mut self.output), &usage);
                 self.event(&mut out, |s| {
                     if incomplete {
                         ResponseEvent::Incomplete {

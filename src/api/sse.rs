@@ -73,7 +73,7 @@ fn choice_logprobs(asked: bool, tokens: &mut Vec<TokenLogprob>) -> Option<Choice
     })
 }
 
-fn usage(
+pub(super) fn usage(
     p: PromptUsage,
     completion_tokens: u32,
     reasoning_tokens: u32,
