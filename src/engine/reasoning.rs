@@ -74,6 +74,11 @@ impl Splitter {
         matches!(self.state, State::Thinking | State::AfterThought)
     }
 
+    /// Whether the answer proper has begun: nothing after this is thought.
+    pub fn answering(&self) -> bool {
+        self.state == State::Answer
+    }
+
     /// Whether a rendered prompt leaves a thinking tag open.
     pub fn opened_by(tags: ThinkTags, prompt: &str) -> bool {
         match (prompt.rfind(tags.open), prompt.rfind(tags.close)) {
@@ -215,9 +220,12 @@ mod tests {
             })
             .collect();
         assert_eq!(thought, [true, true, true, true, true, false, false]);
+        assert!(s.answering());
         let mut s = Splitter::new(THINK, false);
+        s.push("  ");
+        assert!(!s.in_thought() && !s.answering(), "a tag may still open");
         s.push("Hello");
-        assert!(!s.in_thought());
+        assert!(!s.in_thought() && s.answering());
     }
 
     #[test]

@@ -71,6 +71,8 @@ impl Batcher<'_> {
             t.push(&String::from_utf8_lossy(&piece));
             if t.in_thought() {
                 a.reasoning_tokens += 1;
+            } else if t.answering() {
+                a.thought = None; // no more thoughts to count
             }
         }
         let step = a.text.push(&piece);
