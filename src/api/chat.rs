@@ -56,8 +56,6 @@ pub struct PreparedRequest {
     pub images: Vec<ImageUsage>,
     /// How to read tool calls out of the answer, when tools are offered.
     pub tool_format: Option<crate::engine::tools::ToolFormat>,
-    /// How to read thoughts out of the answer, for templates that think.
-    pub think: Option<crate::engine::reasoning::Splitter>,
     pub stream: bool,
     pub include_usage: bool,
 }
@@ -207,6 +205,11 @@ pub async fn prepare_request(
         })
         .await
         .map_err(blocking_failed)??;
+    // Tools, when offered, bring their own grammar.
+    let (grammar, shown_tokens, tool_format) = match tools {
+        Some(t) => (Some(t.grammar), t.shown_tokens, Some(t.format)),
+        None => (plan.grammar, Vec::new(), None),
+    };
     Ok(PreparedRequest {
         prompt_text: prompt.text,
         generate: GenerateRequest {
@@ -215,23 +218,13 @@ pub async fn prepare_request(
             sampling: plan.sampling,
             max_tokens: plan.max_tokens,
             stop: plan.stop,
-            grammar: match &tools {
-                Some(t) => Some(t.grammar.clone()),
-                None => plan.grammar,
-            },
-            shown_tokens: tools
-                .as_ref()
-                .map(|t| t.shown_tokens.clone())
-                .unwrap_or_default(),
+            grammar,
+            shown_tokens,
             logprobs: plan.logprobs,
             think: info.template.think.map(|t| (t, prompt.think_opened)),
             hold,
         },
-        tool_format: tools.map(|t| t.format),
-        think: info
-            .template
-            .think
-            .map(|t| crate::engine::reasoning::Splitter::new(t, prompt.think_opened)),
+        tool_format,
         images,
         stream: req.stream.unwrap_or(false),
         include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
@@ -282,6 +275,11 @@ pub async fn start(
         log.prompt_text(prepared.prompt_text.as_deref().unwrap_or_default());
     }
     let logprobs = prepared.generate.logprobs.is_some();
+    // The API reads thoughts out of the text as the engine counts them.
+    let think = prepared
+        .generate
+        .think
+        .map(|(tags, opened)| crate::engine::reasoning::Splitter::new(tags, opened));
     let mut rx = state
         .engine
         .submit_with_deadline(prepared.generate, deadline)?;
@@ -293,7 +291,7 @@ pub async fn start(
         model: state.model_id.clone(),
         logprobs,
         tools: prepared.tool_format,
-        think: prepared.think,
+        think,
         images: prepared.images,
         log,
     };
