@@ -21,11 +21,27 @@ fn backend() -> Result<&'static LlamaBackend, String> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
+            pin_mmap_threshold();
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Makes every large allocation fresh, zeroed pages from then on. llama.cpp's
+/// Pixtral graph multiplies a never-written buffer by zero to clear it
+/// (`[IMG_BREAK]` rows), which gives NaN when the buffer holds stale heap
+/// bytes; glibc's default threshold grows after big frees (decoded images), so
+/// a compute buffer could land on such bytes. A fixed threshold also returns
+/// freed image buffers to the system at once.
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a setting of glibc's allocator; it is
+    // called once, before llama.cpp allocates anything.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
 
 pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
