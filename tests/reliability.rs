@@ -265,3 +265,32 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
     let (status, v) = s.post(&greedy(vec![text_part("hi")], 2)).await;
     assert_eq!(status, 200, "{v}");
 }
+
+/// A model whose logits are NaN gets a 500 that says so, not an answer of
+/// token 0 repeated; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nan_logits_fail_the_request_instead_of_answering_noise() {
+    use tessera::fixtures::{N_EMBD, TextVariant, text_model, write_if_changed};
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reliability");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nan-logits.gguf");
+    let mut m = text_model(1, TextVariant::RunsToLength);
+    m.tensor(
+        "output_norm.weight",
+        &[N_EMBD as u64],
+        vec![f32::NAN; N_EMBD],
+    );
+    write_if_changed(&path, &m).unwrap();
+    let s = start(&["--model", path.to_str().unwrap()]).await;
+    // Twice: the first failure leaves nothing behind that breaks the next.
+    for _ in 0..2 {
+        let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4});
+        let (status, v) = s.post(&body).await;
+        assert_eq!(status, 500, "{v}");
+        assert_eq!(v["error"]["type"], "server_error", "{v}");
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("non-finite logits"), "{v}");
+    }
+    let (status, _) = s.get("/health").await;
+    assert_eq!(status, 200);
+}

@@ -10,11 +10,20 @@ use crate::metrics::Metrics;
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;
 
+const NON_FINITE: &str = "the model produced non-finite logits (NaN or infinity) for this \
+request; its output would be noise. With an image, the vision projector's output is the usual \
+cause (a llama.cpp fault); retrying on a restarted server may help";
+
 impl Batcher<'_> {
     /// Samples the next token of sequence `i` from batch index `idx`.
     pub(super) fn sample(&mut self, i: usize, idx: i32) {
         let n_ctx_seq = self.n_ctx_seq;
         let vocab = self.model.vocab();
+        // NaN logits would make every sampler pick token 0 forever: the
+        // request fails instead, and its cells are not kept for reuse.
+        if self.ctx.get_logits_ith(idx).iter().any(|x| !x.is_finite()) {
+            return self.fail(i, EngineError::Internal(NON_FINITE.into()));
+        }
         let Some(a) = self.slots[i].active.as_mut() else {
             return;
         };
