@@ -62,13 +62,14 @@ async fn bad_requests_get_400_envelopes() {
     assert_eq!(status, 400);
     assert_eq!(assert_envelope(&v)["param"], "messages[0].role");
 
+    // Each choice takes a sequence: more than --parallel (4 here) is refused.
     let mut req = user(json!("hi"));
-    req["n"] = json!(2);
+    req["n"] = json!(5);
     let (status, v) = s.post(&req).await;
     assert_eq!(status, 400);
     let e = assert_envelope(&v);
     assert_eq!(e["param"], "n");
-    assert!(e["message"].as_str().unwrap().contains("n = 2"));
+    assert!(e["message"].as_str().unwrap().contains("n = 5"));
 
     for (field, value) in [
         ("temperature", json!(3.5)),

@@ -217,6 +217,7 @@ pub async fn prepare_request(
             images: pieces,
             sampling: plan.sampling,
             max_tokens: plan.max_tokens,
+            n: plan.n,
             stop: plan.stop,
             grammar,
             shown_tokens,
@@ -243,16 +244,17 @@ async fn handle(
     let stream = prepared.stream;
     let include_usage = prepared.include_usage;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let (meta, usage, rx) = start(&state, prepared, deadline, log, id).await?;
+    let (meta, usage, choices) = start(&state, prepared, deadline, log, id).await?;
     if stream {
-        Ok(sse::stream(meta, usage, rx, include_usage))
+        Ok(sse::stream(meta, usage, choices, include_usage))
     } else {
-        sse::collect(meta, usage, rx).await
+        sse::collect(meta, usage, choices).await
     }
 }
 
 /// Submits a prepared request and waits until its prompt is in: prompt
-/// errors still get their status code, even for streams.
+/// errors still get their status code, even for streams. One receiver per
+/// choice.
 pub async fn start(
     state: &SharedState,
     prepared: PreparedRequest,
@@ -263,7 +265,7 @@ pub async fn start(
     (
         sse::ResponseMeta,
         crate::engine::PromptUsage,
-        crate::engine::channel::EventReceiver,
+        Vec<crate::engine::channel::EventReceiver>,
     ),
     ApiError,
 > {
@@ -280,10 +282,12 @@ pub async fn start(
         .generate
         .think
         .map(|(tags, opened)| crate::engine::reasoning::Splitter::new(tags, opened));
-    let mut rx = state
-        .engine
-        .submit_with_deadline(prepared.generate, deadline)?;
-    let usage = prompt_started(&mut rx).await?;
+    let mut choices = state.engine.submit_choices(prepared.generate, deadline)?;
+    // The first choice evaluates the prompt; the others start from its cells.
+    let usage = match choices.first_mut() {
+        Some(rx) => prompt_started(rx).await?,
+        None => return Err(EngineError::Internal("no choice was queued".into()).into()),
+    };
     log.prompt(usage.prompt_tokens, usage.cached_tokens);
     let meta = sse::ResponseMeta {
         id,
@@ -295,7 +299,7 @@ pub async fn start(
         images: prepared.images,
         log,
     };
-    Ok((meta, usage, rx))
+    Ok((meta, usage, choices))
 }
 
 /// `POST /v1/chat/completions/input_tokens`: what the same request to

@@ -4,6 +4,7 @@
 mod answer;
 pub mod auth;
 mod chat;
+mod choices;
 mod deadline;
 pub mod error;
 mod images;

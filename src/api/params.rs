@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 const MAX_STOP: usize = 16;
 /// Most `logit_bias` entries (OpenAI documents no limit; each is a map entry).
 const MAX_LOGIT_BIAS: usize = 1024;
+/// OpenAI's bound on `n`.
+pub const MAX_N: u32 = 128;
 /// OpenAI's bound on `top_logprobs`.
 pub const MAX_TOP_LOGPROBS: u32 = 20;
 
@@ -22,6 +24,8 @@ pub const MAX_TOP_LOGPROBS: u32 = 20;
 pub struct ModelLimits {
     pub defaults: SamplingDefaults,
     pub n_vocab: u32,
+    /// Most choices per request: each takes a sequence (`--parallel`).
+    pub max_choices: u32,
 }
 
 impl ModelLimits {
@@ -29,6 +33,7 @@ impl ModelLimits {
         ModelLimits {
             defaults: info.sampling,
             n_vocab: info.n_vocab,
+            max_choices: info.parallel.max(1),
         }
     }
 }
@@ -38,6 +43,7 @@ impl Default for ModelLimits {
         ModelLimits {
             defaults: SamplingDefaults::default(),
             n_vocab: u32::MAX,
+            max_choices: MAX_N,
         }
     }
 }
@@ -45,6 +51,8 @@ impl Default for ModelLimits {
 pub struct Plan {
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
+    /// Choices to generate (OpenAI's `n`).
+    pub n: u32,
     pub stop: Vec<String>,
     pub grammar: Option<grammar::Grammar>,
     /// `Some(n)` when `logprobs` is on: the chosen token's and the `n` most
@@ -88,11 +96,17 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
             ApiError::invalid("`messages` must contain at least one message").param("messages"),
         );
     }
-    if let Some(n) = req.n
-        && n != 1
-    {
+    let n = req.n.unwrap_or(1);
+    if n == 0 || n > MAX_N {
+        return Err(
+            ApiError::invalid(format!("n = {n} is out of range: use 1 to {MAX_N}")).param("n"),
+        );
+    }
+    if n > model.max_choices {
         return Err(ApiError::invalid(format!(
-            "n = {n} is not supported: this server returns exactly one choice; omit `n` or set it to 1"
+            "n = {n} is more than this server generates at once: each choice takes one of its {} \
+             sequences (--parallel); ask for at most {} or start the server with a larger --parallel",
+            model.max_choices, model.max_choices
         ))
         .param("n"));
     }
@@ -191,6 +205,7 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
             seed,
         },
         max_tokens,
+        n,
         stop,
         logprobs,
         tools,

@@ -5,9 +5,9 @@
 //! reported as a response object, or streamed as typed events
 //! (`responses_stream.rs`).
 
+use super::choices::Answer;
 use super::error::ApiError;
 use super::log::RequestLog;
-use super::sse::Answer;
 use super::{SharedState, chat};
 use crate::openai::responses::{
     IncompleteDetails, InputTokensDetails, OutputItem, OutputText, OutputTokensDetails,
@@ -63,12 +63,16 @@ async fn handle(
     let prepared = chat::prepare_request(&state, chat_req, deadline).await?;
     let log = RequestLog::new(request_id, &state.model_id);
     let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
-    let (mut meta, usage, rx) = chat::start(&state, prepared, deadline, log, id).await?;
+    let (mut meta, usage, choices) = chat::start(&state, prepared, deadline, log, id).await?;
+    // `/v1/responses` has no `n`: one choice.
+    let Some(rx) = choices.into_iter().next() else {
+        return Err(crate::engine::EngineError::Internal("no choice was queued".into()).into());
+    };
     let shell = Shell::of(&req, &meta.id, meta.created, &meta.model);
     if req.stream.unwrap_or(false) {
         return Ok(super::responses_stream::stream(shell, meta, usage, rx));
     }
-    let answer = super::sse::answer(&mut meta, usage, rx).await?;
+    let answer = super::choices::answer(&mut meta, usage, rx).await?;
     Ok(Json(shell.finished(answer)).into_response())
 }
 

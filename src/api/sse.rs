@@ -11,7 +11,7 @@ use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChoiceLogprobs, ChunkChoice,
     CompletionTokensDetails, Delta, FinishReason as WireFinish, FunctionDelta, ImageUsage,
-    PromptTokensDetails, ToolCall, ToolCallDelta, ToolKind, TopLogprob, Usage,
+    PromptTokensDetails, ToolCallDelta, ToolKind, TopLogprob, Usage,
 };
 use axum::Json;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -34,14 +34,14 @@ pub struct ResponseMeta {
     pub log: super::log::RequestLog,
 }
 
-fn finish_name(r: FinishReason) -> &'static str {
+pub(super) fn finish_name(r: FinishReason) -> &'static str {
     match r {
         FinishReason::Stop => "stop",
         FinishReason::Length => "length",
     }
 }
 
-fn wire_finish(r: FinishReason) -> WireFinish {
+pub(super) fn wire_finish(r: FinishReason) -> WireFinish {
     match r {
         FinishReason::Stop => WireFinish::Stop,
         FinishReason::Length => WireFinish::Length,
@@ -66,7 +66,10 @@ fn wire_logprob(t: TokenLogprob) -> crate::openai::TokenLogprob {
 }
 
 /// `choices[].logprobs`: present (possibly empty) when asked, else null.
-fn choice_logprobs(asked: bool, tokens: &mut Vec<TokenLogprob>) -> Option<ChoiceLogprobs> {
+pub(super) fn choice_logprobs(
+    asked: bool,
+    tokens: &mut Vec<TokenLogprob>,
+) -> Option<ChoiceLogprobs> {
     asked.then(|| ChoiceLogprobs {
         content: tokens.drain(..).map(wire_logprob).collect(),
         refusal: None,
@@ -92,116 +95,60 @@ pub(super) fn usage(
     }
 }
 
-fn absorb(outs: Vec<Out>, reasoning: &mut String, content: &mut String, calls: &mut Vec<ToolCall>) {
-    for o in outs {
-        match o {
-            Out::Reasoning(r) => reasoning.push_str(&r),
-            Out::Content(c) => content.push_str(&c),
-            Out::Call(_, c) => calls.push(c),
-        }
-    }
-}
-
-/// The answer as a `chat.completion`.
+/// The answer as a `chat.completion`, one entry in `choices` per choice.
 pub async fn collect(
     mut meta: ResponseMeta,
     prompt: PromptUsage,
-    rx: EventReceiver,
+    receivers: Vec<EventReceiver>,
 ) -> Result<Response, ApiError> {
-    let a = answer(&mut meta, prompt, rx).await?;
-    let only_calls = !a.calls.is_empty() && a.content.trim().is_empty();
+    let answers = super::choices::answers(&mut meta, prompt, receivers).await?;
+    let usage = super::choices::total(prompt, &answers, &meta);
+    let choices = (0..)
+        .zip(answers)
+        .map(|(index, a)| {
+            let only_calls = !a.calls.is_empty() && a.content.trim().is_empty();
+            Choice {
+                index,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: (!only_calls).then_some(a.content),
+                    refusal: None,
+                    reasoning_content: (!a.reasoning.is_empty()).then_some(a.reasoning),
+                    tool_calls: (!a.calls.is_empty()).then_some(a.calls),
+                },
+                finish_reason: a.finish,
+                logprobs: a.logprobs,
+            }
+        })
+        .collect();
     let body = ChatCompletion {
         id: meta.id,
         object: "chat.completion",
         created: meta.created,
         model: meta.model,
-        choices: vec![Choice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant",
-                content: (!only_calls).then_some(a.content),
-                refusal: None,
-                reasoning_content: (!a.reasoning.is_empty()).then_some(a.reasoning),
-                tool_calls: (!a.calls.is_empty()).then_some(a.calls),
-            },
-            finish_reason: a.finish,
-            logprobs: a.logprobs,
-        }],
-        usage: a.usage,
+        choices,
+        usage,
         system_fingerprint: None,
     };
     Ok(Json(body).into_response())
 }
 
-/// A whole answer, read: what `/v1/chat/completions` and `/v1/responses`
-/// both report.
-pub struct Answer {
-    pub content: String,
-    pub reasoning: String,
-    pub calls: Vec<ToolCall>,
-    pub finish: WireFinish,
-    pub usage: Usage,
-    pub logprobs: Option<ChoiceLogprobs>,
-}
-
-/// Waits for the whole answer. Dropping this future (client gone) drops
-/// the receiver, which cancels the generation.
-pub async fn answer(
-    meta: &mut ResponseMeta,
-    prompt: PromptUsage,
-    mut rx: EventReceiver,
-) -> Result<Answer, ApiError> {
-    let mut content = String::new();
-    let mut logprobs = Vec::new();
-    let mut reader = AnswerReader::new(meta.think.take(), meta.tools);
-    let mut calls = Vec::new();
-    let mut reasoning = String::new();
-    while let Some(ev) = rx.recv().await {
-        match ev {
-            Event::Text(t) => {
-                meta.log.token();
-                match reader.as_mut() {
-                    Some(r) => absorb(r.push(&t), &mut reasoning, &mut content, &mut calls),
-                    None => content.push_str(&t),
-                }
-            }
-            Event::Logprob(lp) => logprobs.push(lp),
-            Event::Finished {
-                reason,
-                completion_tokens,
-                reasoning_tokens,
-            } => {
-                if let Some(r) = reader.as_mut() {
-                    absorb(r.finish(), &mut reasoning, &mut content, &mut calls);
-                }
-                meta.log.finish(finish_name(reason), completion_tokens);
-                return Ok(Answer {
-                    finish: if reader.as_ref().is_some_and(|r| r.calls > 0) {
-                        WireFinish::ToolCalls
-                    } else {
-                        wire_finish(reason)
-                    },
-                    logprobs: choice_logprobs(meta.logprobs, &mut logprobs),
-                    usage: usage(prompt, completion_tokens, reasoning_tokens, &meta.images),
-                    content,
-                    reasoning,
-                    calls,
-                });
-            }
-            Event::Failed(e) => return Err(e.into()),
-            Event::Started(_) => {}
-        }
-    }
-    Err(crate::engine::EngineError::Internal("the engine stopped mid-answer".into()).into())
-}
-
 struct StreamState {
     meta: ResponseMeta,
     prompt: PromptUsage,
-    rx: EventReceiver,
+    events: super::choices::Merged,
     include_usage: bool,
+    choices: Vec<ChoiceStream>,
     sent_role: bool,
+    /// Choices not finished yet.
+    left: usize,
+    /// Summed over the finished choices.
+    completion_tokens: u32,
+    reasoning_tokens: u32,
     done: bool,
+}
+
+struct ChoiceStream {
     /// Log-probabilities of tokens whose text has not been sent yet.
     logprobs: Vec<TokenLogprob>,
     reader: Option<AnswerReader>,
@@ -217,7 +164,7 @@ fn text_delta(t: String) -> Delta {
 impl StreamState {
     /// Thought and content chunks, and for each call one chunk naming it
     /// and one with its arguments.
-    fn outs(&mut self, outs: Vec<Out>, out: &mut Vec<SseEvent>) {
+    fn outs(&mut self, i: usize, outs: Vec<Out>, out: &mut Vec<SseEvent>) {
         for o in outs {
             let deltas = match o {
                 Out::Reasoning(r) if r.is_empty() => continue,
@@ -255,32 +202,37 @@ impl StreamState {
                 }
             };
             for d in deltas {
-                let ev = self.chunk(d, None);
+                let ev = self.chunk(i, d, None);
                 out.push(ev);
             }
         }
     }
 
-    fn chunk(&mut self, delta: Delta, finish: Option<WireFinish>) -> SseEvent {
-        let asked = self.meta.logprobs && !self.logprobs.is_empty();
-        let logprobs = choice_logprobs(asked, &mut self.logprobs);
-        self.frame(ChatCompletionChunk {
-            id: self.meta.id.clone(),
-            object: "chat.completion.chunk",
-            created: self.meta.created,
-            model: self.meta.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
+    fn chunk(&mut self, i: usize, delta: Delta, finish: Option<WireFinish>) -> SseEvent {
+        let pending = &mut self.choices[i].logprobs;
+        let asked = self.meta.logprobs && !pending.is_empty();
+        let logprobs = choice_logprobs(asked, pending);
+        self.frame(
+            vec![ChunkChoice {
+                index: i as u32,
                 delta,
                 finish_reason: finish,
                 logprobs,
             }],
-            usage: self.include_usage.then_some(None),
-            system_fingerprint: None,
-        })
+            self.include_usage.then_some(None),
+        )
     }
 
-    fn frame(&self, chunk: ChatCompletionChunk) -> SseEvent {
+    fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Option<Usage>>) -> SseEvent {
+        let chunk = ChatCompletionChunk {
+            id: self.meta.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            choices,
+            usage,
+            system_fingerprint: None,
+        };
         SseEvent::default().data(serde_json::to_string(&chunk).unwrap_or_default())
     }
 
@@ -292,73 +244,73 @@ impl StreamState {
         let mut out = Vec::new();
         if !self.sent_role {
             self.sent_role = true;
-            out.push(self.chunk(
-                Delta {
+            for i in 0..self.choices.len() {
+                let role = Delta {
                     role: Some("assistant"),
                     content: Some(String::new()),
                     ..Delta::default()
-                },
-                None,
-            ));
+                };
+                out.push(self.chunk(i, role, None));
+            }
             return Some(out);
         }
-        match self.rx.recv().await {
-            Some(Event::Text(t)) => {
+        let (i, event) = self.events.next().await?;
+        match event {
+            Event::Text(t) => {
                 self.meta.log.token();
-                match self.reader.as_mut() {
+                match self.choices[i].reader.as_mut() {
                     Some(r) => {
                         let outs = r.push(&t);
-                        self.outs(outs, &mut out);
+                        self.outs(i, outs, &mut out);
                     }
                     None => {
-                        let ev = self.chunk(text_delta(t), None);
+                        let ev = self.chunk(i, text_delta(t), None);
                         out.push(ev);
                     }
                 }
             }
-            Some(Event::Finished {
+            Event::Finished {
                 reason,
                 completion_tokens,
                 reasoning_tokens,
-            }) => {
+            } => {
                 let mut finish = wire_finish(reason);
-                if let Some(r) = self.reader.as_mut() {
+                if let Some(r) = self.choices[i].reader.as_mut() {
                     let outs = r.finish();
-                    self.outs(outs, &mut out);
-                    if self.reader.as_ref().is_some_and(|r| r.calls > 0) {
+                    if r.calls > 0 {
                         finish = WireFinish::ToolCalls;
                     }
+                    self.outs(i, outs, &mut out);
                 }
-                self.meta.log.finish(finish_name(reason), completion_tokens);
-                out.push(self.chunk(Delta::default(), Some(finish)));
-                if self.include_usage {
-                    out.push(self.frame(ChatCompletionChunk {
-                        id: self.meta.id.clone(),
-                        object: "chat.completion.chunk",
-                        created: self.meta.created,
-                        model: self.meta.model.clone(),
-                        choices: vec![],
-                        usage: Some(Some(usage(
+                out.push(self.chunk(i, Delta::default(), Some(finish)));
+                self.completion_tokens += completion_tokens;
+                self.reasoning_tokens += reasoning_tokens;
+                self.left -= 1;
+                if self.left == 0 {
+                    self.meta
+                        .log
+                        .finish(finish_name(reason), self.completion_tokens);
+                    if self.include_usage {
+                        let u = usage(
                             self.prompt,
-                            completion_tokens,
-                            reasoning_tokens,
+                            self.completion_tokens,
+                            self.reasoning_tokens,
                             &self.meta.images,
-                        ))),
-                        system_fingerprint: None,
-                    }));
+                        );
+                        out.push(self.frame(vec![], Some(Some(u))));
+                    }
+                    out.push(SseEvent::default().data("[DONE]"));
+                    self.done = true;
                 }
-                out.push(SseEvent::default().data("[DONE]"));
-                self.done = true;
             }
-            Some(Event::Failed(e)) => {
+            Event::Failed(e) => {
                 let env = ApiError::from(e).envelope();
                 out.push(SseEvent::default().data(serde_json::to_string(&env).unwrap_or_default()));
                 out.push(SseEvent::default().data("[DONE]"));
                 self.done = true;
             }
-            Some(Event::Logprob(lp)) => self.logprobs.push(lp),
-            Some(Event::Started(_)) => {}
-            None => return None,
+            Event::Logprob(lp) => self.choices[i].logprobs.push(lp),
+            Event::Started(_) => {}
         }
         Some(out)
     }
@@ -390,22 +342,32 @@ impl Frames for StreamState {
     }
 }
 
-/// A streamed `chat.completion.chunk` answer.
+/// A streamed `chat.completion.chunk` answer; with `n` > 1 the choices'
+/// chunks interleave, each with its `index`.
 pub fn stream(
-    mut meta: ResponseMeta,
+    meta: ResponseMeta,
     prompt: PromptUsage,
-    rx: EventReceiver,
+    receivers: Vec<EventReceiver>,
     include_usage: bool,
 ) -> Response {
+    let choices = receivers
+        .iter()
+        .map(|_| ChoiceStream {
+            logprobs: Vec::new(),
+            reader: AnswerReader::new(meta.think.clone(), meta.tools),
+        })
+        .collect::<Vec<_>>();
     let state = StreamState {
-        reader: AnswerReader::new(meta.think.take(), meta.tools),
+        left: choices.len(),
+        choices,
+        events: super::choices::merge(receivers),
         meta,
         prompt,
-        rx,
         include_usage,
         sent_role: false,
+        completion_tokens: 0,
+        reasoning_tokens: 0,
         done: false,
-        logprobs: Vec::new(),
     };
     serve(state)
 }

@@ -172,7 +172,9 @@ pub enum Status {
 
 struct Job {
     request: GenerateRequest,
-    events: channel::EventSender,
+    /// One sender per choice (`n`); the batcher takes them out when it
+    /// starts the job.
+    choices: Vec<channel::EventSender>,
     /// Past it, a queued job fails and a running one ends with `length`.
     deadline: Option<std::time::Instant>,
     /// When it was queued, for time to first token.
@@ -181,13 +183,22 @@ struct Job {
 
 impl queue::Queued for Job {
     fn departed(&self) -> bool {
-        self.events.is_closed()
+        self.choices.iter().all(channel::EventSender::is_closed)
     }
     fn deadline(&self) -> Option<std::time::Instant> {
         self.deadline
     }
     fn expire(self) {
-        let _ = self.events.send(Event::Failed(EngineError::Timeout));
+        self.fail(EngineError::Timeout);
+    }
+}
+
+impl Job {
+    /// Tells every choice that the job failed before it started.
+    fn fail(&self, error: EngineError) {
+        for c in &self.choices {
+            let _ = c.send(Event::Failed(error.clone()));
+        }
     }
 }
 
@@ -310,16 +321,28 @@ impl Engine {
         request: GenerateRequest,
         deadline: Option<std::time::Instant>,
     ) -> Result<channel::EventReceiver, EngineError> {
+        let mut choices = self.submit_choices(request, deadline)?;
+        Ok(choices.swap_remove(0))
+    }
+
+    /// Queues a generation of `request.n` choices: one receiver per choice,
+    /// in choice order. The prompt is evaluated once; the choices share its
+    /// cache cells from the first sampled token on.
+    pub fn submit_choices(
+        &self,
+        request: GenerateRequest,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<channel::EventReceiver>, EngineError> {
         match self.status() {
             Status::Ready => {}
             Status::Loading => return Err(EngineError::Loading),
             Status::Failed(e) => return Err(EngineError::Unavailable(e)),
             Status::Dead(e) => return Err(EngineError::Dead(e)),
         }
-        let (events, rx) = channel::channel();
+        let (choices, receivers) = (0..request.n.max(1)).map(|_| channel::channel()).unzip();
         let job = Job {
             request,
-            events,
+            choices,
             deadline,
             submitted: std::time::Instant::now(),
         };
@@ -327,7 +350,7 @@ impl Engine {
             queue::Refused::Full => EngineError::QueueFull(self.max_queue),
             queue::Refused::Closed => EngineError::Dead("the job queue is closed".into()),
         })?;
-        Ok(rx)
+        Ok(receivers)
     }
 }
 
@@ -374,8 +397,6 @@ fn supervise(config: EngineConfig, queue: Arc<Queue>, shared: Arc<Shared>) {
     tracing::error!("{why}; the server cannot recover and answers 503 until restarted");
     shared.set_status(Status::Dead(why.clone()));
     for job in queue.close() {
-        let _ = job
-            .events
-            .send(Event::Failed(EngineError::Dead(why.clone())));
+        job.fail(EngineError::Dead(why.clone()));
     }
 }

@@ -88,9 +88,19 @@ impl<T: Queued> JobQueue<T> {
     }
 
     pub fn try_pop(&self) -> Option<T> {
+        self.try_pop_if(|_| true)
+    }
+
+    /// The next job if `fits` says it can start now; otherwise it keeps its
+    /// place at the head (counted, pruned and expired as any queued job),
+    /// and the jobs behind it wait too: first come, first served.
+    pub fn try_pop_if(&self, fits: impl FnOnce(&T) -> bool) -> Option<T> {
         let mut inner = self.lock();
         self.prune_locked(&mut inner);
-        let job = inner.jobs.pop_front();
+        let job = match inner.jobs.front() {
+            Some(j) if fits(j) => inner.jobs.pop_front(),
+            _ => None,
+        };
         self.set_depth(&inner);
         job
     }
@@ -182,6 +192,22 @@ mod tests {
         assert!(matches!(q.push(job(None).0), Err((Refused::Full, _))));
         assert_eq!(depth.load(Ordering::Relaxed), 2);
         assert!(q.try_pop().is_some());
+        assert_eq!(depth.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_head_that_does_not_fit_keeps_its_place_and_holds_the_line() {
+        let depth = Arc::new(AtomicU64::new(0));
+        let q = JobQueue::new(4, depth.clone());
+        let (big, _, _) = job(None);
+        let (small, _, _) = job(Some(Instant::now() + Duration::from_secs(60)));
+        assert!(q.push(big).is_ok());
+        assert!(q.push(small).is_ok());
+        // The head does not fit: nothing leaves, the one behind waits too.
+        assert!(q.try_pop_if(|j| j.deadline.is_some()).is_none());
+        assert_eq!(depth.load(Ordering::Relaxed), 2);
+        let head = q.try_pop_if(|j| j.deadline.is_none());
+        assert!(head.is_some_and(|j| j.deadline.is_none()));
         assert_eq!(depth.load(Ordering::Relaxed), 1);
     }
 

@@ -47,6 +47,7 @@ enum State {
     Answer,
 }
 
+#[derive(Debug, Clone)]
 pub struct Splitter {
     tags: ThinkTags,
     state: State,

@@ -14,6 +14,9 @@ pub struct GenerateRequest {
     pub images: Vec<pieces::ImagePiece>,
     pub sampling: SamplingParams,
     pub max_tokens: Option<u32>,
+    /// Choices to generate from the one prompt (OpenAI's `n`, at most
+    /// `--parallel`: each takes a sequence).
+    pub n: u32,
     pub stop: Vec<String>,
     /// GBNF grammar constraining the answer (structured output, tool calls).
     pub grammar: Option<grammar::Grammar>,

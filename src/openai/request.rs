@@ -69,9 +69,10 @@ pub struct ChatCompletionRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    /// Only 1 is supported.
+    /// Choices to generate from the one prompt (evaluated once). At most
+    /// the server's `--parallel`: each choice takes a sequence.
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 1)]
+    #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
     #[serde(default)]
     pub user: Option<String>,

@@ -146,6 +146,25 @@ def test_logprobs_and_sampling_controls(server):
     assert streamed == [t.token for t in lp]
 
 
+def test_several_choices(server):
+    client = server.client()
+    kw = dict(model="tiny-text", max_tokens=5, temperature=1.2, seed=3, n=2,
+              messages=[{"role": "user", "content": [
+                  {"type": "text", "text": "What is in this image?"},
+                  {"type": "image_url", "image_url": {"url": data_url()}},
+              ]}])
+    r = client.chat.completions.create(**kw)
+    assert [c.index for c in r.choices] == [0, 1]
+    assert r.usage.completion_tokens == 10
+    one = client.chat.completions.create(**dict(kw, n=1))
+    assert r.usage.prompt_tokens == one.usage.prompt_tokens
+    texts = {0: "", 1: ""}
+    for c in client.chat.completions.create(stream=True, **kw):
+        for ch in c.choices:
+            texts[ch.index] += ch.delta.content or ""
+    assert texts == {c.index: c.message.content for c in r.choices}
+
+
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather in a city",
     "parameters": {"type": "object", "properties": {

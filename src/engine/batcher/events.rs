@@ -24,16 +24,26 @@ impl Batcher<'_> {
         if self.ctx.get_logits_ith(idx).iter().any(|x| !x.is_finite()) {
             return self.fail(i, EngineError::Internal(NON_FINITE.into()));
         }
+        if self.slots[i]
+            .active
+            .as_ref()
+            .is_some_and(|a| !a.forks.is_empty())
+        {
+            self.fork(i, idx);
+        }
         let Some(a) = self.slots[i].active.as_mut() else {
             return;
         };
         if !a.started {
             a.started = true;
-            let m = &self.shared.metrics;
-            Metrics::add(&m.prompt_tokens, u64::from(a.usage.prompt_tokens));
-            Metrics::add(&m.cached_tokens, u64::from(a.usage.cached_tokens));
-            Metrics::add(&m.image_tokens, u64::from(a.usage.image_tokens));
-            if a.job.events.send(Event::Started(a.usage)).is_err() {
+            // A fork's prompt was counted with its first choice.
+            if !a.parts.is_empty() {
+                let m = &self.shared.metrics;
+                Metrics::add(&m.prompt_tokens, u64::from(a.usage.prompt_tokens));
+                Metrics::add(&m.cached_tokens, u64::from(a.usage.cached_tokens));
+                Metrics::add(&m.image_tokens, u64::from(a.usage.image_tokens));
+            }
+            if a.events.send(Event::Started(a.usage)).is_err() {
                 return self.release(i);
             }
         }
@@ -67,7 +77,7 @@ impl Batcher<'_> {
             let Some(a) = self.slots[i].active.as_mut() else {
                 return;
             };
-            if a.job.events.send(Event::Logprob(lp)).is_err() {
+            if a.events.send(Event::Logprob(lp)).is_err() {
                 return self.release(i);
             }
         }
@@ -85,10 +95,10 @@ impl Batcher<'_> {
             }
         }
         let step = a.text.push(&piece);
-        if !step.text.is_empty() && a.job.events.send(Event::Text(step.text)).is_err() {
+        if !step.text.is_empty() && a.events.send(Event::Text(step.text)).is_err() {
             return self.release(i); // client gone: free the sequence now
         }
-        if a.job.events.stalled() {
+        if a.events.stalled() {
             tracing::warn!(
                 seq = i,
                 "the client stopped reading its stream; cancelled after {} unread events",
@@ -103,6 +113,43 @@ impl Batcher<'_> {
             return self.finish(i, FinishReason::Length, true);
         }
         a.pending = Some(tok);
+    }
+
+    /// The prompt of a job with several choices is in: each other choice
+    /// takes a free sequence (least recently used first) holding a copy of
+    /// this one's cells, and samples its first token from the same logits.
+    /// The prompt is evaluated once, whatever `n`.
+    fn fork(&mut self, i: usize, idx: i32) {
+        let Some(a) = self.slots[i].active.as_mut() else {
+            return;
+        };
+        let forks = std::mem::take(&mut a.forks);
+        let (job, pos, cells, usage) = (a.job.clone(), a.pos, a.cells, a.usage);
+        self.reserved = self.reserved.saturating_sub(forks.len());
+        let cached = self.slots[i].cached.clone();
+        for (k, events) in (1..).zip(forks) {
+            let free = (0..self.slots.len())
+                .filter(|&c| self.slots[c].active.is_none())
+                .min_by_key(|&c| self.slots[c].last_used);
+            let sampler = self.sampler(&job, k);
+            let (Some(c), Ok(sampler)) = (free, sampler) else {
+                let _ = events.send(Event::Failed(EngineError::Internal(
+                    "no sequence was left for this choice".into(),
+                )));
+                continue;
+            };
+            let _ = self.ctx.clear_kv_cache_seq(Some(c as u32), None, None);
+            if let Err(e) = self.ctx.copy_kv_cache_seq(i as i32, c as i32, None, None) {
+                let _ = events.send(Event::Failed(EngineError::Internal(e.to_string())));
+                continue;
+            }
+            self.slots[c].cached = cached.clone();
+            let mut choice = Active::new(job.clone(), events, sampler, usage);
+            (choice.pos, choice.cells) = (pos, cells);
+            self.slots[c].active = Some(choice);
+            self.shared.set_active(self.active_count());
+            self.sample(c, idx);
+        }
     }
 
     /// The sampled token's log-probability from the raw logits at `idx`.
@@ -139,6 +186,10 @@ impl Batcher<'_> {
         let slot = &mut self.slots[i];
         slot.last_used = self.step;
         let a = slot.active.take();
+        if let Some(a) = &a {
+            // Choices never forked give their promised sequences back.
+            self.reserved = self.reserved.saturating_sub(a.forks.len());
+        }
         self.shared.set_active(self.active_count());
         a
     }
@@ -146,15 +197,15 @@ impl Batcher<'_> {
     pub(super) fn finish(&mut self, i: usize, reason: FinishReason, flush: bool) {
         if let Some(mut a) = self.vacate(i) {
             if !a.started {
-                let _ = a.job.events.send(Event::Started(a.usage));
+                let _ = a.events.send(Event::Started(a.usage));
             }
             if flush {
                 let tail = a.text.finish();
                 if !tail.is_empty() {
-                    let _ = a.job.events.send(Event::Text(tail));
+                    let _ = a.events.send(Event::Text(tail));
                 }
             }
-            let _ = a.job.events.send(Event::Finished {
+            let _ = a.events.send(Event::Finished {
                 reason,
                 completion_tokens: a.completion_tokens,
                 reasoning_tokens: a.reasoning_tokens,
@@ -173,7 +224,9 @@ impl Batcher<'_> {
         self.slots[i].cached.clear();
         let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
         if let Some(a) = self.vacate(i) {
-            let _ = a.job.events.send(Event::Failed(error));
+            for events in a.forks.iter().chain([&a.events]) {
+                let _ = events.send(Event::Failed(error.clone()));
+            }
         }
     }
 

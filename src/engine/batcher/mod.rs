@@ -18,15 +18,17 @@ mod events;
 mod prepare;
 mod step;
 
+use super::channel::EventSender;
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
-use super::{EngineError, Event, FinishReason, Job, PromptUsage, Queue, Shared};
+use super::{EngineError, FinishReason, Job, PromptUsage, Queue, Shared};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -54,9 +56,15 @@ impl Part {
     }
 }
 
-/// A job occupying a sequence.
+/// A job occupying a sequence (one choice of it, when `n` > 1).
 struct Active {
-    job: Job,
+    /// Shared by the job's choices.
+    job: Arc<Job>,
+    /// This choice's client channel.
+    events: EventSender,
+    /// The other choices, until the prompt is in: then each gets its own
+    /// sequence, a copy of this one's cells.
+    forks: Vec<EventSender>,
     parts: Vec<Part>,
     /// Next part to evaluate; `parts.len()` once the prompt is in.
     next: usize,
@@ -81,6 +89,34 @@ struct Active {
     reasoning_tokens: u32,
 }
 
+impl Active {
+    /// A choice that has evaluated nothing yet.
+    fn new(job: Arc<Job>, events: EventSender, sampler: LlamaSampler, usage: PromptUsage) -> Self {
+        Active {
+            thought: job
+                .request
+                .think
+                .map(|(tags, opened)| super::reasoning::Splitter::new(tags, opened)),
+            reasoning_tokens: 0,
+            text: TextAssembler::new(job.request.stop.clone()),
+            sampler,
+            job,
+            events,
+            forks: Vec::new(),
+            parts: Vec::new(),
+            next: 0,
+            pos: 0,
+            cells: 0,
+            usage,
+            started: false,
+            completion_tokens: 0,
+            pending: None,
+            logits_at: None,
+            last_token_at: None,
+        }
+    }
+}
+
 struct Slot {
     /// What the sequence's KV cache holds, in order.
     cached: Vec<Item>,
@@ -97,6 +133,8 @@ pub(super) struct Batcher<'m> {
     /// KV cells each sequence may use: `--ctx-size / --parallel`.
     pub n_ctx_seq: u32,
     slots: Vec<Slot>,
+    /// Free sequences promised to running jobs' other choices.
+    reserved: usize,
     step: u64,
     batch: LlamaBatch<'static>,
 }
@@ -125,6 +163,7 @@ impl<'m> Batcher<'m> {
                     active: None,
                 })
                 .collect(),
+            reserved: 0,
             step: 0,
             batch: LlamaBatch::new(n_batch.max(parallel + 1), 1),
         }
@@ -132,6 +171,11 @@ impl<'m> Batcher<'m> {
 
     fn active_count(&self) -> usize {
         self.slots.iter().filter(|s| s.active.is_some()).count()
+    }
+
+    /// Free sequences not promised to a running job's other choices.
+    fn open_count(&self) -> usize {
+        (self.slots.len() - self.active_count()).saturating_sub(self.reserved)
     }
 
     /// Serves until the job channel closes and every sequence has finished.
@@ -161,18 +205,28 @@ impl<'m> Batcher<'m> {
     /// Moves queued jobs into free sequences. Blocks only when idle.
     /// Returns false when the channel is closed and nothing is running.
     fn admit(&mut self, queue: &Queue) -> bool {
-        while self.slots.iter().any(|s| s.active.is_none()) {
+        while self.open_count() > 0 {
+            let open = self.open_count();
             let job = if self.active_count() == 0 {
                 match queue.pop_wait() {
                     Some(j) => j,
                     None => return false,
                 }
             } else {
-                match queue.try_pop() {
+                // A job of several choices starts when that many sequences are open.
+                match queue.try_pop_if(|j| j.choices.len() <= open) {
                     Some(j) => j,
                     None => break,
                 }
             };
+            if job.choices.len() > self.slots.len() {
+                job.fail(internal(format!(
+                    "n = {} choices need as many sequences; the server has {}",
+                    job.choices.len(),
+                    self.slots.len()
+                )));
+                continue;
+            }
             // A panic while preparing one request costs that request only
             // (its client sees the dropped channel as an error).
             if catch_unwind(AssertUnwindSafe(|| self.start(job))).is_err() {
@@ -193,39 +247,28 @@ impl<'m> Batcher<'m> {
         }
     }
 
-    fn start(&mut self, job: Job) {
-        if job.events.is_closed() {
+    fn start(&mut self, mut job: Job) {
+        use super::queue::Queued;
+        if job.departed() {
             return; // the client left while queued: never run it
         }
         if job.deadline.is_some_and(|d| Instant::now() > d) {
-            let _ = job.events.send(Event::Failed(EngineError::Timeout));
-            return;
+            return job.fail(EngineError::Timeout);
         }
         let (parts, mut usage) = match self.prepare(&job) {
             Ok(p) => p,
-            Err(e) => {
-                let _ = job.events.send(Event::Failed(e));
-                return;
-            }
+            Err(e) => return job.fail(e),
         };
         // Cells, not positions: the prompt must leave a cell for the answer.
         if usage.prompt_tokens == 0 || usage.prompt_tokens >= self.n_ctx_seq {
-            let _ = job.events.send(Event::Failed(EngineError::PromptTooLong {
+            return job.fail(EngineError::PromptTooLong {
                 prompt_tokens: usage.prompt_tokens,
                 n_ctx: self.n_ctx_seq,
-            }));
-            return;
+            });
         }
-        let sampler = match job.request.sampling.sampler(
-            self.model,
-            job.request.grammar.as_ref(),
-            self.n_ctx_seq,
-        ) {
+        let sampler = match self.sampler(&job, 0) {
             Ok(s) => s,
-            Err(e) => {
-                let _ = job.events.send(Event::Failed(EngineError::Grammar(e)));
-                return;
-            }
+            Err(e) => return job.fail(e),
         };
         let items: Vec<Item> = parts.iter().map(Part::item).collect();
         let free: Vec<FreeSlot> = self
@@ -257,37 +300,33 @@ impl<'m> Batcher<'m> {
         let cells: u32 = slot.cached.iter().map(Item::tokens).sum();
         usage.cached_tokens = cells;
         let pos = slot.cached.iter().map(Item::positions).sum::<u32>() as i32;
-        slot.active = Some(Active {
-            thought: job
-                .request
-                .think
-                .map(|(tags, opened)| super::reasoning::Splitter::new(tags, opened)),
-            reasoning_tokens: 0,
-            sampler,
-            text: TextAssembler::new(job.request.stop.clone()),
-            job,
-            parts,
-            next: reuse,
-            pos,
-            cells,
-            usage,
-            started: false,
-            completion_tokens: 0,
-            pending: None,
-            logits_at: None,
-            last_token_at: None,
-        });
+        let mut forks = std::mem::take(&mut job.choices);
+        let events = forks.remove(0);
+        self.reserved += forks.len();
+        let mut a = Active::new(Arc::new(job), events, sampler, usage);
+        (a.parts, a.next, a.pos, a.cells, a.forks) = (parts, reuse, pos, cells, forks);
+        self.slots[index].active = Some(a);
         self.shared.set_active(self.active_count());
+    }
+
+    /// Choice `k`'s sampler: the same chain, its own seed.
+    fn sampler(&self, job: &Job, k: u32) -> Result<LlamaSampler, EngineError> {
+        let mut params = job.request.sampling.clone();
+        params.seed = params.seed.wrapping_add(k);
+        params
+            .sampler(self.model, job.request.grammar.as_ref(), self.n_ctx_seq)
+            .map_err(EngineError::Grammar)
     }
 
     /// Drops sequences whose client went away or whose deadline passed.
     fn reap(&mut self) {
         let now = Instant::now();
+
         for i in 0..self.slots.len() {
             let Some(a) = &self.slots[i].active else {
                 continue;
             };
-            if a.job.events.is_closed() {
+            if a.events.is_closed() && a.forks.iter().all(EventSender::is_closed) {
                 self.release(i);
             } else if a.job.deadline.is_some_and(|d| now > d) {
                 if a.started {
