@@ -68,6 +68,26 @@ impl Reading {
     }
 }
 
+/// A choice's last outputs and its wire finish reason: `tool_calls` when
+/// the reader found a call.
+pub(super) fn finish_choice(
+    reader: Option<&mut AnswerReader>,
+    reason: crate::engine::FinishReason,
+) -> (Vec<Out>, WireFinish) {
+    match reader {
+        Some(r) => {
+            let outs = r.finish();
+            let finish = if r.calls > 0 {
+                WireFinish::ToolCalls
+            } else {
+                wire_finish(reason)
+            };
+            (outs, finish)
+        }
+        None => (Vec::new(), wire_finish(reason)),
+    }
+}
+
 /// Waits for one answer (a request of one choice).
 pub async fn answer(
     meta: &mut ResponseMeta,
@@ -115,14 +135,8 @@ pub async fn answers(
                 completion_tokens,
                 reasoning_tokens,
             } => {
-                let mut finish = wire_finish(reason);
-                if let Some(reader) = r.reader.as_mut() {
-                    let outs = reader.finish();
-                    if reader.calls > 0 {
-                        finish = WireFinish::ToolCalls;
-                    }
-                    r.absorb(outs);
-                }
+                let (outs, finish) = finish_choice(r.reader.as_mut(), reason);
+                r.absorb(outs);
                 tokens += completion_tokens;
                 left -= 1;
                 if left == 0 {

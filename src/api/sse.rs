@@ -274,14 +274,9 @@ impl StreamState {
                 completion_tokens,
                 reasoning_tokens,
             } => {
-                let mut finish = wire_finish(reason);
-                if let Some(r) = self.choices[i].reader.as_mut() {
-                    let outs = r.finish();
-                    if r.calls > 0 {
-                        finish = WireFinish::ToolCalls;
-                    }
-                    self.outs(i, outs, &mut out);
-                }
+                let (outs, finish) =
+                    super::choices::finish_choice(self.choices[i].reader.as_mut(), reason);
+                self.outs(i, outs, &mut out);
                 out.push(self.chunk(i, Delta::default(), Some(finish)));
                 self.completion_tokens += completion_tokens;
                 self.reasoning_tokens += reasoning_tokens;
