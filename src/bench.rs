@@ -244,6 +244,9 @@ struct Report {
     /// Mean TTFT of first turns and of follow-ups that resend the image.
     first_turn_ms: f64,
     follow_up_ms: f64,
+    /// Mean TTFT of the same image asked about again in a new conversation
+    /// (another system prompt: the prefix cache cannot serve it).
+    new_conversation_ms: f64,
 }
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
@@ -270,6 +273,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         image: Vec::new(),
         first_turn_ms: f64::NAN,
         follow_up_ms: f64::NAN,
+        new_conversation_ms: f64::NAN,
     };
     for &c in &args.concurrency {
         report
@@ -281,7 +285,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         }
     }
     if !args.no_images {
-        let (mut first, mut follow) = (Vec::new(), Vec::new());
+        let (mut first, mut follow, mut again) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..args.rounds.max(1) {
             let n = 90_000 + r;
             let opening = user(n, Some(image_url(n, args.image_size)));
@@ -292,11 +296,19 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
                 json!({"role": "user", "content": "Now describe the colours."}),
             ];
             let (s2, _) = client.run(turn2).await?;
+            let fresh = vec![
+                json!({"role": "system", "content": format!("You are assistant {r}; answer briefly.")}),
+                user(n + 500, Some(image_url(n, args.image_size))),
+            ];
+            let (s3, _) = client.run(fresh).await?;
             first.push(s1.ttft.as_secs_f64() * 1e3);
             follow.push(s2.ttft.as_secs_f64() * 1e3);
+            again.push(s3.ttft.as_secs_f64() * 1e3);
         }
-        report.first_turn_ms = first.iter().sum::<f64>() / first.len() as f64;
-        report.follow_up_ms = follow.iter().sum::<f64>() / follow.len() as f64;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        report.first_turn_ms = mean(&first);
+        report.follow_up_ms = mean(&follow);
+        report.new_conversation_ms = mean(&again);
     }
     Ok(report)
 }
@@ -345,6 +357,11 @@ fn print_report(label: &str, url: &str, r: &Report) {
             r.first_turn_ms,
             r.follow_up_ms,
             r.follow_up_ms / r.first_turn_ms
+        );
+        println!(
+            "Same image in a new conversation (another system prompt): TTFT {:.1} ms ({:.2}x the first turn)",
+            r.new_conversation_ms,
+            r.new_conversation_ms / r.first_turn_ms
         );
     }
 }
@@ -398,6 +415,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "| follow-up TTFT / first-turn TTFT (under test; baseline {:.2}x) | {:.2}x | <= 0.2x |",
             base.follow_up_ms / base.first_turn_ms,
             main.follow_up_ms / main.first_turn_ms
+        );
+        println!(
+            "| same image, new conversation: TTFT / first-turn TTFT (under test; baseline {:.2}x) | {:.2}x | <= 0.2x |",
+            base.new_conversation_ms / base.first_turn_ms,
+            main.new_conversation_ms / main.first_turn_ms
         );
     }
     Ok(())
