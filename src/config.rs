@@ -215,6 +215,17 @@ pub struct Config {
     )]
     pub max_decode_memory: u64,
 
+    /// MiB of projector output kept per image piece, so the same image in
+    /// another conversation skips the vision encoder (0 = off).
+    #[arg(
+        help_heading = "Vision",
+        long,
+        env = "TESSERA_IMAGE_CACHE_MB",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u64).range(0..=1_048_576)
+    )]
+    pub image_cache_mb: u64,
+
     /// Most images in one request.
     #[arg(
         help_heading = "Vision",

@@ -188,6 +188,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
             thumbnail_budget: config.thumbnail_tokens,
         },
         chat_template,
+        image_cache_bytes: usize::try_from(config.image_cache_mb << 20).unwrap_or(usize::MAX),
     });
     let mut api_keys: Vec<String> = config
         .api_key

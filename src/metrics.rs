@@ -66,6 +66,11 @@ pub struct Metrics {
     pub completion_tokens: AtomicU64,
     pub cached_tokens: AtomicU64,
     pub image_tokens: AtomicU64,
+    /// The image-embedding cache, as the engine last saw it.
+    pub image_cache_hits: AtomicU64,
+    pub image_cache_misses: AtomicU64,
+    pub image_cache_evictions: AtomicU64,
+    pub image_cache_bytes: AtomicU64,
     /// Shared with the job queue, which sets it on every change.
     pub queue_depth: std::sync::Arc<AtomicU64>,
     pub active_sequences: AtomicU64,
@@ -84,6 +89,10 @@ impl Default for Metrics {
             completion_tokens: AtomicU64::new(0),
             cached_tokens: AtomicU64::new(0),
             image_tokens: AtomicU64::new(0),
+            image_cache_hits: AtomicU64::new(0),
+            image_cache_misses: AtomicU64::new(0),
+            image_cache_evictions: AtomicU64::new(0),
+            image_cache_bytes: AtomicU64::new(0),
             queue_depth: Default::default(),
             active_sequences: AtomicU64::new(0),
             ttft: Histogram::new(LATENCY),
@@ -138,6 +147,21 @@ impl Metrics {
                 "Prompt tokens taken by images.",
                 &self.image_tokens,
             ),
+            (
+                "tessera_image_cache_hits_total",
+                "Image chunks decoded from the embedding cache (no encoder run).",
+                &self.image_cache_hits,
+            ),
+            (
+                "tessera_image_cache_misses_total",
+                "Image chunks the vision encoder had to encode.",
+                &self.image_cache_misses,
+            ),
+            (
+                "tessera_image_cache_evictions_total",
+                "Embedding-cache entries dropped to stay within --image-cache-mb.",
+                &self.image_cache_evictions,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(
@@ -156,6 +180,11 @@ impl Metrics {
                 "tessera_active_sequences",
                 "Sequences generating now.",
                 &self.active_sequences,
+            ),
+            (
+                "tessera_image_cache_bytes",
+                "Bytes of projector output held by the embedding cache.",
+                &self.image_cache_bytes,
             ),
         ];
         for (name, help, v) in gauges {
@@ -188,7 +217,7 @@ impl Metrics {
         self.image_encode.render(
             &mut out,
             "tessera_image_encode_seconds",
-            "Vision encoder time per image piece.",
+            "Vision encoder time per image piece that was encoded (not served from the embedding cache).",
         );
         // Linux: the process's resident memory now and at its peak.
         for (field, name, help) in [

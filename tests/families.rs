@@ -18,13 +18,6 @@ const SIZES: &[(u32, u32)] = &[
     (4000, 3000),
 ];
 
-/// One test of this file at a time. Two tests compare greedy answers
-/// (across images, and cached against uncached); with several servers
-/// computing at once in this process, llama.cpp's process-wide OpenMP pool
-/// may give a context fewer threads, which changes float summation order
-/// and, on these random-weight models, sometimes the answer.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn start_family(f: &FamilyFixture, extra: &[&str]) -> TestServer {
     let (text, proj) = f.write(&fixtures().dir).expect("write family fixture");
     let mut args = vec![

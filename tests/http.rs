@@ -192,7 +192,12 @@ async fn metrics_in_prometheus_text() {
     assert_eq!(value("tessera_inter_token_latency_seconds_count"), 3.0);
     // 100x50 on 40 px tiles: a 2x1 grid.
     assert_eq!(value("tessera_image_tiles_sum"), 2.0);
-    assert_eq!(value("tessera_image_encode_seconds_count"), 3.0);
+    // Three pieces (two tiles and the thumbnail) of one solid colour: the
+    // same piece, encoded once and then served from the embedding cache.
+    assert_eq!(value("tessera_image_cache_misses_total"), 1.0);
+    assert_eq!(value("tessera_image_cache_hits_total"), 2.0);
+    assert_eq!(value("tessera_image_encode_seconds_count"), 1.0);
+    assert!(value("tessera_image_cache_bytes") > 0.0);
     assert_eq!(value("tessera_active_sequences"), 0.0);
     // Without --metrics-public, /metrics needs the key too.
     let closed = start_mlp(&["--api-key", "k"]).await;

@@ -294,3 +294,39 @@ async fn nan_logits_fail_the_request_instead_of_answering_noise() {
     let (status, _) = s.get("/health").await;
     assert_eq!(status, 200);
 }
+
+/// A projector whose output is NaN: the engine reloads the projector once,
+/// then fails the request with a 500 that says so, keeps nothing in the
+/// embedding cache, and goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_that_outputs_nan_fails_the_request_and_spares_the_server() {
+    use tessera::fixtures::{N_EMBD, Projector, mmproj, write_if_changed};
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reliability");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nan-mmproj.gguf");
+    let mut m = mmproj(2, Projector::Mlp);
+    m.tensor("mm.2.bias", &[N_EMBD as u64], vec![f32::NAN; N_EMBD]);
+    write_if_changed(&path, &m).unwrap();
+    let s = start(&[
+        "--model",
+        common::path(&fixtures().text),
+        "--mmproj",
+        common::path(&path),
+    ])
+    .await;
+    for _ in 0..2 {
+        let (status, v) = s
+            .post(&greedy(
+                vec![text_part("what is it?"), image_part(30, 30, [9, 9, 9])],
+                4,
+            ))
+            .await;
+        assert_eq!(status, 500, "{v}");
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("non-finite output"), "{v}");
+    }
+    let bytes = tessera::soak::gauge(&s.client, &s.base, "tessera_image_cache_bytes").await;
+    assert_eq!(bytes, Some(0.0));
+    let (status, v) = s.post(&greedy(vec![text_part("hi")], 4)).await;
+    assert_eq!(status, 200, "{v}");
+}

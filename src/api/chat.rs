@@ -288,7 +288,7 @@ pub async fn start(
         Some(rx) => prompt_started(rx).await?,
         None => return Err(EngineError::Internal("no choice was queued".into()).into()),
     };
-    log.prompt(usage.prompt_tokens, usage.cached_tokens);
+    log.prompt(&usage);
     let meta = sse::ResponseMeta {
         id,
         created: unix_now(),

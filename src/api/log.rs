@@ -31,6 +31,7 @@ impl RequestLog {
             tiles = Empty,
             prompt_tokens = Empty,
             cached_tokens = Empty,
+            image_cache_hits = Empty,
             completion_tokens = Empty,
             ttft_ms = Empty,
             finish_reason = Empty,
@@ -47,9 +48,12 @@ impl RequestLog {
         self.span.record("tiles", tiles);
     }
 
-    pub fn prompt(&self, prompt_tokens: u32, cached_tokens: u32) {
-        self.span.record("prompt_tokens", prompt_tokens);
-        self.span.record("cached_tokens", cached_tokens);
+    pub fn prompt(&self, usage: &crate::engine::PromptUsage) {
+        self.span.record("prompt_tokens", usage.prompt_tokens);
+        self.span.record("cached_tokens", usage.cached_tokens);
+        // Image chunks decoded from the embedding cache, encoder skipped.
+        self.span
+            .record("image_cache_hits", usage.image_chunks_cached);
     }
 
     /// Only with `--log-prompts`.

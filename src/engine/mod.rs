@@ -5,6 +5,8 @@
 
 mod batcher;
 pub mod channel;
+mod embed;
+pub mod embed_cache;
 pub mod families;
 pub mod fence;
 pub mod gguf_meta;
@@ -57,6 +59,8 @@ pub struct EngineConfig {
     pub tiles: projector::TileSettings,
     /// `--chat-template-file`: its path and source, already checked to compile.
     pub chat_template: Option<(String, String)>,
+    /// `--image-cache-mb` in bytes: projector output kept per image piece.
+    pub image_cache_bytes: usize,
 }
 
 /// What the loaded model can do, known once loading finishes.

@@ -17,12 +17,14 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::mtmd::{
     MtmdBitmap, MtmdContext, MtmdInputChunks, MtmdInputText, MtmdTokenizeError,
 };
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One image piece, ready for the encoder.
 pub struct ImagePiece {
     pub chunks: MtmdInputChunks,
+    /// SHA-256 of the piece's size and pixels: its identity in the
+    /// embedding cache, shared across requests and clients.
+    pub key: [u8; 32],
     /// What it occupies: its cells (wrapper tokens included), RoPE
     /// positions and content hash, for admission and prefix reuse.
     pub item: Item,
@@ -36,11 +38,15 @@ impl std::fmt::Debug for ImagePiece {
     }
 }
 
+/// Loads the projector again: a fresh context, with fresh buffers.
+pub type Loader = Box<dyn Fn(&LlamaModel) -> Result<MtmdContext, String> + Send + Sync>;
+
 pub struct Preprocessor {
     // Declared before `_model`: the mtmd context refers to the text model
     // and must be freed first.
     mtmd: RwLock<MtmdContext>,
     marker: String,
+    load: Loader,
     _model: Arc<LlamaModel>,
 }
 
@@ -51,12 +57,21 @@ impl std::fmt::Debug for Preprocessor {
 }
 
 impl Preprocessor {
-    pub fn new(mtmd: MtmdContext, marker: String, model: Arc<LlamaModel>) -> Self {
+    pub fn new(mtmd: MtmdContext, marker: String, model: Arc<LlamaModel>, load: Loader) -> Self {
         Preprocessor {
             mtmd: RwLock::new(mtmd),
             marker,
+            load,
             _model: model,
         }
+    }
+
+    /// Replaces the mtmd context with a freshly loaded one. Pieces already
+    /// preprocessed stay valid: their chunks own their tensors.
+    pub fn reload(&self) -> Result<(), String> {
+        let fresh = (self.load)(&self._model)?;
+        *self.write() = fresh;
+        Ok(())
     }
 
     /// Shared access: preprocessing and start-up measurements.
@@ -94,20 +109,26 @@ impl Preprocessor {
                 }
                 other => EngineError::Internal(other.to_string()),
             })?;
+        let key = piece_key(img);
         let item = Item::Image {
-            hash: piece_hash(img),
+            hash: u64::from_le_bytes([
+                key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
+            ]),
             tokens: chunks.total_tokens() as u32,
             positions: chunks.total_positions().max(0) as u32,
         };
-        Ok(ImagePiece { chunks, item })
+        Ok(ImagePiece { chunks, key, item })
     }
 }
 
-/// Identity of an image piece for prefix reuse: its size and pixels.
-fn piece_hash(img: &DecodedImage) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    img.width.hash(&mut h);
-    img.height.hash(&mut h);
-    img.rgb.hash(&mut h);
-    h.finish()
+/// Identity of an image piece, for prefix reuse and the embedding cache:
+/// a cryptographic hash of its size and pixels, so that no client can make
+/// its image pass for another's.
+fn piece_key(img: &DecodedImage) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(img.width.to_le_bytes());
+    h.update(img.height.to_le_bytes());
+    h.update(&img.rgb);
+    h.finalize().into()
 }

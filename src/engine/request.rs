@@ -42,6 +42,7 @@ impl GenerateRequest {
             prompt_tokens: self.prompt.text_tokens() as u32 + image_tokens,
             image_tokens,
             cached_tokens: 0,
+            image_chunks_cached: 0,
         }
     }
 }
@@ -58,6 +59,9 @@ pub struct PromptUsage {
     pub prompt_tokens: u32,
     pub image_tokens: u32,
     pub cached_tokens: u32,
+    /// Image chunks decoded from the embedding cache instead of encoded
+    /// (for the request log; not an OpenAI usage field).
+    pub image_chunks_cached: u32,
 }
 
 #[derive(Debug)]

@@ -91,15 +91,18 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
                 image_min_tokens: -1,
                 image_max_tokens: config.image_max_tokens,
             };
-            let loaded = path
-                .to_str()
-                .ok_or_else(|| "the mmproj path is not valid UTF-8".to_string())
-                .and_then(|p| {
-                    MtmdContext::init_from_file(p, &model, &params).map_err(|e| e.to_string())
-                });
-            match loaded {
+            let load: super::pieces::Loader = {
+                let path = path.to_str().map(str::to_string);
+                Box::new(move |model: &LlamaModel| {
+                    let p = path
+                        .as_deref()
+                        .ok_or_else(|| "the mmproj path is not valid UTF-8".to_string())?;
+                    MtmdContext::init_from_file(p, model, &params).map_err(|e| e.to_string())
+                })
+            };
+            match load(&model) {
                 Ok(m) if m.support_vision() => Some(std::sync::Arc::new(
-                    super::pieces::Preprocessor::new(m, media_marker.clone(), model.clone()),
+                    super::pieces::Preprocessor::new(m, media_marker.clone(), model.clone(), load),
                 )),
                 Ok(_) => return fail(format!("{} has no vision encoder", path.display())),
                 Err(e) => return fail(format!("cannot load mmproj {}: {e}", path.display())),
@@ -197,6 +200,7 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         mtmd,
         config.batch_size as usize,
         parallel,
+        config.image_cache_bytes,
     );
     batcher.run(queue);
 }

@@ -226,3 +226,10 @@ pub fn assert_envelope(v: &Value) -> &Value {
     assert!(e.get("code").is_some(), "{v}");
     e
 }
+
+/// One test at a time in a test binary that takes it. Servers computing at
+/// once in one process share llama.cpp's process-wide OpenMP pool (fewer
+/// threads each changes float summation order, and on random-weight models
+/// sometimes a greedy answer), and llama.cpp's Pixtral graph reads a buffer
+/// it never writes (see the README's "Non-finite output").
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -19,6 +19,7 @@ mod prepare;
 mod step;
 
 use super::channel::EventSender;
+use super::embed_cache::EmbeddingCache;
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
 use super::{EngineError, FinishReason, Job, PromptUsage, Queue, Shared};
@@ -135,6 +136,8 @@ pub(super) struct Batcher<'m> {
     slots: Vec<Slot>,
     /// Free sequences promised to running jobs' other choices.
     reserved: usize,
+    /// Projector output per image piece, across requests and sequences.
+    embeddings: EmbeddingCache,
     step: u64,
     batch: LlamaBatch<'static>,
 }
@@ -147,6 +150,7 @@ impl<'m> Batcher<'m> {
         mtmd: Option<std::sync::Arc<super::pieces::Preprocessor>>,
         n_batch: usize,
         parallel: usize,
+        image_cache_bytes: usize,
     ) -> Self {
         let n_ctx_seq = ctx.n_ctx() / parallel.max(1) as u32;
         Batcher {
@@ -164,6 +168,7 @@ impl<'m> Batcher<'m> {
                 })
                 .collect(),
             reserved: 0,
+            embeddings: EmbeddingCache::new(image_cache_bytes),
             step: 0,
             batch: LlamaBatch::new(n_batch.max(parallel + 1), 1),
         }

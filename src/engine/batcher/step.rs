@@ -181,35 +181,45 @@ impl Batcher<'_> {
 
     fn eval_image(&mut self, i: usize) {
         let started = Instant::now();
-        let n_batch = self.n_batch as i32;
-        let result = {
-            let Some(a) = self.slots[i].active.as_ref() else {
-                return;
-            };
-            let Some(Part::Image { image, item }) = a.parts.get(a.next) else {
-                return;
-            };
-            let Some(piece) = a.job.request.images.get(*image) else {
-                return self.fail(i, EngineError::Internal("image piece out of range".into()));
-            };
-            let Some(mtmd) = self.mtmd.as_ref() else {
-                return self.fail(i, EngineError::Internal("no vision context".into()));
-            };
-            let last = a.next + 1 == a.parts.len();
-            let mut mtmd = mtmd.write();
-            piece
-                .chunks
-                .eval_chunks(&mut mtmd, &mut self.ctx, a.pos, i as i32, n_batch, last)
-                .map(|pos| (pos, *item, last))
+        let mut result = self.eval_piece(i);
+        // llama.cpp's Pixtral graph can turn a context's encoder output to
+        // NaN for good (README, "Non-finite output"): a fresh projector
+        // context, then one more try, from a clean cut of the sequence.
+        if let Some(Err(e)) = &result
+            && crate::engine::embed::is_non_finite(e)
+            && let Some(pre) = self.mtmd.clone()
+        {
+            tracing::warn!(
+                seq = i,
+                "{e}; reloading the vision projector and encoding again"
+            );
+            let from = self.slots[i]
+                .active
+                .as_ref()
+                .map_or(0, |a| a.pos.max(0) as u32);
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(i as u32), Some(from), None);
+            match pre.reload() {
+                Ok(()) => result = self.eval_piece(i),
+                Err(e) => tracing::error!("reloading the vision projector failed: {e}"),
+            }
+        }
+        let Some(result) = result else {
+            return;
         };
+        self.record_cache();
         match result {
-            Ok((pos, item, last)) => {
-                self.shared
-                    .metrics
-                    .image_encode
-                    .observe(started.elapsed().as_secs_f64());
+            Ok((done, item, last)) => {
+                if done.encoded > 0 {
+                    self.shared
+                        .metrics
+                        .image_encode
+                        .observe(started.elapsed().as_secs_f64());
+                }
                 if let Some(a) = self.slots[i].active.as_mut() {
-                    a.pos = pos;
+                    a.pos = done.pos;
+                    a.usage.image_chunks_cached += done.cached;
                     a.cells += item.tokens();
                     a.next += 1;
                 }
@@ -218,8 +228,55 @@ impl Batcher<'_> {
                     self.sample(i, -1);
                 }
             }
-            Err(e) => self.fail(i, EngineError::Image(format!("encoding failed: {e}"))),
+            Err(e) => self.fail(i, e),
         }
+    }
+
+    /// Evaluates the next part of sequence `i`, an image piece; `None`
+    /// when the sequence has gone or its next part is not an image.
+    fn eval_piece(
+        &mut self,
+        i: usize,
+    ) -> Option<Result<(crate::engine::embed::Evaluated, Item, bool), EngineError>> {
+        let n_batch = self.n_batch as i32;
+        let a = self.slots[i].active.as_ref()?;
+        let Some(Part::Image { image, item }) = a.parts.get(a.next) else {
+            return None;
+        };
+        let Some(piece) = a.job.request.images.get(*image) else {
+            return Some(Err(EngineError::Internal(
+                "image piece out of range".into(),
+            )));
+        };
+        let Some(mtmd) = self.mtmd.as_ref() else {
+            return Some(Err(EngineError::Internal("no vision context".into())));
+        };
+        let last = a.next + 1 == a.parts.len();
+        let mut mtmd = mtmd.write();
+        Some(
+            crate::engine::embed::eval_piece(
+                &mut mtmd,
+                &mut self.ctx,
+                self.model,
+                &mut self.embeddings,
+                piece,
+                a.pos,
+                i as i32,
+                n_batch,
+                last,
+            )
+            .map(|done| (done, *item, last)),
+        )
+    }
+
+    /// The embedding cache's figures, for `/metrics`.
+    fn record_cache(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (s, m) = (self.embeddings.stats(), &self.shared.metrics);
+        m.image_cache_hits.store(s.hits, Relaxed);
+        m.image_cache_misses.store(s.misses, Relaxed);
+        m.image_cache_evictions.store(s.evictions, Relaxed);
+        m.image_cache_bytes.store(s.bytes as u64, Relaxed);
     }
 }
 
