@@ -79,6 +79,7 @@ pub struct Metrics {
     pub tiles_per_image: Histogram,
     pub image_decode: Histogram,
     pub image_encode: Histogram,
+    pub image_eval: Histogram,
 }
 
 impl Default for Metrics {
@@ -100,6 +101,7 @@ impl Default for Metrics {
             tiles_per_image: Histogram::new(TILES),
             image_decode: Histogram::new(LATENCY),
             image_encode: Histogram::new(LATENCY),
+            image_eval: Histogram::new(LATENCY),
         }
     }
 }
@@ -218,6 +220,11 @@ impl Metrics {
             &mut out,
             "tessera_image_encode_seconds",
             "Vision encoder time per image piece that was encoded (not served from the embedding cache).",
+        );
+        self.image_eval.render(
+            &mut out,
+            "tessera_image_eval_seconds",
+            "Time to put an image piece into the context: encoding (unless cached) and decoding its tokens.",
         );
         // Linux: the process's resident memory now and at its peak.
         for (field, name, help) in [

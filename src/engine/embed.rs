@@ -36,11 +36,13 @@ retrying on a restarted server may help";
 
 /// What evaluating a piece took: its end position, and how many of its
 /// image chunks came from the cache and how many were encoded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Evaluated {
     pub pos: i32,
     pub cached: u32,
     pub encoded: u32,
+    /// Seconds in the vision encoder (the cache saves this, not the decode).
+    pub encode_secs: f64,
 }
 
 /// Evaluates `piece` into sequence `seq` from position `pos`; with
@@ -82,8 +84,10 @@ pub fn eval_piece(
                         kept.as_ptr()
                     }
                     None => {
+                        let started = std::time::Instant::now();
                         mtmd.encode_chunk(&chunk)
                             .map_err(|e| failed(e.to_string()))?;
+                        done.encode_secs += started.elapsed().as_secs_f64();
                         done.encoded += 1;
                         // SAFETY: read right after this chunk's encode, for its length.
                         let out =

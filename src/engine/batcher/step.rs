@@ -211,12 +211,11 @@ impl Batcher<'_> {
         self.record_cache();
         match result {
             Ok((done, item, last)) => {
+                let m = &self.shared.metrics;
                 if done.encoded > 0 {
-                    self.shared
-                        .metrics
-                        .image_encode
-                        .observe(started.elapsed().as_secs_f64());
+                    m.image_encode.observe(done.encode_secs);
                 }
+                m.image_eval.observe(started.elapsed().as_secs_f64());
                 if let Some(a) = self.slots[i].active.as_mut() {
                     a.pos = done.pos;
                     a.usage.image_chunks_cached += done.cached;
