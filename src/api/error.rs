@@ -106,7 +106,7 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
                     .code("timeout")
             }
-            EngineError::Internal(_) => {
+            EngineError::Internal(_) | EngineError::NonFiniteEncoderOutput => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
             }
         }

@@ -24,16 +24,6 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunkType};
 
-/// Is `e` the encoder's non-finite output (the caller may reload the
-/// projector and try once more)?
-pub fn is_non_finite(e: &EngineError) -> bool {
-    matches!(e, EngineError::Internal(m) if m == NON_FINITE)
-}
-
-const NON_FINITE: &str = "the vision encoder produced non-finite output (NaN or infinity) \
-for this image; a llama.cpp fault of some projectors (see the README, \"Non-finite output\"); \
-retrying on a restarted server may help";
-
 /// What evaluating a piece took: its end position, and how many of its
 /// image chunks came from the cache and how many were encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -99,7 +89,7 @@ pub fn eval_piece(
                         // Never decode, nor keep for others, what would
                         // only give NaN logits.
                         if !fresh.iter().all(|x| x.is_finite()) {
-                            return Err(EngineError::Internal(NON_FINITE.into()));
+                            return Err(EngineError::NonFiniteEncoderOutput);
                         }
                         cache.insert(key, fresh);
                         out

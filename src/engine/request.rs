@@ -108,4 +108,10 @@ pub enum EngineError {
     Timeout,
     #[error("internal engine error: {0}")]
     Internal(String),
+    /// The vision encoder gave NaN or infinity: the engine may load the
+    /// projector again and retry once before reporting it.
+    #[error(
+        "internal engine error: the vision encoder produced non-finite output (NaN or infinity) for this image; a llama.cpp fault of some projectors (see the README, \"Non-finite output\"); retrying on a restarted server may help"
+    )]
+    NonFiniteEncoderOutput,
 }

@@ -185,8 +185,7 @@ impl Batcher<'_> {
         // llama.cpp's Pixtral graph can turn a context's encoder output to
         // NaN for good (README, "Non-finite output"): a fresh projector
         // context, then one more try, from a clean cut of the sequence.
-        if let Some(Err(e)) = &result
-            && crate::engine::embed::is_non_finite(e)
+        if let Some(Err(e @ EngineError::NonFiniteEncoderOutput)) = &result
             && let Some(pre) = self.mtmd.clone()
         {
             tracing::warn!(
