@@ -265,10 +265,9 @@ impl State {
                     self.open_message(&mut out);
                 }
                 self.close_message(&mut out, status);
-                self.meta.log.finish(
-                    if incomplete { "length" } else { "stop" },
-                    completion_tokens,
-                );
+                self.meta
+                    .log
+                    .finish(super::sse::finish_name(reason), completion_tokens);
                 let usage = super::sse::usage(
                     self.prompt,
                     completion_tokens,
