@@ -305,8 +305,11 @@ impl<'m> Batcher<'m> {
         let cells: u32 = slot.cached.iter().map(Item::tokens).sum();
         usage.cached_tokens = cells;
         let pos = slot.cached.iter().map(Item::positions).sum::<u32>() as i32;
-        let mut forks = std::mem::take(&mut job.choices);
-        let events = forks.remove(0);
+        let mut choices = std::mem::take(&mut job.choices).into_iter();
+        let Some(events) = choices.next() else {
+            return; // no choice to answer to
+        };
+        let forks: Vec<EventSender> = choices.collect();
         self.reserved += forks.len();
         let mut a = Active::new(Arc::new(job), events, sampler, usage);
         (a.parts, a.next, a.pos, a.cells, a.forks) = (parts, reuse, pos, cells, forks);
