@@ -282,7 +282,7 @@ pub async fn start(
         .generate
         .think
         .map(|(tags, opened)| crate::engine::reasoning::Splitter::new(tags, opened));
-    let mut choices = state.engine.submit_choices(prepared.generate, deadline)?;
+    let mut choices = state.engine.submit(prepared.generate, deadline)?;
     // The first choice evaluates the prompt; the others start from its cells.
     let usage = match choices.first_mut() {
         Some(rx) => prompt_started(rx).await?,

@@ -313,26 +313,12 @@ impl Engine {
         self.shared.info.get()
     }
 
-    /// Queues a generation. Fails at once when the model is not ready or the
-    /// queue is full; otherwise events arrive on the returned receiver.
-    pub fn submit(&self, request: GenerateRequest) -> Result<channel::EventReceiver, EngineError> {
-        self.submit_with_deadline(request, None)
-    }
-
-    /// [`Engine::submit`] with a deadline for the whole job.
-    pub fn submit_with_deadline(
-        &self,
-        request: GenerateRequest,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<channel::EventReceiver, EngineError> {
-        let mut choices = self.submit_choices(request, deadline)?;
-        Ok(choices.swap_remove(0))
-    }
-
-    /// Queues a generation of `request.n` choices: one receiver per choice,
-    /// in choice order. The prompt is evaluated once; the choices share its
-    /// cache cells from the first sampled token on.
-    pub fn submit_choices(
+    /// Queues a generation of `request.n` choices. Fails at once when the
+    /// model is not ready or the queue is full; otherwise each choice's
+    /// events arrive on its receiver, in choice order. The prompt is
+    /// evaluated once; the choices share its cells from the first sampled
+    /// token on. Past `deadline`, a queued job fails and a running one ends.
+    pub fn submit(
         &self,
         request: GenerateRequest,
         deadline: Option<std::time::Instant>,
