@@ -1,5 +1,6 @@
 //! Draws docs/tiling.png: how a 1000x600 photo is planned with 448 px tiles
-//! (3x2 grid, resized canvas on the left, thumbnail on the right).
+//! under the default `fit` tiling (3x2 grid, the photo at its own size with
+//! grey padding on the left, thumbnail on the right).
 //! `cargo run --example tile_diagram -- docs/tiling.png`
 
 use image::{Rgb, RgbImage};

@@ -283,7 +283,7 @@ pub struct Config {
     )]
     pub image_fetch_max_redirects: usize,
 
-    /// Fewest tiles in a `high`-detail grid.
+    /// Fewest tiles in a `high`-detail grid (the `internvl` tiling only).
     #[arg(
         help_heading = "Vision",
         long,
@@ -300,6 +300,10 @@ pub struct Config {
         default_value_t = 12
     )]
     pub max_tiles: u32,
+
+    /// How `high` detail tiles an image: `fit` scales down only and covers the image with the fewest tiles; `internvl` stretches it to the grid of the closest aspect ratio; `openai` uses OpenAI's `high` geometry. Default: `internvl` for InternVL projectors, `fit` otherwise.
+    #[arg(help_heading = "Vision", long, env = "TESSERA_TILING", value_enum)]
+    pub tiling: Option<crate::vision::TilingPolicy>,
 
     /// Tile side in pixels (0 = automatic: the projector's native size, or 448 px for dynamic-resolution projectors).
     #[arg(

@@ -41,6 +41,7 @@ pub fn image_pipeline(bytes: &[u8]) {
         tile_tokens: 16,
         rule: PieceRule::Fixed,
         thumbnail_budget: 75,
+        tiling: crate::vision::TilingPolicy::Fit,
     };
     let dynamic = ProjectorProfile {
         tile_size: 112,
@@ -51,6 +52,7 @@ pub fn image_pipeline(bytes: &[u8]) {
             min_tokens: 4,
         },
         thumbnail_budget: 16,
+        tiling: crate::vision::TilingPolicy::Internvl,
     };
     for (profile, detail) in [
         (fixed, RequestedDetail::High),

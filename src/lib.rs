@@ -186,6 +186,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         tiles: engine::projector::TileSettings {
             tile_size: config.tile_size,
             thumbnail_budget: config.thumbnail_tokens,
+            tiling: config.tiling,
         },
         chat_template,
         image_cache_bytes: usize::try_from(config.image_cache_mb << 20).unwrap_or(usize::MAX),

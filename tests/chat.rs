@@ -69,11 +69,16 @@ async fn usage_counts_images_exactly_qwen2vl() {
         v["usage"]["prompt_tokens"].as_u64().unwrap(),
         base["usage"]["prompt_tokens"].as_u64().unwrap() + 74
     );
-    // `high` tiles it: 4:3 -> a 4 x 3 grid of 448 px tiles at 16 x 16 + 2
-    // positions each, plus the thumbnail.
+    // `high` under the default `fit` tiling: the image fits one 448 px tile
+    // (16 x 16 + 2 cells) and gets no thumbnail. Under `internvl`, 4:3 is a
+    // 4 x 3 grid with the image upscaled, plus the thumbnail.
     let mut high = img;
     high["image_url"]["detail"] = json!("high");
-    let (_, big) = s.post(&greedy(vec![text_part("look"), high], 2)).await;
+    let body = greedy(vec![text_part("look"), high], 2);
+    let (_, big) = s.post(&body).await;
+    assert_eq!(big["usage"]["prompt_tokens_details"]["image_tokens"], 258);
+    let internvl = start_qwen(&["--tiling", "internvl"]).await;
+    let (_, big) = internvl.post(&body).await;
     assert_eq!(
         big["usage"]["prompt_tokens_details"]["image_tokens"],
         12 * 258 + 74

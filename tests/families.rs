@@ -64,6 +64,13 @@ async fn every_family_loads_and_reports_itself() {
             "{}: {caps}",
             f.name
         );
+        // InternVL keeps the tiling its models were trained on.
+        let tiling = if f.name == "internvl" {
+            "internvl"
+        } else {
+            "fit"
+        };
+        assert_eq!(caps["images"]["tiling"], tiling, "{}", f.name);
         let mrope = f.text.mrope();
         assert_eq!(
             caps["positions"],

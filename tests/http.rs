@@ -140,7 +140,7 @@ async fn without_cors_origins_no_cors_headers() {
 async fn metrics_in_prometheus_text() {
     let s = start_mlp(&["--api-key", "k", "--metrics-public"]).await;
     let body = greedy(
-        vec![text_part("count me"), image_part(100, 50, [1, 2, 3])],
+        vec![text_part("count me"), image_part(80, 40, [1, 2, 3])],
         4,
     );
     let resp = s
@@ -191,6 +191,7 @@ async fn metrics_in_prometheus_text() {
     assert_eq!(value("tessera_time_to_first_token_seconds_count"), 1.0);
     assert_eq!(value("tessera_inter_token_latency_seconds_count"), 3.0);
     // 100x50 on 40 px tiles: a 2x1 grid.
+    // 80x40 on 40 px tiles: a 2x1 grid, no padding.
     assert_eq!(value("tessera_image_tiles_sum"), 2.0);
     // Three pieces (two tiles and the thumbnail) of one solid colour: the
     // same piece, encoded once and then served from the embedding cache.

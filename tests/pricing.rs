@@ -75,28 +75,36 @@ async fn assert_exact(s: &TestServer) {
     }
 }
 
+const POLICIES: [&str; 3] = ["fit", "internvl", "openai"];
+
 #[tokio::test]
 async fn price_is_exact_for_the_fixed_mlp_projector() {
-    let s = start_mlp(&[]).await;
-    let (_, models) = s.get("/v1/models").await;
-    let images = &models["data"][0]["capabilities"]["images"];
-    assert_eq!(images["thumbnail_rule"], "fixed");
-    assert_eq!(images["tile_size"], 40);
-    assert_eq!(images["tile_tokens"], 25);
-    assert_exact(&s).await;
+    for policy in POLICIES {
+        let s = start_mlp(&["--tiling", policy]).await;
+        let (_, models) = s.get("/v1/models").await;
+        let images = &models["data"][0]["capabilities"]["images"];
+        assert_eq!(images["thumbnail_rule"], "fixed");
+        assert_eq!(images["tile_size"], 40);
+        assert_eq!(images["tile_tokens"], 25);
+        assert_eq!(images["tiling"], policy);
+        assert_exact(&s).await;
+    }
 }
 
 #[tokio::test]
 async fn price_is_exact_for_the_dynamic_qwen2vl_projector() {
-    let s = start_qwen(&[]).await;
-    let (_, models) = s.get("/v1/models").await;
-    let caps = &models["data"][0]["capabilities"];
-    assert_eq!(caps["vision"], true);
-    assert_eq!(caps["images"]["thumbnail_rule"], "dynamic");
-    assert_eq!(caps["images"]["tile_size"], 448);
-    assert_eq!(caps["images"]["tile_tokens"], 16 * 16 + 2);
-    assert_eq!(caps["images"]["thumbnail_budget"], 75);
-    assert_exact(&s).await;
+    for policy in POLICIES {
+        let s = start_qwen(&["--tiling", policy]).await;
+        let (_, models) = s.get("/v1/models").await;
+        let caps = &models["data"][0]["capabilities"];
+        assert_eq!(caps["vision"], true);
+        assert_eq!(caps["images"]["thumbnail_rule"], "dynamic");
+        assert_eq!(caps["images"]["tile_size"], 448);
+        assert_eq!(caps["images"]["tile_tokens"], 16 * 16 + 2);
+        assert_eq!(caps["images"]["thumbnail_budget"], 75);
+        assert_eq!(caps["images"]["tiling"], policy);
+        assert_exact(&s).await;
+    }
 }
 
 #[tokio::test]

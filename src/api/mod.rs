@@ -174,6 +174,7 @@ fn model_entry(state: &AppState) -> Model {
                     PieceRule::NativeSlices(_) => "projector_slices".into(),
                 },
                 thumbnail_budget: p.thumbnail_budget,
+                tiling: p.tiling.name().into(),
             }),
             positions: if info.mrope { "mrope" } else { "plain" }.into(),
             chat_template: template_info(&info.template),

@@ -2,6 +2,8 @@
 //! (`clip.projector_type`) that the pinned llama.cpp supports. Adding a
 //! family is one row here plus its fixture in `src/fixtures/`.
 
+use crate::vision::TilingPolicy;
+
 /// One projector family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Family {
@@ -18,6 +20,9 @@ pub struct Family {
     /// (Idefics3): Tessera then sends images whole and prices the
     /// projector's grid (`vision/native.rs`) instead of cutting tiles.
     pub longest_edge_slicing: bool,
+    /// The tiling policy the family's models were trained on, where it is
+    /// not Tessera's default (`fit`).
+    pub tiling: Option<TilingPolicy>,
 }
 
 pub const FAMILIES: &[Family] = &[
@@ -27,6 +32,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "qwen2vl_merger",
@@ -34,6 +40,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "qwen2.5vl_merger",
@@ -41,6 +48,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "qwen3vl_merger",
@@ -48,6 +56,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "gemma3",
@@ -55,6 +64,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "idefics3",
@@ -62,6 +72,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: true,
+        tiling: None,
     },
     Family {
         projector: "internvl",
@@ -69,6 +80,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
+        tiling: Some(TilingPolicy::Internvl),
     },
     Family {
         projector: "lfm2",
@@ -76,6 +88,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "pixtral",
@@ -83,6 +96,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
     Family {
         projector: "resampler",
@@ -90,8 +104,17 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
+        tiling: None,
     },
 ];
+
+/// The tiling policy for a projector: `--tiling` when given, else the
+/// family's own, else `fit`.
+pub fn tiling(projector: Option<&str>, chosen: Option<TilingPolicy>) -> TilingPolicy {
+    chosen
+        .or_else(|| projector.and_then(family).and_then(|f| f.tiling))
+        .unwrap_or(TilingPolicy::Fit)
+}
 
 /// The row for a projector type, if Tessera has one.
 pub fn family(projector: &str) -> Option<&'static Family> {
@@ -112,6 +135,15 @@ pub fn untested_warning(projector: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internvl_keeps_its_trained_tiling_unless_told_otherwise() {
+        assert_eq!(tiling(Some("internvl"), None), TilingPolicy::Internvl);
+        assert_eq!(tiling(Some("qwen2vl_merger"), None), TilingPolicy::Fit);
+        assert_eq!(tiling(None, None), TilingPolicy::Fit);
+        let chosen = Some(TilingPolicy::Openai);
+        assert_eq!(tiling(Some("internvl"), chosen), TilingPolicy::Openai);
+    }
 
     #[test]
     fn only_families_without_a_fixture_are_warned_about() {

@@ -5,7 +5,7 @@
 
 use super::gguf_meta::GgufMeta;
 use crate::vision::native::MAX_GRID;
-use crate::vision::{NativeSlicing, PieceRule, ProjectorProfile};
+use crate::vision::{NativeSlicing, PieceRule, ProjectorProfile, TilingPolicy};
 use llama_cpp_2::mtmd::{
     MtmdBitmap, MtmdContext, MtmdInputChunkType, MtmdInputChunks, MtmdInputText,
 };
@@ -17,6 +17,8 @@ pub struct TileSettings {
     /// 448 px (rounded to the projector's unit) for dynamic ones.
     pub tile_size: u32,
     pub thumbnail_budget: u32,
+    /// `--tiling`; `None` takes the projector family's default.
+    pub tiling: Option<TilingPolicy>,
 }
 
 struct Probe<'a> {
@@ -69,6 +71,7 @@ pub fn measure(
     let patch = get("clip.vision.patch_size").unwrap_or(14).max(1);
     let probe = Probe { mtmd, marker };
     let budget = settings.thumbnail_budget;
+    let tiling = settings.tiling.unwrap_or(TilingPolicy::Fit);
     if longest_edge
         && let Some(longest) = get("clip.vision.preproc_image_size")
         && let Some(n) = measure_native(&probe, native, longest)?
@@ -78,6 +81,7 @@ pub fn measure(
             tile_tokens: n.slice_tokens,
             rule: PieceRule::NativeSlices(n),
             thumbnail_budget: budget,
+            tiling,
         });
     }
 
@@ -90,7 +94,7 @@ pub fn measure(
         } else {
             settings.tile_size
         };
-        return fixed(&probe, tile_size, budget);
+        return fixed(&probe, tile_size, budget, tiling);
     }
     // Dynamic: find the pixel unit that one token covers (patch x merge).
     for merge in 1..=4u32 {
@@ -127,6 +131,7 @@ pub fn measure(
                 min_tokens,
             },
             thumbnail_budget: budget,
+            tiling,
         });
     }
     // A projector that sizes images in its own way: send every piece at one
@@ -136,7 +141,7 @@ pub fn measure(
     } else {
         settings.tile_size
     };
-    fixed(&probe, tile_size, budget)
+    fixed(&probe, tile_size, budget, tiling)
 }
 
 /// The price of every grid the longest-edge rule can produce, probed
@@ -169,11 +174,17 @@ fn measure_native(
     Ok(Some(n))
 }
 
-fn fixed(probe: &Probe, tile_size: u32, budget: u32) -> Result<ProjectorProfile, String> {
+fn fixed(
+    probe: &Probe,
+    tile_size: u32,
+    budget: u32,
+    tiling: TilingPolicy,
+) -> Result<ProjectorProfile, String> {
     Ok(ProjectorProfile {
         tile_size,
         tile_tokens: probe.cost(tile_size, tile_size)?,
         rule: PieceRule::Fixed,
         thumbnail_budget: budget,
+        tiling,
     })
 }

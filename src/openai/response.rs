@@ -304,4 +304,9 @@ pub struct ImagePricing {
     /// (Idefics3 / SmolVLM); images are sent whole and priced by its grid.
     pub thumbnail_rule: String,
     pub thumbnail_budget: u32,
+    /// How `high` detail tiles images: `fit` (scale down only, fewest
+    /// covering tiles), `internvl` (closest aspect-ratio grid, stretched) or
+    /// `openai` (OpenAI's `high` geometry).
+    #[schema(example = "fit")]
+    pub tiling: String,
 }

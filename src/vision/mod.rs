@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod decode;
 pub mod fetch;
+pub mod grid;
 pub mod native;
 pub mod pricing;
 pub mod remote;
@@ -14,6 +15,7 @@ pub mod tiling;
 
 pub use decode::{DecodedImage, Header, decode_image, decode_to, probe};
 pub use fetch::{ImageSource, image_bytes, source};
+pub use grid::TilingPolicy;
 pub use native::NativeSlicing;
 pub use pricing::{PieceRule, PieceSize, ProjectorProfile};
 pub use remote::RemotePolicy;

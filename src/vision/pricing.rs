@@ -3,6 +3,7 @@
 //! projector once at start-up and fills a [`ProjectorProfile`]; from then on
 //! pricing is pure arithmetic.
 
+use super::grid::TilingPolicy;
 use serde::Serialize;
 
 /// How a projector charges for a piece of a given pixel size.
@@ -34,6 +35,9 @@ pub struct ProjectorProfile {
     pub rule: PieceRule,
     /// Most tokens a thumbnail may take (dynamic projectors).
     pub thumbnail_budget: u32,
+    /// How `high` detail cuts images for this projector (`--tiling`, or
+    /// the family's default).
+    pub tiling: TilingPolicy,
 }
 
 /// How far a thumbnail's aspect ratio may stray from the image's (x1.3)
@@ -61,6 +65,7 @@ impl ProjectorProfile {
             min_tokens: 8,
         },
         thumbnail_budget: 75,
+        tiling: TilingPolicy::Fit,
     };
 
     /// The global thumbnail of a `w` x `h` image.
@@ -185,6 +190,7 @@ mod tests {
             tile_tokens: 576,
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
+            tiling: TilingPolicy::Fit,
         };
         assert_eq!(p.thumbnail(10, 4000), p.tile());
     }

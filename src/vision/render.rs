@@ -46,6 +46,33 @@ fn crop(img: &DecodedImage, x: u32, y: u32, w: u32, h: u32) -> DecodedImage {
     }
 }
 
+/// Grey that CLIP-style normalisation maps to about zero: padding reads as
+/// "nothing here" to the encoder, as LLaVA's pad-to-square does.
+const PAD: [u8; 3] = [122, 116, 104];
+
+/// `img` at the top-left of a `w` x `h` canvas of [`PAD`]; `img` itself
+/// when it already fills it.
+fn pad(img: DecodedImage, w: u32, h: u32) -> DecodedImage {
+    if (img.width, img.height) == (w, h) {
+        return img;
+    }
+    let (cw, iw) = (w as usize * 3, img.width.min(w) as usize * 3);
+    let mut rgb = PAD.repeat(w as usize * h as usize);
+    for (y, row) in img
+        .rgb
+        .chunks_exact(img.width as usize * 3)
+        .enumerate()
+        .take(h as usize)
+    {
+        rgb[y * cw..y * cw + iw].copy_from_slice(&row[..iw]);
+    }
+    DecodedImage {
+        width: w,
+        height: h,
+        rgb,
+    }
+}
+
 /// The pieces of `img` in prompt order: tiles row-major, then the thumbnail.
 pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, VisionError> {
     let mut resizer = Resizer::new();
@@ -55,7 +82,8 @@ pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, 
     let mut pieces = Vec::with_capacity(plan.pieces() as usize);
     if plan.tiles() > 0 {
         let s = plan.tile.width;
-        let canvas = resize(img, s * plan.cols, s * plan.rows, &mut resizer)?;
+        let drawn = resize(img, plan.drawn.0, plan.drawn.1, &mut resizer)?;
+        let canvas = pad(drawn, s * plan.cols, s * plan.rows);
         for r in 0..plan.rows {
             for c in 0..plan.cols {
                 pieces.push(crop(&canvas, c * s, r * s, s, s));
@@ -99,6 +127,7 @@ mod tests {
             tile_tokens: 25,
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
+            tiling: crate::vision::TilingPolicy::Internvl,
         };
         let p = plan(w, h, RequestedDetail::High, &profile, TileLimits::default());
         assert_eq!((p.cols, p.rows), (2, 1));
@@ -108,5 +137,41 @@ mod tests {
         let centre = (20 * 40 + 20) * 3;
         assert_eq!(&pieces[0].rgb[centre..centre + 3], &[255, 0, 0]);
         assert_eq!(&pieces[1].rgb[centre..centre + 3], &[0, 0, 255]);
+    }
+
+    #[test]
+    fn fit_draws_the_image_unstretched_and_pads_the_rest() {
+        // 60x30 under `fit` with 40 px tiles: a 2x1 grid, the image at its
+        // own size in the top-left, padding to the right of x = 60 and
+        // below y = 30.
+        let img = DecodedImage {
+            width: 60,
+            height: 30,
+            rgb: [9u8, 200, 9].repeat(60 * 30),
+        };
+        let profile = ProjectorProfile {
+            tile_size: 40,
+            tile_tokens: 25,
+            rule: PieceRule::Fixed,
+            thumbnail_budget: 75,
+            tiling: crate::vision::TilingPolicy::Fit,
+        };
+        let p = plan(
+            60,
+            30,
+            RequestedDetail::High,
+            &profile,
+            TileLimits::default(),
+        );
+        assert_eq!((p.cols, p.rows, p.drawn), (2, 1, (60, 30)));
+        let pieces = render(&img, &p).unwrap();
+        let at = |t: &DecodedImage, x: usize, y: usize| {
+            let i = (y * 40 + x) * 3;
+            [t.rgb[i], t.rgb[i + 1], t.rgb[i + 2]]
+        };
+        assert_eq!(at(&pieces[0], 39, 29), [9, 200, 9]);
+        assert_eq!(at(&pieces[0], 0, 30), PAD);
+        assert_eq!(at(&pieces[1], 19, 0), [9, 200, 9]);
+        assert_eq!(at(&pieces[1], 20, 0), PAD);
     }
 }

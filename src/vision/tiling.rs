@@ -1,15 +1,12 @@
-//! The tile planner: InternVL's dynamic high-resolution grid plus one global
-//! thumbnail, decided before any pixel is touched.
+//! The tile plan: a grid of full-resolution tiles (its shape set by the
+//! projector's tiling policy, `grid.rs`) plus one global thumbnail, decided
+//! before any pixel is touched.
 //!
-//! Worked example (tile size S = 448, 1..=12 tiles): a 1000x600 photo has
-//! aspect 1.67. 5x3 would match exactly but has 15 tiles, over the limit;
-//! of the candidates, 3x2 (1.5, off by 0.17) beats 2x1 (2.0, off by 0.33).
-//! The image is resized to 1344x896 and cut into 6 tiles of 448x448, plus
-//! the thumbnail.
-//! Ties (e.g. a square image: 1x1, 2x2 and 3x3 all match exactly) go to the
-//! larger grid only when the image has more than half the pixels of that
-//! grid: W*H > 0.5 * S*S * cols*rows.
+//! `low` is the thumbnail alone; `auto` is `low` when the image fits one
+//! tile (both sides <= S), `high` otherwise. A thumbnail joins the tiles
+//! when there is more than one tile.
 
+use super::grid::grid;
 use super::native::NativeSlicing;
 use super::pricing::{PieceRule, PieceSize, ProjectorProfile};
 use serde::Serialize;
@@ -31,7 +28,8 @@ pub enum RequestedDetail {
     High,
 }
 
-/// Grid bounds, from the configuration.
+/// Grid bounds, from the configuration. `min_tiles` binds the `internvl`
+/// policy only: `fit` and `openai` never add tiles the image does not cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileLimits {
     pub min_tiles: u32,
@@ -56,6 +54,9 @@ pub struct TilePlan {
     /// Grid of full-resolution tiles; 0x0 for `low`.
     pub cols: u32,
     pub rows: u32,
+    /// The size the image is resized to for the grid, anchored top-left:
+    /// at most `cols*S` x `rows*S`, the rest of the grid is padding.
+    pub drawn: (u32, u32),
     pub tile: PieceSize,
     /// The global view; present for `low` and for grids of 2+ tiles.
     pub thumbnail: Option<PieceSize>,
@@ -88,7 +89,7 @@ impl TilePlan {
             return need;
         }
         if self.tiles() > 0 {
-            take(self.tile.width * self.cols, self.tile.height * self.rows);
+            take(self.drawn.0, self.drawn.1);
         }
         if let Some(t) = self.thumbnail {
             take(t.width, t.height);
@@ -116,34 +117,6 @@ impl TilePlan {
     }
 }
 
-/// The grid (cols, rows) whose aspect ratio is closest to `w`/`h`, among
-/// `min_tiles <= cols*rows <= max_tiles`, with InternVL's tie rule.
-pub fn choose_grid(w: u32, h: u32, tile_size: u32, limits: TileLimits) -> (u32, u32) {
-    let min = limits.min_tiles.max(1);
-    let max = limits.max_tiles.max(min);
-    let mut candidates: Vec<(u32, u32)> = (1..=max)
-        .flat_map(|c| (1..=max).map(move |r| (c, r)))
-        .filter(|(c, r)| (min..=max).contains(&(c * r)))
-        .collect();
-    // InternVL iterates candidates by tile count, then as generated.
-    candidates.sort_by_key(|(c, r)| (c * r, *c));
-    let aspect = w as f64 / h.max(1) as f64;
-    let area = w as f64 * h as f64;
-    let s2 = tile_size as f64 * tile_size as f64;
-    let mut best = candidates.first().copied().unwrap_or((1, 1));
-    let mut best_diff = f64::INFINITY;
-    for (c, r) in candidates {
-        let diff = (aspect - c as f64 / r as f64).abs();
-        if diff < best_diff - 1e-12 {
-            best_diff = diff;
-            best = (c, r);
-        } else if (diff - best_diff).abs() <= 1e-12 && area > 0.5 * s2 * (c * r) as f64 {
-            best = (c, r);
-        }
-    }
-    best
-}
-
 /// Plans one image. `auto` is `low` when the image fits in one tile
 /// (both sides <= the tile size), `high` otherwise.
 pub fn plan(
@@ -164,9 +137,12 @@ pub fn plan(
         RequestedDetail::Auto => Detail::High,
     };
     let tile = profile.tile();
-    let (cols, rows) = match detail {
-        Detail::Low => (0, 0),
-        Detail::High => choose_grid(w, h, s, limits),
+    let (cols, rows, drawn) = match detail {
+        Detail::Low => (0, 0, (0, 0)),
+        Detail::High => {
+            let g = grid(w, h, s, profile.tiling, limits);
+            (g.cols, g.rows, g.drawn)
+        }
     };
     let thumbnail = (detail == Detail::Low || cols * rows > 1).then(|| profile.thumbnail(w, h));
     TilePlan {
@@ -175,6 +151,7 @@ pub fn plan(
         height: h,
         cols,
         rows,
+        drawn,
         tile,
         thumbnail,
         whole: None,
@@ -193,6 +170,7 @@ fn native_plan(w: u32, h: u32, n: &NativeSlicing) -> TilePlan {
         height: h,
         cols,
         rows,
+        drawn: (sw, sh),
         tile: PieceSize {
             width: n.slice,
             height: n.slice,
@@ -214,6 +192,7 @@ fn native_plan(w: u32, h: u32, n: &NativeSlicing) -> TilePlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::TilingPolicy;
     use proptest::prelude::*;
 
     const L: TileLimits = TileLimits {
@@ -231,42 +210,45 @@ mod tests {
             tile_tokens: 25,
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
+            tiling: TilingPolicy::Fit,
         }
     }
 
+    fn with(profile: ProjectorProfile, tiling: TilingPolicy) -> ProjectorProfile {
+        ProjectorProfile { tiling, ..profile }
+    }
+
     #[test]
-    fn worked_example_from_the_doc_comment() {
-        assert_eq!(choose_grid(1000, 600, 448, L), (3, 2));
+    fn a_photo_under_each_policy() {
+        // 1000x600 at S = 448: `fit` covers it with 3x2 tiles at its own
+        // size; `internvl` also picks 3x2 (1.5 is the closest aspect) but
+        // stretches the photo to 1344x896.
         let p = plan(1000, 600, RequestedDetail::Auto, &qwen(), L);
-        assert_eq!(p.detail, Detail::High);
-        assert_eq!(p.tiles(), 6);
+        assert_eq!(
+            (p.detail, p.cols, p.rows, p.drawn),
+            (Detail::High, 3, 2, (1000, 600))
+        );
         assert_eq!(p.tokens(), 6 * 258 + p.thumbnail.unwrap().tokens);
-    }
-
-    #[test]
-    fn tie_rule_prefers_larger_grid_only_for_large_images() {
-        // Square: 1x1, 2x2, 3x3 tie. 2x2 needs W*H > 0.5*448^2*4 = 401,408.
-        assert_eq!(choose_grid(600, 600, 448, L), (1, 1)); // 360,000
-        assert_eq!(choose_grid(700, 700, 448, L), (2, 2)); // 490,000
-        // 3x3 needs > 903,168.
-        assert_eq!(choose_grid(950, 950, 448, L), (2, 2)); // 902,500
-        assert_eq!(choose_grid(951, 951, 448, L), (3, 3)); // 904,401
-    }
-
-    #[test]
-    fn panoramas_and_limits() {
-        assert_eq!(choose_grid(4000, 400, 448, L), (10, 1));
-        assert_eq!(choose_grid(400, 4000, 448, L), (1, 10));
-        let few = TileLimits {
-            min_tiles: 1,
-            max_tiles: 4,
-        };
-        assert_eq!(choose_grid(4000, 400, 448, few), (4, 1));
-        let many = TileLimits {
-            min_tiles: 2,
-            max_tiles: 6,
-        };
-        assert_eq!(choose_grid(100, 100, 448, many), (2, 2));
+        assert_eq!(p.needed_size(), (1000, 600));
+        let i = plan(
+            1000,
+            600,
+            RequestedDetail::Auto,
+            &with(qwen(), TilingPolicy::Internvl),
+            L,
+        );
+        assert_eq!((i.cols, i.rows, i.drawn), (3, 2, (1344, 896)));
+        // The default `auto` on a 640x480 photo: 4 tiles, not 12.
+        let p = plan(640, 480, RequestedDetail::Auto, &qwen(), L);
+        assert_eq!((p.cols, p.rows), (2, 2));
+        let i = plan(
+            640,
+            480,
+            RequestedDetail::Auto,
+            &with(qwen(), TilingPolicy::Internvl),
+            L,
+        );
+        assert_eq!((i.cols, i.rows), (4, 3));
     }
 
     #[test]
@@ -274,18 +256,40 @@ mod tests {
         let small = plan(300, 200, RequestedDetail::Auto, &qwen(), L);
         assert_eq!((small.detail, small.tiles()), (Detail::Low, 0));
         assert_eq!(small.tokens(), small.thumbnail.unwrap().tokens);
-        // `high` follows the aspect ratio even for small images: 3x2 is exact.
+        // Forced `high` on an image that fits one tile: one tile, no thumbnail.
         let forced = plan(300, 200, RequestedDetail::High, &qwen(), L);
+        assert_eq!((forced.cols, forced.rows, forced.thumbnail), (1, 1, None));
+        assert_eq!(forced.tokens(), 258);
+        // `internvl` follows the aspect ratio even for small images: 3x2 is exact.
+        let forced = plan(
+            300,
+            200,
+            RequestedDetail::High,
+            &with(qwen(), TilingPolicy::Internvl),
+            L,
+        );
         assert_eq!((forced.cols, forced.rows), (3, 2));
-        let square = plan(300, 300, RequestedDetail::High, &qwen(), L);
-        assert_eq!((square.tiles(), square.thumbnail), (1, None));
-        assert_eq!(square.tokens(), 258);
         let low = plan(4000, 3000, RequestedDetail::Low, &qwen(), L);
         assert_eq!(low.pieces(), 1);
         // Fixed projectors: the thumbnail costs the fixed count.
         let f = plan(100, 50, RequestedDetail::Auto, &fixed(), L);
+        assert_eq!((f.cols, f.rows), (3, 2));
+        assert_eq!(f.tokens(), 6 * 25 + 25);
+        let f = plan(
+            100,
+            50,
+            RequestedDetail::Auto,
+            &with(fixed(), TilingPolicy::Internvl),
+            L,
+        );
         assert_eq!(f.tokens(), 2 * 25 + 25);
     }
+
+    const POLICIES: [TilingPolicy; 3] = [
+        TilingPolicy::Fit,
+        TilingPolicy::Internvl,
+        TilingPolicy::Openai,
+    ];
 
     proptest! {
         #[test]
@@ -294,29 +298,38 @@ mod tests {
         ) {
             let limits = TileLimits { min_tiles: min, max_tiles: min + extra };
             for profile in [qwen(), fixed()] {
-                let p = plan(w, h, RequestedDetail::High, &profile, limits);
-                let s = profile.tile_size;
-                prop_assert!(p.tiles() >= limits.min_tiles && p.tiles() <= limits.max_tiles);
-                // The resized canvas is exactly cols x rows tiles of S: it covers the image.
-                prop_assert_eq!(p.tile.width, s);
-                prop_assert_eq!(p.tile.height, s);
-                // A thumbnail exactly when there is more than one tile.
-                prop_assert_eq!(p.thumbnail.is_some(), p.tiles() > 1);
-                if let Some(t) = p.thumbnail {
-                    prop_assert!(t.width > 0 && t.height > 0);
-                    prop_assert!(t.tokens <= profile.thumbnail_budget.max(profile.tile_tokens));
+                for policy in POLICIES {
+                    let profile = with(profile, policy);
+                    let p = plan(w, h, RequestedDetail::High, &profile, limits);
+                    let s = profile.tile_size;
+                    prop_assert!(p.tiles() >= 1 && p.tiles() <= limits.max_tiles);
+                    if policy == TilingPolicy::Internvl {
+                        prop_assert!(p.tiles() >= limits.min_tiles);
+                    }
+                    // Tiles are S square and cover what is drawn.
+                    prop_assert_eq!((p.tile.width, p.tile.height), (s, s));
+                    prop_assert!(p.drawn.0 <= p.cols * s && p.drawn.1 <= p.rows * s);
+                    // A thumbnail exactly when there is more than one tile.
+                    prop_assert_eq!(p.thumbnail.is_some(), p.tiles() > 1);
+                    if let Some(t) = p.thumbnail {
+                        prop_assert!(t.width > 0 && t.height > 0);
+                        prop_assert!(t.tokens <= profile.thumbnail_budget.max(profile.tile_tokens));
+                    }
+                    prop_assert_eq!(p.tokens(), p.tiles() * profile.tile_tokens + p.thumbnail.map_or(0, |t| t.tokens));
                 }
-                prop_assert_eq!(p.tokens(), p.tiles() * profile.tile_tokens + p.thumbnail.map_or(0, |t| t.tokens));
             }
         }
 
         #[test]
         fn price_is_monotone_in_size(w in 1u32..2500, h in 1u32..2500, k in 2u32..4) {
             for profile in [qwen(), fixed()] {
-                for detail in [RequestedDetail::Auto, RequestedDetail::High, RequestedDetail::Low] {
-                    let small = plan(w, h, detail, &profile, L).tokens();
-                    let big = plan(w * k, h * k, detail, &profile, L).tokens();
-                    prop_assert!(big >= small, "{}x{} -> {} but x{} -> {}", w, h, small, k, big);
+                for policy in POLICIES {
+                    let profile = with(profile, policy);
+                    for detail in [RequestedDetail::Auto, RequestedDetail::High, RequestedDetail::Low] {
+                        let small = plan(w, h, detail, &profile, L).tokens();
+                        let big = plan(w * k, h * k, detail, &profile, L).tokens();
+                        prop_assert!(big >= small, "{:?}: {}x{} -> {} but x{} -> {}", policy, w, h, small, k, big);
+                    }
                 }
             }
         }

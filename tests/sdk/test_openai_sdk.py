@@ -346,7 +346,7 @@ def test_json_logs_one_line_per_request_without_prompt_text():
                 model="tiny-text",
                 messages=[{"role": "user", "content": [
                     {"type": "text", "text": "zebra-unique-prompt"},
-                    {"type": "image_url", "image_url": {"url": data_url(100, 50)}},
+                    {"type": "image_url", "image_url": {"url": data_url(80, 40)}},
                 ]}],
                 max_tokens=4,
                 extra_headers={"x-request-id": "sdk-log-1"},
