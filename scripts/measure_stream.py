@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Time to first token and decode speed of one streaming image request.
 
-Usage: scripts/measure_stream.py [PORT] [RUNS]
-Sends a 448x336 solid PNG (a different colour each run, so no run reuses the
+Usage: scripts/measure_stream.py [PORT] [RUNS] [WxH] [MAX_TOKENS]
+Sends a 448x336 (or WxH) solid PNG (a different colour each run, so no run reuses the
 previous one's cached prefix) plus a question, greedy, max_tokens 256, and
 prints TTFT (request sent -> first content delta) and decode tokens/s (after
 the first token) for each run. Standard library only.
@@ -22,13 +22,15 @@ def png(w, h, rgb):
 
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+width, height = map(int, (sys.argv[3] if len(sys.argv) > 3 else "448x336").split("x"))
+max_tokens = int(sys.argv[4]) if len(sys.argv) > 4 else 256
 for run in range(runs):
-    url = "data:image/png;base64," + base64.b64encode(png(448, 336, (200, 30 + run, 30))).decode()
+    url = "data:image/png;base64," + base64.b64encode(png(width, height, (200, 30 + run, 30))).decode()
     body = json.dumps({
         "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": url}},
             {"type": "text", "text": "Describe this image."}]}],
-        "max_tokens": 256, "temperature": 0, "stream": True,
+        "max_tokens": max_tokens, "temperature": 0, "stream": True,
         "stream_options": {"include_usage": True},
     })
     conn = http.client.HTTPConnection("127.0.0.1", port)
