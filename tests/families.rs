@@ -1,5 +1,6 @@
 //! Every model family's fixture pair (its text architecture, projector and
-//! chat template) on a real server: exact image prices in cells, `length`
+//! chat template) on a real server: exact image prices in cells (under every
+//! tiling policy), `length`
 //! on a full context with a concurrent request unharmed, deterministic
 //! greedy output that depends on the image, and prefix reuse across turns.
 
@@ -84,26 +85,25 @@ async fn every_family_loads_and_reports_itself() {
 #[tokio::test]
 async fn every_family_prices_images_exactly() {
     let _serial = SERIAL.lock().await;
-    for f in FAMILY_FIXTURES {
-        let s = start_family(f, &[]).await;
+    for (f, policy) in FAMILY_FIXTURES
+        .iter()
+        .flat_map(|f| ["fit", "internvl", "openai"].map(|p| (f, p)))
+    {
+        let s = start_family(f, &["--tiling", policy]).await;
         for &(w, h) in SIZES {
             for detail in ["auto", "low", "high"] {
                 let body = image_request(w, h, [(w % 251) as u8, 90, (h % 241) as u8], detail, 1);
                 let (status, pre) = s.post_to("/v1/chat/completions/input_tokens", &body).await;
-                assert_eq!(status, 200, "{} {w}x{h} {detail}: {pre}", f.name);
+                let at = format!("{} {policy} {w}x{h} {detail}", f.name);
+                assert_eq!(status, 200, "{at}: {pre}");
                 let (status, v) = s.post(&body).await;
-                assert_eq!(status, 200, "{} {w}x{h} {detail}: {v}", f.name);
+                assert_eq!(status, 200, "{at}: {v}");
                 let usage = &v["usage"];
                 assert_eq!(
                     usage["prompt_tokens_details"]["image_tokens"], usage["images"][0]["tokens"],
-                    "{} {w}x{h} {detail}: planned price != cells taken: {usage}",
-                    f.name
+                    "{at}: planned price != cells taken: {usage}"
                 );
-                assert_eq!(
-                    pre["input_tokens"], usage["prompt_tokens"],
-                    "{} {w}x{h} {detail}",
-                    f.name
-                );
+                assert_eq!(pre["input_tokens"], usage["prompt_tokens"], "{at}");
             }
         }
     }
