@@ -1,8 +1,8 @@
 //! Every model family's fixture pair (its text architecture, projector and
 //! chat template) on a real server: exact image prices in cells (under every
-//! tiling policy), `length`
-//! on a full context with a concurrent request unharmed, deterministic
-//! greedy output that depends on the image, and prefix reuse across turns.
+//! tiling policy), `length` on a full context with a concurrent request
+//! unharmed, deterministic greedy output that depends on the image, and
+//! prefix reuse across turns.
 
 mod common;
 
