@@ -13,7 +13,7 @@ WORK=${2:-/tmp/tessera-bench}
 THREADS=${THREADS:-2}
 PARALLEL=${PARALLEL:-8}
 CTX=${CTX:-16384}
-TESSERA=./target/release/tessera
+TESSERA=${TESSERA:-./target/release/tessera}
 mkdir -p "$WORK"
 "$TESSERA" fixtures --bench "$WORK" >/dev/null
 
@@ -41,6 +41,9 @@ echo "# bench-size fixture: $WORK/bench-text.gguf + bench-mmproj-mlp.gguf"
 run_pair "$WORK/bench-text.gguf" "$WORK/bench-mmproj-mlp.gguf" --image-size 224
 
 if [ -n "${GEMMA:-}" ]; then
-  echo "# text path on a real model: $GEMMA"
-  run_pair "$GEMMA" "" --no-images
+  # A real sliding-window model (Gemma 3 270M, 640 wide) with the bench
+  # projector sized for it: its answers to images are noise, its speed real.
+  GEMMA_PROJ=$("$TESSERA" fixtures --bench-projector-for 640 "$WORK" | tail -n 1)
+  echo "# a real model with images: $GEMMA + $GEMMA_PROJ"
+  run_pair "$GEMMA" "$GEMMA_PROJ" --image-size 224
 fi

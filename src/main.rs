@@ -26,6 +26,9 @@ enum Command {
         /// Also write the benchmark-size pair (~135M-parameter F16 text model + mmproj).
         #[arg(long)]
         bench: bool,
+        /// Also write the benchmark projector for a text model of this width (e.g. 640 for Gemma 3 270M), to benchmark the image path on a real text model.
+        #[arg(long, value_name = "N_EMBD", value_parser = clap::value_parser!(u32).range(8..=16384))]
+        bench_projector_for: Option<u32>,
     },
 }
 
@@ -34,7 +37,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tessera::logging::init(&cli.serve.log_format);
     match cli.command {
-        Some(Command::Fixtures { out, bench }) => {
+        Some(Command::Fixtures {
+            out,
+            bench,
+            bench_projector_for,
+        }) => {
             let set = tessera::fixtures::write_all(&out)?;
             println!("{}", set.text.display());
             println!("{}", set.text_stopper.display());
@@ -44,6 +51,10 @@ async fn main() -> anyhow::Result<()> {
                 let (text, mmproj) = tessera::fixtures::write_bench(&out)?;
                 println!("{}", text.display());
                 println!("{}", mmproj.display());
+            }
+            if let Some(n_embd) = bench_projector_for {
+                let path = tessera::fixtures::write_bench_projector(&out, n_embd as usize)?;
+                println!("{}", path.display());
             }
             Ok(())
         }
