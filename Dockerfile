@@ -3,6 +3,8 @@
 #            docker run -p 8080:8080 -v tessera-data:/data tessera
 # Build stage: the official Rust image; dependency builds are cached by
 # BuildKit cache mounts (the cargo registry and target/ survive rebuilds).
+# dynamic-backends: ggml's CPU kernels for every x86-64 generation (SSE4.2
+# to AVX-512 and AMX), the best for the host chosen at start-up.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake libclang-dev \
@@ -11,7 +13,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    docker/build.sh
+    docker/build.sh --features dynamic-backends
 
 # Runtime stage: Debian slim, a non-root user, the model cache on /data.
 FROM debian:bookworm-slim
@@ -27,7 +29,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --create-home --home-dir /home/tessera tessera \
  && mkdir -p /data \
  && chown tessera:tessera /data
-COPY --from=build /src/dist/tessera /usr/local/bin/tessera
+# The binary with llama.cpp's shared libraries and the CPU variants beside
+# it (its rpath is $ORIGIN; symlinks resolve to /opt/tessera).
+COPY --from=build /src/dist/ /opt/tessera/
+RUN ln -s /opt/tessera/tessera /usr/local/bin/tessera
 COPY docker/entrypoint.sh /usr/local/bin/tessera-entrypoint
 ENV HF_HOME=/data \
     TESSERA_HOST=0.0.0.0 \

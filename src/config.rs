@@ -123,6 +123,10 @@ pub struct Config {
     #[arg(help_heading = "Performance", long, short = 't', env = "TESSERA_THREADS", value_parser = clap::value_parser!(i32).range(1..=1024), default_value_t = default_threads())]
     pub threads: i32,
 
+    /// Directory of ggml's CPU backend libraries (builds with `dynamic-backends`; default: beside the executable, else where the build put them; ignored by other builds).
+    #[arg(help_heading = "Performance", long, env = "TESSERA_BACKENDS_DIR")]
+    pub backends_dir: Option<PathBuf>,
+
     /// Layers to offload to the GPU (CUDA/Metal builds; ignored on CPU builds).
     #[arg(
         help_heading = "Performance",

@@ -190,6 +190,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         },
         chat_template,
         image_cache_bytes: usize::try_from(config.image_cache_mb << 20).unwrap_or(usize::MAX),
+        backends_dir: config.backends_dir.clone(),
     });
     let mut api_keys: Vec<String> = config
         .api_key

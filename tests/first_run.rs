@@ -17,6 +17,19 @@ async fn demo_serves_an_image_request_with_nothing_installed() {
     assert_eq!(backend["name"], "CPU", "{backend}");
     assert_eq!(backend["offloaded_layers"], 0);
     assert!(backend["layers"].as_u64().unwrap() > 0);
+    // The default build is portable x86-64-v3 (AVX2, FMA, F16C), no more.
+    let features: Vec<&str> = backend["cpu_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(features.contains(&"OPENMP"), "{backend}");
+    #[cfg(all(target_arch = "x86_64", not(feature = "dynamic-backends")))]
+    {
+        assert!(features.contains(&"AVX2"), "{backend}");
+        assert!(!features.contains(&"AVX512"), "{backend}");
+    }
     let (status, v) = s
         .post(&greedy(
             vec![

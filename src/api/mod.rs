@@ -182,6 +182,7 @@ fn model_entry(state: &AppState) -> Model {
                 name: info.backend.name.clone(),
                 offloaded_layers: info.backend.offloaded_layers,
                 layers: info.backend.layers,
+                cpu_features: info.backend.cpu_features.clone(),
             },
             sampling_defaults: SamplingDefaultsInfo {
                 temperature: info.sampling.temperature,

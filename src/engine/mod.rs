@@ -5,6 +5,7 @@
 
 mod batcher;
 pub mod channel;
+pub mod cpu;
 mod embed;
 pub mod embed_cache;
 pub mod families;
@@ -61,6 +62,9 @@ pub struct EngineConfig {
     pub chat_template: Option<(String, String)>,
     /// `--image-cache-mb` in bytes: projector output kept per image piece.
     pub image_cache_bytes: usize,
+    /// `--backends-dir`: where `dynamic-backends` builds find ggml's CPU
+    /// variants.
+    pub backends_dir: Option<PathBuf>,
 }
 
 /// What the loaded model can do, known once loading finishes.
@@ -102,6 +106,8 @@ pub struct Backend {
     /// Layers on the GPU (repeating layers plus the output layer).
     pub offloaded_layers: u32,
     pub layers: u32,
+    /// What ggml's CPU kernels were compiled for (`cpu::cpu_features`).
+    pub cpu_features: Vec<String>,
 }
 
 impl Backend {
@@ -123,11 +129,13 @@ impl Backend {
                 name: format!("{} ({})", d.backend, d.description),
                 offloaded_layers: n_gpu_layers.min(layers),
                 layers,
+                cpu_features: cpu::cpu_features(),
             },
             None => Backend {
                 name: "CPU".into(),
                 offloaded_layers: 0,
                 layers,
+                cpu_features: cpu::cpu_features(),
             },
         }
     }

@@ -13,16 +13,18 @@ use llama_cpp_2::mtmd::{MtmdContext, MtmdContextParams};
 use llama_cpp_2::token::LlamaToken;
 use std::ffi::CString;
 use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// llama.cpp's backend may be initialised once per process; tests start
 /// several servers in one process, so it lives in a static.
-fn backend() -> Result<&'static LlamaBackend, String> {
+fn backend(backends_dir: Option<&Path>) -> Result<&'static LlamaBackend, String> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
             pin_mmap_threshold();
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            super::cpu::load_backends(backends_dir)?;
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
@@ -49,7 +51,7 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
         tracing::error!("{msg}");
         shared.set_status(Status::Failed(msg));
     };
-    let backend = match backend() {
+    let backend = match backend(config.backends_dir.as_deref()) {
         Ok(b) => b,
         Err(e) => return fail(format!("llama.cpp backend: {e}")),
     };

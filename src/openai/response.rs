@@ -265,6 +265,10 @@ pub struct BackendInfo {
     /// Layers on the GPU, out of `layers` (repeating layers plus the output layer).
     pub offloaded_layers: u32,
     pub layers: u32,
+    /// What the CPU kernels in use were compiled for, e.g. `AVX2`, `FMA`,
+    /// `AVX512`: with a `dynamic-backends` build, the variant ggml chose
+    /// for this CPU.
+    pub cpu_features: Vec<String>,
 }
 
 /// Which chat template renders prompts.
