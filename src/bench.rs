@@ -149,6 +149,9 @@ impl Client {
             "messages": messages,
             "max_tokens": self.max_tokens,
             "temperature": 0,
+            // Real models may end at once; both servers then still
+            // generate max_tokens (llama-server's extension, Tessera's too).
+            "ignore_eos": true,
             "stream": true,
             "stream_options": {"include_usage": true},
         });

@@ -198,6 +198,14 @@ async fn end_of_turn_gives_finish_reason_stop() {
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert_eq!(content(&v), "");
     assert_eq!(v["usage"]["completion_tokens"], 0);
+    // `ignore_eos` (llama-server's extension for load tests): the same
+    // model now runs to max_tokens.
+    let mut body = greedy(vec![text_part("hi")], 7);
+    body["ignore_eos"] = json!(true);
+    let (status, v) = s.post(&body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 7);
 }
 
 #[tokio::test]

@@ -202,6 +202,7 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
             repetition_penalty,
             penalty_last_n: d.penalty_last_n,
             logit_bias,
+            ignore_eos: req.ignore_eos.unwrap_or(false),
             seed,
         },
         max_tokens,

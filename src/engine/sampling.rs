@@ -96,6 +96,8 @@ pub struct SamplingParams {
     pub penalty_last_n: i32,
     /// (token, bias); a bias of -100 bans the token, as OpenAI's does.
     pub logit_bias: Vec<(i32, f32)>,
+    /// Bans every end-of-generation token (`ignore_eos`).
+    pub ignore_eos: bool,
     pub seed: u32,
 }
 
@@ -117,6 +119,7 @@ impl SamplingParams {
             repetition_penalty: d.repetition_penalty,
             penalty_last_n: d.penalty_last_n,
             logit_bias: Vec::new(),
+            ignore_eos: false,
             seed,
         }
     }
@@ -136,15 +139,25 @@ impl SamplingParams {
         n_ctx_seq: u32,
     ) -> Result<LlamaSampler, String> {
         let mut chain = Vec::new();
-        if !self.logit_bias.is_empty() {
-            let biases: Vec<LlamaLogitBias> = self
-                .logit_bias
-                .iter()
-                .map(|&(t, b)| {
-                    let b = if b <= -100.0 { f32::NEG_INFINITY } else { b };
-                    LlamaLogitBias::new(LlamaToken(t), b)
-                })
-                .collect();
+        let mut biases: Vec<LlamaLogitBias> = self
+            .logit_bias
+            .iter()
+            .map(|&(t, b)| {
+                let b = if b <= -100.0 { f32::NEG_INFINITY } else { b };
+                LlamaLogitBias::new(LlamaToken(t), b)
+            })
+            .collect();
+        if self.ignore_eos {
+            // As llama-server does: every end-of-generation token banned.
+            let vocab = model.vocab();
+            biases.extend(
+                (0..model.n_vocab())
+                    .map(LlamaToken)
+                    .filter(|&t| vocab.is_eog(t))
+                    .map(|t| LlamaLogitBias::new(t, f32::NEG_INFINITY)),
+            );
+        }
+        if !biases.is_empty() {
             chain.push(LlamaSampler::logit_bias(model.n_vocab(), &biases));
         }
         if let Some(g) = grammar {

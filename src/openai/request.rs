@@ -49,6 +49,11 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(exclusive_minimum = 0, maximum = 10)]
     pub repeat_penalty: Option<f64>,
+    /// Extension (llama-server's and vLLM's): never end on an
+    /// end-of-generation token, only at `max_tokens` or a stop sequence.
+    /// For load tests that need answers of a fixed length.
+    #[serde(default)]
+    pub ignore_eos: Option<bool>,
     /// Token id (as a string) to a bias from -100 to 100 added to its
     /// logit; -100 bans the token.
     #[serde(default)]
