@@ -12,6 +12,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+mod report;
+
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Server under test.
@@ -316,63 +318,6 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn print_table(name: &str, rows: &[(usize, Level)]) {
-    println!("\n{name}\n");
-    println!(
-        "| clients | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | per-stream tok/s | aggregate tok/s |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for (c, l) in rows {
-        println!(
-            "| {c} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
-            l.ttft_ms(0.5),
-            l.ttft_ms(0.95),
-            l.itl_ms(),
-            l.stream_tps(),
-            l.aggregate_tps()
-        );
-    }
-}
-
-fn print_report(label: &str, url: &str, r: &Report) {
-    println!("\n## {label} ({url})");
-    print_table("Text-only requests", &r.text);
-    if !r.image.is_empty() {
-        print_table("One-image requests", &r.image);
-        let text1 = r
-            .text
-            .iter()
-            .find(|(c, _)| *c == 1)
-            .map(|(_, l)| l.ttft_ms(0.5));
-        let img1 = r
-            .image
-            .iter()
-            .find(|(c, _)| *c == 1)
-            .map(|(_, l)| l.ttft_ms(0.5));
-        if let (Some(t), Some(i)) = (text1, img1) {
-            println!(
-                "\nImage prefill (one-image TTFT - text TTFT, 1 client): {:.1} ms",
-                i - t
-            );
-        }
-        println!(
-            "Two-turn conversation resending its image: first turn TTFT {:.1} ms, follow-up {:.1} ms ({:.2}x)",
-            r.first_turn_ms,
-            r.follow_up_ms,
-            r.follow_up_ms / r.first_turn_ms
-        );
-        println!(
-            "Same image in a new conversation (another system prompt): TTFT {:.1} ms ({:.2}x the first turn)",
-            r.new_conversation_ms,
-            r.new_conversation_ms / r.first_turn_ms
-        );
-    }
-}
-
-fn at(rows: &[(usize, Level)], c: usize) -> Option<&Level> {
-    rows.iter().find(|(k, _)| *k == c).map(|(_, l)| l)
-}
-
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.soak {
         let report =
@@ -385,45 +330,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let main = measure(&args, &args.url).await?;
-    print_report("Server under test", &args.url, &main);
+    report::print_report("Server under test", &args.url, &main);
     let Some(base_url) = &args.baseline_url else {
         return Ok(());
     };
     let base = measure(&args, base_url).await?;
-    print_report("Baseline", base_url, &base);
-    println!("\n## Ratios (server under test / baseline)\n");
-    println!("| metric | ratio | target |");
-    println!("| --- | --- | --- |");
-    if let (Some(a), Some(b)) = (at(&main.image, 1), at(&base.image, 1)) {
-        println!(
-            "| TTFT, one-image request, 1 client | {:.2}x | <= 1.0x |",
-            a.ttft_ms(0.5) / b.ttft_ms(0.5)
-        );
-    }
-    if let (Some(a), Some(b)) = (at(&main.text, 1), at(&base.text, 1)) {
-        println!(
-            "| single-stream decode tok/s | {:.2}x | >= 0.97x |",
-            a.stream_tps() / b.stream_tps()
-        );
-    }
-    let top = args.concurrency.iter().copied().max().unwrap_or(1);
-    if let (Some(a), Some(b)) = (at(&main.text, top), at(&base.text, top)) {
-        println!(
-            "| aggregate tok/s, {top} clients | {:.2}x | >= 1.1x |",
-            a.aggregate_tps() / b.aggregate_tps()
-        );
-    }
-    if !main.image.is_empty() {
-        println!(
-            "| follow-up TTFT / first-turn TTFT (under test; baseline {:.2}x) | {:.2}x | <= 0.2x |",
-            base.follow_up_ms / base.first_turn_ms,
-            main.follow_up_ms / main.first_turn_ms
-        );
-        println!(
-            "| same image, new conversation: TTFT / first-turn TTFT (under test; baseline {:.2}x) | {:.2}x | <= 0.2x |",
-            base.new_conversation_ms / base.first_turn_ms,
-            main.new_conversation_ms / main.first_turn_ms
-        );
-    }
+    report::print_report("Baseline", base_url, &base);
+    report::print_ratios(&main, &base, &args.concurrency);
     Ok(())
 }
