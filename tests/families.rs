@@ -287,23 +287,7 @@ async fn family_table() -> String {
 async fn readme_family_table_is_current() {
     let _serial = SERIAL.lock().await;
     let table = family_table().await;
-    let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-    let readme = std::fs::read_to_string(readme_path).unwrap();
-    let (start, end) = ("<!-- families:start -->\n", "<!-- families:end -->");
-    let a = readme.find(start).expect("README has the families markers") + start.len();
-    let b = readme
-        .find(end)
-        .expect("README has the families end marker");
-    if std::env::var_os("TESSERA_UPDATE_README").is_some() {
-        let updated = format!("{}{}{}", &readme[..a], table, &readme[b..]);
-        std::fs::write(readme_path, updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        readme[a..b],
-        table,
-        "README family table is stale; rerun with TESSERA_UPDATE_README=1"
-    );
+    assert_readme_section("families", &table);
 }
 
 /// SmolVLM slices images itself (longest edge 64 px, 32 px slices on the

@@ -82,21 +82,7 @@ async fn readme_tiling_table_is_current() {
     // tiles (`internvl` takes 12), and `fit` keeps the photo's own pixels.
     assert!(columns[0][0].ends_with("(2x2)"), "{table}");
     assert!(columns[1][0].ends_with("(4x3)"), "{table}");
-    let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-    let readme = std::fs::read_to_string(readme_path).unwrap();
-    let (start, end) = ("<!-- tiling:start -->\n", "<!-- tiling:end -->");
-    let a = readme.find(start).expect("README has the tiling markers") + start.len();
-    let b = readme.find(end).expect("README has the tiling end marker");
-    if std::env::var_os("TESSERA_UPDATE_README").is_some() {
-        let updated = format!("{}{}{}", &readme[..a], table, &readme[b..]);
-        std::fs::write(readme_path, updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        readme[a..b],
-        table,
-        "README tiling table is stale; rerun with TESSERA_UPDATE_README=1"
-    );
+    assert_readme_section("tiling", &table);
 }
 
 /// The padding `fit` adds is encoded like any pixel: what the engine puts

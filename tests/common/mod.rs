@@ -233,3 +233,32 @@ pub fn assert_envelope(v: &Value) -> &Value {
 /// sometimes a greedy answer), and llama.cpp's Pixtral graph reads a buffer
 /// it never writes (see the README's "Non-finite output").
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Asserts that the README between `<!-- NAME:start -->` and
+/// `<!-- NAME:end -->` is `table`, the code-generated truth; with
+/// `TESSERA_UPDATE_README=1` rewrites it instead.
+pub fn assert_readme_section(name: &str, table: &str) {
+    let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(readme_path).unwrap();
+    let (start, end) = (
+        format!("<!-- {name}:start -->\n"),
+        format!("<!-- {name}:end -->"),
+    );
+    let a = readme
+        .find(&start)
+        .unwrap_or_else(|| panic!("README has no {start}"))
+        + start.len();
+    let b = readme
+        .find(&end)
+        .unwrap_or_else(|| panic!("README has no {end}"));
+    if std::env::var_os("TESSERA_UPDATE_README").is_some() {
+        let updated = format!("{}{}{}", &readme[..a], table, &readme[b..]);
+        std::fs::write(readme_path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        readme[a..b],
+        *table,
+        "README {name} table is stale; rerun with TESSERA_UPDATE_README=1"
+    );
+}
