@@ -145,8 +145,9 @@ const TENSOR_PER_RGB_BYTE_SLICED: u64 = 8;
 
 /// An image's cost, from its header and tile plan: the decode itself, the
 /// decoded picture, the resizer's intermediate (decoded height x widest
-/// output), the tile canvas and its crops, and the encoder input its pieces
-/// become (held until the engine has encoded them).
+/// output), the image drawn for the grid, the tile canvas and its crops,
+/// and the encoder input its pieces become (held until the engine has
+/// encoded them).
 pub fn image_cost(header: &super::Header, plan: &super::TilePlan) -> ImageCost {
     let need = plan.needed_size();
     let (_, dh) = header.decoded_size(need);
@@ -157,8 +158,14 @@ pub fn image_cost(header: &super::Header, plan: &super::TilePlan) -> ImageCost {
         TENSOR_PER_RGB_BYTE
     };
     let kept = plan.pieces_bytes() * (1 + per_byte);
+    // The image resized for the grid, copied onto the (padded) canvas.
+    let drawn = if plan.whole.is_none() && plan.tiles() > 0 {
+        u64::from(plan.drawn.0) * u64::from(plan.drawn.1) * 3
+    } else {
+        0
+    };
     ImageCost {
-        transient: header.decode_cost(need) + resize + kept,
+        transient: header.decode_cost(need) + resize + drawn + kept,
         kept,
     }
 }
