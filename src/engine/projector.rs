@@ -17,7 +17,8 @@ pub struct TileSettings {
     /// 448 px (rounded to the projector's unit) for dynamic ones.
     pub tile_size: u32,
     pub thumbnail_budget: u32,
-    /// `--tiling`; `None` takes the projector family's default.
+    /// `--tiling`; `None` takes the projector family's default
+    /// (`families::tiling`).
     pub tiling: Option<TilingPolicy>,
 }
 
@@ -71,7 +72,8 @@ pub fn measure(
     let patch = get("clip.vision.patch_size").unwrap_or(14).max(1);
     let probe = Probe { mtmd, marker };
     let budget = settings.thumbnail_budget;
-    let tiling = settings.tiling.unwrap_or(TilingPolicy::Fit);
+    let projector = meta.str("clip.projector_type");
+    let tiling = super::families::tiling(projector.as_deref(), settings.tiling);
     if longest_edge
         && let Some(longest) = get("clip.vision.preproc_image_size")
         && let Some(n) = measure_native(&probe, native, longest)?

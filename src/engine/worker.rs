@@ -132,14 +132,7 @@ pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
             .is_some_and(|f| f.longest_edge_slicing);
     let profile = match (&mtmd, &mmproj_meta) {
         (Some(m), Some(meta)) => {
-            let tiles = projector::TileSettings {
-                tiling: Some(super::families::tiling(
-                    projector.as_deref(),
-                    config.tiles.tiling,
-                )),
-                ..config.tiles
-            };
-            match projector::measure(&m.read(), &media_marker, meta, tiles, longest_edge) {
+            match projector::measure(&m.read(), &media_marker, meta, config.tiles, longest_edge) {
                 Ok(p) => Some(p),
                 Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
             }
