@@ -124,18 +124,19 @@ impl Backend {
                 )
             });
         let layers = n_layer + 1;
+        let cpu_features = cpu::cpu_features();
         match gpu {
             Some(d) => Backend {
                 name: format!("{} ({})", d.backend, d.description),
                 offloaded_layers: n_gpu_layers.min(layers),
                 layers,
-                cpu_features: cpu::cpu_features(),
+                cpu_features,
             },
             None => Backend {
                 name: "CPU".into(),
                 offloaded_layers: 0,
                 layers,
-                cpu_features: cpu::cpu_features(),
+                cpu_features,
             },
         }
     }
