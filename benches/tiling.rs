@@ -3,7 +3,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use tessera::vision::tiling::{RequestedDetail, TileLimits, plan};
+use tessera::vision::TileLimits;
+use tessera::vision::tiling::{RequestedDetail, plan};
 use tessera::vision::{ProjectorProfile, decode_image, render};
 
 fn photo() -> Vec<u8> {

@@ -4,7 +4,8 @@
 //! `cargo run --example tile_diagram -- docs/tiling.png`
 
 use image::{Rgb, RgbImage};
-use tessera::vision::tiling::{RequestedDetail, TileLimits, plan};
+use tessera::vision::TileLimits;
+use tessera::vision::tiling::{RequestedDetail, plan};
 use tessera::vision::{DecodedImage, ProjectorProfile, render};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

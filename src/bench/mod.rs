@@ -6,12 +6,12 @@
 //! llama-server on the same GGUF), it runs the same workload there and
 //! prints the ratios.
 
-use base64::Engine as _;
 use clap::Args;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+pub mod images;
 mod report;
 
 #[derive(Debug, Clone, Args)]
@@ -105,25 +105,6 @@ fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let idx = ((v.len() - 1) as f64 * q).round() as usize;
     v[idx.min(v.len() - 1)]
-}
-
-/// A solid-colour PNG unique to `n`, as a data URL.
-pub(crate) fn image_url(n: usize, side: u32) -> String {
-    let rgb = [
-        (n * 53 % 256) as u8,
-        (n * 101 % 256) as u8,
-        (n * 197 % 256) as u8,
-    ];
-    let img = image::RgbImage::from_fn(side, side, |x, y| {
-        image::Rgb([rgb[0] ^ (x as u8 & 0x10), rgb[1] ^ (y as u8 & 0x10), rgb[2]])
-    });
-    let mut png = Vec::new();
-    let _ = image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png);
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(png)
-    )
 }
 
 fn user(n: usize, image: Option<String>) -> Value {
@@ -226,7 +207,7 @@ async fn level(
             let mut out = Vec::new();
             for r in 0..rounds {
                 let n = salt + c * 1000 + r;
-                let msg = user(n, image_side.map(|s| image_url(n, s)));
+                let msg = user(n, image_side.map(|s| images::image_url(n, s)));
                 out.push(client.run(vec![msg]).await?.0);
             }
             anyhow::Ok(out)
@@ -293,7 +274,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         let (mut first, mut follow, mut again) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..args.rounds.max(1) {
             let n = 90_000 + r;
-            let opening = user(n, Some(image_url(n, args.image_size)));
+            let opening = user(n, Some(images::image_url(n, args.image_size)));
             let (s1, answer) = client.run(vec![opening.clone()]).await?;
             let turn2 = vec![
                 opening,
@@ -303,7 +284,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
             let (s2, _) = client.run(turn2).await?;
             let fresh = vec![
                 json!({"role": "system", "content": format!("You are assistant {r}; answer briefly.")}),
-                user(n + 500, Some(image_url(n, args.image_size))),
+                user(n + 500, Some(images::image_url(n, args.image_size))),
             ];
             let (s3, _) = client.run(fresh).await?;
             first.push(s1.ttft.as_secs_f64() * 1e3);

@@ -10,8 +10,24 @@
 //! - `openai` is OpenAI's `high` geometry: 640x480 needs no scaling and is
 //!   2x1 tiles of 512 px; mapped onto 448 px tiles it is drawn at 560x420.
 
-use super::tiling::TileLimits;
 use serde::Serialize;
+
+/// Grid bounds, from the configuration. `min_tiles` binds the `internvl`
+/// policy only: `fit` and `openai` never add tiles the image does not cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileLimits {
+    pub min_tiles: u32,
+    pub max_tiles: u32,
+}
+
+impl Default for TileLimits {
+    fn default() -> Self {
+        TileLimits {
+            min_tiles: 1,
+            max_tiles: 12,
+        }
+    }
+}
 
 /// How `high` detail cuts an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

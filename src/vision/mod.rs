@@ -15,11 +15,12 @@ pub mod tiling;
 
 pub use decode::{DecodedImage, Header, decode_image, decode_to, probe};
 pub use fetch::{ImageSource, image_bytes, source};
+pub use grid::TileLimits;
 pub use grid::TilingPolicy;
 pub use native::NativeSlicing;
 pub use pricing::{PieceRule, PieceSize, ProjectorProfile};
 pub use remote::RemotePolicy;
-pub use tiling::{Detail, RequestedDetail, TileLimits, TilePlan};
+pub use tiling::{Detail, RequestedDetail, TilePlan};
 
 /// What can go wrong with one image. Every variant is the client's to fix.
 #[derive(Debug, thiserror::Error)]

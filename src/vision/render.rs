@@ -99,8 +99,9 @@ pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::TileLimits;
     use crate::vision::pricing::{PieceRule, ProjectorProfile};
-    use crate::vision::tiling::{RequestedDetail, TileLimits, plan};
+    use crate::vision::tiling::{RequestedDetail, plan};
 
     #[test]
     fn tiles_are_cut_row_major_from_the_resized_canvas() {

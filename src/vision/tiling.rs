@@ -6,7 +6,7 @@
 //! tile (both sides <= S), `high` otherwise. A thumbnail joins the tiles
 //! when there is more than one tile.
 
-use super::grid::grid;
+use super::grid::{TileLimits, grid};
 use super::native::NativeSlicing;
 use super::pricing::{PieceRule, PieceSize, ProjectorProfile};
 use serde::Serialize;
@@ -26,23 +26,6 @@ pub enum RequestedDetail {
     Auto,
     Low,
     High,
-}
-
-/// Grid bounds, from the configuration. `min_tiles` binds the `internvl`
-/// policy only: `fit` and `openai` never add tiles the image does not cover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TileLimits {
-    pub min_tiles: u32,
-    pub max_tiles: u32,
-}
-
-impl Default for TileLimits {
-    fn default() -> Self {
-        TileLimits {
-            min_tiles: 1,
-            max_tiles: 12,
-        }
-    }
 }
 
 /// The plan for one image: what gets encoded and what it costs.
