@@ -61,6 +61,16 @@ pub struct Config {
     #[arg(help_heading = "Model", long, env = "TESSERA_DEMO")]
     pub demo: bool,
 
+    /// Where --demo writes its model (default: tessera/demo in the user's
+    /// cache folder, `$XDG_CACHE_HOME` or `~/.cache`).
+    #[arg(
+        help_heading = "Model",
+        long,
+        env = "TESSERA_DEMO_DIR",
+        value_name = "DIR"
+    )]
+    pub demo_dir: Option<std::path::PathBuf>,
+
     /// Model id reported by the API (default: the model file name without .gguf).
     #[arg(help_heading = "Model", long, env = "TESSERA_ALIAS")]
     pub alias: Option<String>,

@@ -1,13 +1,14 @@
 //! Fuzz targets: pure functions from arbitrary bytes through the code that
 //! sees client input first, each checking its own invariants and panicking
-//! on a violation. `tests/fuzz.rs` replays the committed corpora through
+//! on a violation. `tests/it/fuzz.rs` replays the committed corpora through
 //! them on every test run and, for `TESSERA_FUZZ_SECS` seconds, mutates
 //! the corpora (a stable-Rust mutation fuzzer: no nightly, no sanitizer
 //! rebuild of llama.cpp).
 
 use crate::engine::text::TextAssembler;
+use crate::vision::TileLimits;
 use crate::vision::pricing::{PieceRule, ProjectorProfile};
-use crate::vision::tiling::{RequestedDetail, TileLimits, plan};
+use crate::vision::tiling::{RequestedDetail, plan};
 use crate::vision::{budget, decode_to, probe, render};
 
 /// Fuzzed images may claim at most this many pixels, so that a run tests

@@ -1,6 +1,7 @@
 //! Tessera: a local, OpenAI-compatible vision-language server on llama.cpp.
 //!
-//! `api` (HTTP) -> `vision` (images) and `engine` (llama.cpp thread);
+//! `api` (HTTP: routes, auth, framing) -> `prepare` (a wire request becomes
+//! an engine job) -> `vision` (images) and `engine` (the llama.cpp thread);
 //! `openai` holds the wire types. Arrows point one way.
 
 pub mod api;
@@ -8,18 +9,19 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod fixtures;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod fuzz;
 pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod openai;
+pub mod prepare;
 mod serve;
 pub mod soak;
 pub mod vision;
 
 use anyhow::Context as _;
-use api::{AppState, Limits};
+use api::AppState;
 use config::Config;
 use engine::{Engine, EngineConfig};
 use std::net::SocketAddr;
@@ -89,9 +91,12 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Where `--demo` writes its model: the user's cache, else the temp folder.
-fn demo_dir() -> std::path::PathBuf {
-    hub::cache::user_cache().join("tessera").join("demo")
+/// Where `--demo` writes its model: `--demo-dir`, else the user's cache.
+fn demo_dir(config: &Config) -> std::path::PathBuf {
+    config
+        .demo_dir
+        .clone()
+        .unwrap_or_else(|| hub::cache::user_cache().join("tessera").join("demo"))
 }
 
 /// Points the config at the generated tiny model and its Qwen2-VL-style
@@ -101,7 +106,7 @@ fn use_demo_model(config: &mut Config) -> anyhow::Result<()> {
         config.model.is_none() && config.mmproj.is_none(),
         "--demo serves the built-in tiny model; drop --model/--mmproj or --demo"
     );
-    let dir = demo_dir();
+    let dir = demo_dir(config);
     let set = fixtures::write_all(&dir)
         .with_context(|| format!("cannot write the demo model into {}", dir.display()))?;
     config.model = Some(set.text);
@@ -157,87 +162,45 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());
     }
     let metrics = Arc::new(metrics::Metrics::default());
-    let chat_template = match &config.chat_template_file {
-        None => None,
-        Some(path) => {
-            let source = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --chat-template-file {}", path.display()))?;
-            engine::jinja::environment(&source).map_err(|e| {
-                anyhow::anyhow!(
-                    "--chat-template-file {} does not compile: {e}",
-                    path.display()
-                )
-            })?;
-            Some((path.display().to_string(), source))
-        }
-    };
+    let template_file = chat_template_file(&config)?;
+    let (prompt_model, on_loaded) = prepare::on_loaded(template_file);
     let engine = Engine::start(EngineConfig {
         metrics: metrics.clone(),
         model,
         mmproj: config.mmproj.clone(),
         ctx_size: config.ctx_size,
-        batch_size: config.batch_size.max(1),
+        batch_size: config.batch_size,
         threads: config.threads,
         n_gpu_layers: config.n_gpu_layers,
         mmproj_offload: !config.no_mmproj_offload,
         max_queue: config.max_queue,
-        parallel: config.parallel.max(1),
+        parallel: config.parallel,
         image_max_tokens: config.image_max_tokens,
         tiles: engine::projector::TileSettings {
             tile_size: config.tile_size,
             thumbnail_budget: config.thumbnail_tokens,
             tiling: config.tiling,
         },
-        chat_template,
         image_cache_bytes: usize::try_from(config.image_cache_mb << 20).unwrap_or(usize::MAX),
         backends_dir: config.backends_dir.clone(),
+        on_loaded: Some(on_loaded),
     });
-    let mut api_keys: Vec<String> = config
-        .api_key
-        .iter()
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .collect();
-    if let Some(path) = &config.api_key_file {
-        let from_file = api::auth::keys_from_file(path)
-            .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
-        anyhow::ensure!(!from_file.is_empty(), "{} holds no API key", path.display());
-        api_keys.extend(from_file);
-    }
+    let preparer = prepare::Preparer::new(
+        prepare_settings(&config)?,
+        engine.clone(),
+        prompt_model,
+        metrics.clone(),
+    );
     let state = Arc::new(AppState {
-        log_prompts: config.log_prompts,
         metrics,
-        api_keys: api::auth::ApiKeys::new(&api_keys),
+        api_keys: api::auth::ApiKeys::new(&api_keys(&config)?),
         metrics_public: config.metrics_public,
         engine: engine.clone(),
         model_id: config.model_id(),
         created: api::unix_now(),
-        decode_budget: vision::budget::DecodeBudget::new(config.max_decode_memory << 20),
+        preparer,
         request_timeout: (config.request_timeout > 0)
             .then(|| std::time::Duration::from_secs(config.request_timeout)),
-        limits: Limits {
-            max_image_bytes: config.max_image_bytes,
-            max_image_pixels: config.max_image_pixels,
-            max_images: config.max_images,
-            max_request_image_bytes: config.max_request_image_bytes,
-            tiles: vision::TileLimits {
-                min_tiles: config.min_tiles.max(1),
-                max_tiles: config.max_tiles.max(config.min_tiles.max(1)),
-            },
-            remote: vision::RemotePolicy {
-                enabled: !config.no_remote_images,
-                allow_http: config.allow_http_image_urls,
-                allow_private: config.allow_private_image_urls,
-                allow_ips: config
-                    .image_fetch_allow_ip
-                    .iter()
-                    .map(|s| s.parse())
-                    .collect::<Result<_, String>>()
-                    .map_err(|e| anyhow::anyhow!("--image-fetch-allow-ip: {e}"))?,
-                timeout: std::time::Duration::from_secs(config.image_fetch_timeout.max(1)),
-                max_redirects: config.image_fetch_max_redirects,
-            },
-        },
     });
     let app = api::router(state, &config);
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
@@ -256,5 +219,70 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         shutdown: Some(tx),
         task,
         grace: std::time::Duration::from_secs(config.shutdown_grace),
+    })
+}
+
+/// `--chat-template-file`, read and checked to compile before anything loads.
+fn chat_template_file(config: &Config) -> anyhow::Result<Option<prepare::TemplateFile>> {
+    let Some(path) = &config.chat_template_file else {
+        return Ok(None);
+    };
+    let source = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --chat-template-file {}", path.display()))?;
+    prepare::jinja::environment(&source).map_err(|e| {
+        anyhow::anyhow!(
+            "--chat-template-file {} does not compile: {e}",
+            path.display()
+        )
+    })?;
+    Ok(Some((path.display().to_string(), source)))
+}
+
+/// `--api-key` values and the keys of `--api-key-file`.
+fn api_keys(config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut keys: Vec<String> = config
+        .api_key
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if let Some(path) = &config.api_key_file {
+        let from_file = api::auth::keys_from_file(path)
+            .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
+        anyhow::ensure!(!from_file.is_empty(), "{} holds no API key", path.display());
+        keys.extend(from_file);
+    }
+    Ok(keys)
+}
+
+/// The preparation room's settings; clap's ranges and `Config::check`
+/// already hold every bound, so nothing is clamped here.
+fn prepare_settings(config: &Config) -> anyhow::Result<prepare::Settings> {
+    Ok(prepare::Settings {
+        limits: prepare::Limits {
+            max_image_bytes: config.max_image_bytes,
+            max_image_pixels: config.max_image_pixels,
+            max_images: config.max_images,
+            max_request_image_bytes: config.max_request_image_bytes,
+            tiles: vision::TileLimits {
+                min_tiles: config.min_tiles,
+                max_tiles: config.max_tiles,
+            },
+            remote: vision::RemotePolicy {
+                enabled: !config.no_remote_images,
+                allow_http: config.allow_http_image_urls,
+                allow_private: config.allow_private_image_urls,
+                allow_ips: config
+                    .image_fetch_allow_ip
+                    .iter()
+                    .map(|s| s.parse())
+                    .collect::<Result<_, String>>()
+                    .map_err(|e| anyhow::anyhow!("--image-fetch-allow-ip: {e}"))?,
+                timeout: std::time::Duration::from_secs(config.image_fetch_timeout),
+                max_redirects: config.image_fetch_max_redirects,
+            },
+        },
+        decode_memory: config.max_decode_memory << 20,
+        log_prompts: config.log_prompts,
     })
 }

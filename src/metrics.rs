@@ -74,6 +74,8 @@ pub struct Metrics {
     /// Shared with the job queue, which sets it on every change.
     pub queue_depth: std::sync::Arc<AtomicU64>,
     pub active_sequences: AtomicU64,
+    /// Tokens llama.cpp reports it has decoded (its own perf counters).
+    pub llama_decoded_tokens: AtomicU64,
     pub ttft: Histogram,
     pub itl: Histogram,
     pub tiles_per_image: Histogram,
@@ -96,6 +98,7 @@ impl Default for Metrics {
             image_cache_bytes: AtomicU64::new(0),
             queue_depth: Default::default(),
             active_sequences: AtomicU64::new(0),
+            llama_decoded_tokens: AtomicU64::new(0),
             ttft: Histogram::new(LATENCY),
             itl: Histogram::new(LATENCY),
             tiles_per_image: Histogram::new(TILES),
@@ -187,6 +190,11 @@ impl Metrics {
                 "tessera_image_cache_bytes",
                 "Bytes of projector output held by the embedding cache.",
                 &self.image_cache_bytes,
+            ),
+            (
+                "tessera_llama_decoded_tokens",
+                "KV-cache cells llama.cpp has written, by its own count (llama_perf_context: prompt plus generation; each of its two counters reads 1 until it has counted anything).",
+                &self.llama_decoded_tokens,
             ),
         ];
         for (name, help, v) in gauges {

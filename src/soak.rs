@@ -74,7 +74,7 @@ fn body(kind: Kind, i: usize, rng: &mut StdRng) -> String {
         }
         Kind::Image { stream } => json!({"messages": [{"role": "user", "content": [
             {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": crate::bench::image_url(i, 48)}}]}],
+            {"type": "image_url", "image_url": {"url": crate::bench::images::image_url(i, 48)}}]}],
             "max_tokens": max_tokens / 2 + 1, "stream": stream}),
         Kind::Invalid => {
             return [
@@ -172,6 +172,33 @@ pub async fn gauge(client: &reqwest::Client, url: &str, name: &str) -> Option<f6
 
 /// Runs the soak: `requests` in all, `concurrency` at once, seeded.
 pub async fn soak(url: &str, requests: usize, concurrency: usize, seed: u64) -> SoakReport {
+    let client = reqwest::Client::new();
+    let idle = poll_idle(client.clone(), url.to_string());
+    soak_until(url, requests, concurrency, seed, idle).await
+}
+
+/// Hung-up streams are noticed at their next token: a server seen only
+/// over HTTP gets a bounded moment to reach its idle state.
+async fn poll_idle(client: reqwest::Client, url: String) {
+    for _ in 0..300 {
+        let active = gauge(&client, &url, "tessera_active_sequences").await;
+        let queued = gauge(&client, &url, "tessera_queue_depth").await;
+        if active == Some(0.0) && queued == Some(0.0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The soak, with the end state read once `idle` resolves (a server in
+/// the same process can say when it is idle instead of being polled).
+pub async fn soak_until(
+    url: &str,
+    requests: usize,
+    concurrency: usize,
+    seed: u64,
+    idle: impl std::future::Future<Output = ()>,
+) -> SoakReport {
     let started = Instant::now();
     let client = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -231,18 +258,11 @@ pub async fn soak(url: &str, requests: usize, concurrency: usize, seed: u64) -> 
             Err(e) => report.unexpected.push(format!("client task failed: {e}")),
         }
     }
-    // Hung-up streams are noticed at their next token: give the engine a
-    // moment (bounded) to reach its idle state.
-    for _ in 0..300 {
-        let active = gauge(&client, url, "tessera_active_sequences").await;
-        let queued = gauge(&client, url, "tessera_queue_depth").await;
-        report.end_active_sequences = active.unwrap_or(-1.0) as u64;
-        report.end_queue_depth = queued.unwrap_or(-1.0) as u64;
-        if active == Some(0.0) && queued == Some(0.0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    idle.await;
+    let active = gauge(&client, url, "tessera_active_sequences").await;
+    let queued = gauge(&client, url, "tessera_queue_depth").await;
+    report.end_active_sequences = active.unwrap_or(-1.0) as u64;
+    report.end_queue_depth = queued.unwrap_or(-1.0) as u64;
     watcher.abort();
     report.peak_rss_mib = peak.lock().map(|p| *p).unwrap_or(0.0) / (1 << 20) as f64;
     let mut check = StdRng::seed_from_u64(seed ^ 1);

@@ -5,7 +5,7 @@
 
 use super::answer::{AnswerReader, Out};
 use super::error::ApiError;
-use super::sse::{ResponseMeta, choice_logprobs, finish_name, usage, wire_finish};
+use super::meta::{ResponseMeta, choice_logprobs, finish_name, usage, wire_finish};
 use crate::engine::channel::EventReceiver;
 use crate::engine::{EngineError, Event, PromptUsage};
 use crate::openai::{ChoiceLogprobs, FinishReason as WireFinish, ToolCall, Usage};
@@ -110,7 +110,7 @@ pub async fn answers(
     let mut events = merge(receivers);
     let mut reading: Vec<Reading> = (0..n)
         .map(|_| Reading {
-            reader: AnswerReader::new(meta.think.clone(), meta.tools),
+            reader: AnswerReader::new(meta.tools),
             content: String::new(),
             reasoning: String::new(),
             calls: Vec::new(),
@@ -128,6 +128,10 @@ pub async fn answers(
             Event::Text(t) => {
                 meta.log.token();
                 r.text(&t);
+            }
+            Event::Reasoning(t) => {
+                meta.log.token();
+                r.reasoning.push_str(&t);
             }
             Event::Logprob(lp) => r.logprobs.push(lp),
             Event::Finished {

@@ -1,9 +1,8 @@
 //! The one place where errors become HTTP responses in OpenAI's envelope.
 
 use crate::engine::EngineError;
-use crate::engine::prompt::TemplateError;
 use crate::openai::{ErrorBody, ErrorEnvelope};
-use crate::vision::VisionError;
+use crate::prepare::PrepareError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -113,15 +112,20 @@ impl From<EngineError> for ApiError {
     }
 }
 
-impl From<TemplateError> for ApiError {
-    fn from(e: TemplateError) -> Self {
-        ApiError::invalid(format!("{e}; check the order and roles of `messages`")).param("messages")
+impl From<PrepareError> for ApiError {
+    fn from(e: PrepareError) -> Self {
+        match e {
+            PrepareError::Invalid {
+                message,
+                param,
+                code,
+            } => {
+                let mut err = ApiError::invalid(message);
+                err.param = param;
+                err.code = code;
+                err
+            }
+            PrepareError::Engine(e) => e.into(),
+        }
     }
-}
-
-/// An image error, located at the part that caused it.
-pub fn image_error(e: VisionError, param: String) -> ApiError {
-    ApiError::invalid(format!("{param}: {e}"))
-        .param(param)
-        .code("invalid_image")
 }

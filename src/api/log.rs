@@ -43,6 +43,12 @@ impl RequestLog {
         }
     }
 
+    /// The request's span: preparation runs inside it, and the engine's
+    /// job carries it, so every log line of the request names its id.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
     pub fn images(&self, images: usize, tiles: u32) {
         self.span.record("images", images);
         self.span.record("tiles", tiles);

@@ -7,24 +7,21 @@ mod chat;
 mod choices;
 mod deadline;
 pub mod error;
-mod images;
 mod log;
-mod messages;
+mod meta;
 pub mod openapi;
-mod params;
-mod prompt;
+mod response_object;
 mod responses;
 mod responses_stream;
 mod sse;
-mod tools;
 
 use crate::config::Config;
-use crate::engine::prompt::TemplateOrigin;
-use crate::engine::{Engine, Status};
+use crate::engine::{Engine, EngineError, Status};
 use crate::openai::{
     BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities,
     ModelList, SamplingDefaultsInfo,
 };
+use crate::prepare::template::TemplateOrigin;
 use crate::vision::PieceRule;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -38,24 +35,12 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-/// Request limits the HTTP side enforces before anything reaches the engine.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_image_bytes: usize,
-    pub max_image_pixels: u64,
-    pub max_images: usize,
-    pub max_request_image_bytes: usize,
-    pub tiles: crate::vision::TileLimits,
-    pub remote: crate::vision::RemotePolicy,
-}
-
 pub struct AppState {
     pub engine: Engine,
     pub model_id: String,
     pub created: u64,
-    pub limits: Limits,
-    /// Image memory in flight, across all requests (`--max-decode-memory`).
-    pub decode_budget: crate::vision::budget::DecodeBudget,
+    /// Turns parsed requests into engine jobs.
+    pub preparer: crate::prepare::Preparer,
     /// Whole-request deadline (queueing included).
     pub request_timeout: Option<std::time::Duration>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -63,8 +48,6 @@ pub struct AppState {
     pub api_keys: auth::ApiKeys,
     /// `/metrics` without a key.
     pub metrics_public: bool,
-    /// Log rendered prompts (off: prompts never reach the logs).
-    pub log_prompts: bool,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -107,6 +90,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .with_state(state)
 }
 
+#[cfg(feature = "testing")]
 pub use chat::check_request;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -154,7 +138,8 @@ pub fn unix_now() -> u64 {
 }
 
 fn model_entry(state: &AppState) -> Model {
-    let capabilities = state.engine.info().map(|info| {
+    let ready = state.engine.info().zip(state.preparer.prompt_model());
+    let capabilities = ready.map(|(info, pm)| {
         let projector = info.projector.clone().unwrap_or_default();
         let family = crate::engine::families::family(&projector);
         ModelCapabilities {
@@ -166,8 +151,8 @@ fn model_entry(state: &AppState) -> Model {
                 projector,
                 tile_size: p.tile_size,
                 tile_tokens: p.tile_tokens,
-                min_tiles: state.limits.tiles.min_tiles,
-                max_tiles: state.limits.tiles.max_tiles,
+                min_tiles: state.preparer.limits.tiles.min_tiles,
+                max_tiles: state.preparer.limits.tiles.max_tiles,
                 thumbnail_rule: match p.rule {
                     PieceRule::Fixed => "fixed".into(),
                     PieceRule::Dynamic { .. } => "dynamic".into(),
@@ -177,7 +162,7 @@ fn model_entry(state: &AppState) -> Model {
                 tiling: p.tiling.name().into(),
             }),
             positions: if info.mrope { "mrope" } else { "plain" }.into(),
-            chat_template: template_info(&info.template),
+            chat_template: template_info(&pm.template),
             backend: BackendInfo {
                 name: info.backend.name.clone(),
                 offloaded_layers: info.backend.offloaded_layers,
@@ -204,12 +189,12 @@ fn model_entry(state: &AppState) -> Model {
     }
 }
 
-fn template_info(t: &crate::engine::prompt::ChatTemplate) -> ChatTemplateInfo {
+fn template_info(t: &crate::prepare::template::ChatTemplate) -> ChatTemplateInfo {
     let origin = &t.origin;
     let tool_format = if t.renders_tools {
         t.tool_format
     } else {
-        crate::engine::tools::ToolFormat::Generic
+        crate::prepare::tools::ToolFormat::Generic
     };
     let (path, error) = match origin {
         TemplateOrigin::Gguf => (None, None),
@@ -246,16 +231,18 @@ async fn list_models(State(state): State<SharedState>) -> Response {
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 404, description = "No such model", body = ErrorEnvelope),
     ))]
-async fn get_model(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
+async fn get_model(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Model>, ApiError> {
     if id != state.model_id {
-        return ApiError::not_found(format!(
+        return Err(ApiError::not_found(format!(
             "the model `{id}` does not exist; this server serves `{}`",
             state.model_id
         ))
-        .param("model")
-        .into_response();
+        .param("model"));
     }
-    axum::Json(model_entry(&state)).into_response()
+    Ok(axum::Json(model_entry(&state)))
 }
 
 /// 200 once the model is loaded, 503 while loading or after a failure.
@@ -264,15 +251,16 @@ async fn get_model(State(state): State<SharedState>, Path(id): Path<String>) -> 
         (status = 200, description = "Model loaded", body = Object, example = json!({"status": "ok"})),
         (status = 503, description = "Loading, or the model failed to load", body = ErrorEnvelope),
     ))]
-async fn health(State(state): State<SharedState>) -> Response {
-    match state.engine.status() {
-        Status::Ready => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
-        Status::Loading => ApiError::from(crate::engine::EngineError::Loading).into_response(),
-        Status::Failed(e) => {
-            ApiError::from(crate::engine::EngineError::Unavailable(e)).into_response()
-        }
-        Status::Dead(e) => ApiError::from(crate::engine::EngineError::Dead(e)).into_response(),
-    }
+async fn health(
+    State(state): State<SharedState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let not_ready = match state.engine.status() {
+        Status::Ready => return Ok(axum::Json(serde_json::json!({"status": "ok"}))),
+        Status::Loading => EngineError::Loading,
+        Status::Failed(e) => EngineError::Unavailable(e),
+        Status::Dead(e) => EngineError::Dead(e),
+    };
+    Err(not_ready.into())
 }
 
 /// Prometheus text exposition.

@@ -5,21 +5,19 @@
 //! reported as a response object, or streamed as typed events
 //! (`responses_stream.rs`).
 
-use super::choices::Answer;
 use super::error::ApiError;
 use super::log::RequestLog;
+use super::response_object::Shell;
 use super::{SharedState, chat};
-use crate::openai::responses::{
-    IncompleteDetails, InputTokensDetails, OutputItem, OutputText, OutputTokensDetails,
-    ReasoningText, ResponseObject, ResponseUsage, ResponsesRequest,
-};
-use crate::openai::{ChatCompletionRequest, ErrorEnvelope, FinishReason};
+use crate::openai::responses::{ResponseObject, ResponsesRequest};
+use crate::openai::{ChatCompletionRequest, ErrorEnvelope};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 /// The Responses API, as OpenAI's, without stored state. With
 /// `stream: true` the answer is a `text/event-stream` of typed events
@@ -43,25 +41,19 @@ pub async fn responses(
     State(state): State<SharedState>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let request_id = super::log::request_id(&headers);
-    handle(state, &request_id, body)
-        .await
-        .unwrap_or_else(|e| e.into_response())
-}
-
-async fn handle(
-    state: SharedState,
-    request_id: &str,
-    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let request_id = super::log::request_id(&headers);
     let started = std::time::Instant::now();
     let deadline = state.request_timeout.map(|t| started + t);
     let body = chat::body_bytes(body)?;
     let req: ResponsesRequest = chat::parse(&body)?;
     let chat_req = to_chat(&req)?;
-    let prepared = chat::prepare_request(&state, chat_req, deadline).await?;
-    let log = RequestLog::new(request_id, &state.model_id);
+    let log = RequestLog::new(&request_id, &state.model_id);
+    let prepared = state
+        .preparer
+        .prepare(chat_req, deadline)
+        .instrument(log.span().clone())
+        .await?;
     let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
     let (mut meta, usage, choices) = chat::start(&state, prepared, deadline, log, id).await?;
     // `/v1/responses` has no `n`: one choice.
@@ -74,140 +66,6 @@ async fn handle(
     }
     let answer = super::choices::answer(&mut meta, usage, rx).await?;
     Ok(Json(shell.finished(answer)).into_response())
-}
-
-/// What a response object echoes of its request, before any output.
-#[derive(Clone)]
-pub(super) struct Shell(pub ResponseObject);
-
-impl Shell {
-    fn of(req: &ResponsesRequest, id: &str, created: u64, model: &str) -> Self {
-        Shell(ResponseObject {
-            id: id.to_string(),
-            object: "response",
-            created_at: created,
-            status: "in_progress",
-            model: model.to_string(),
-            output: Vec::new(),
-            usage: None,
-            incomplete_details: None,
-            error: None,
-            instructions: req.instructions.clone(),
-            max_output_tokens: req.max_output_tokens,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
-            tool_choice: req.tool_choice.clone().unwrap_or_else(|| json!("auto")),
-            tools: req.tools.clone().unwrap_or_default(),
-            text: req
-                .text
-                .clone()
-                .unwrap_or_else(|| json!({"format": {"type": "text"}})),
-            metadata: req.metadata.clone().unwrap_or_else(|| json!({})),
-            store: false,
-            previous_response_id: None,
-        })
-    }
-
-    /// `completed`, or `incomplete` when the limit (or the context) ended it.
-    pub fn status(incomplete: bool) -> &'static str {
-        if incomplete {
-            "incomplete"
-        } else {
-            "completed"
-        }
-    }
-
-    /// The response as it ends: its status, output and usage.
-    pub fn done(
-        &self,
-        incomplete: bool,
-        output: Vec<OutputItem>,
-        usage: &crate::openai::Usage,
-    ) -> ResponseObject {
-        let mut r = self.0.clone();
-        r.status = Self::status(incomplete);
-        r.incomplete_details = incomplete.then_some(IncompleteDetails {
-            reason: "max_output_tokens",
-        });
-        r.usage = Some(usage_of(usage));
-        r.output = output;
-        r
-    }
-
-    /// The whole response, from the read answer.
-    pub fn finished(&self, a: Answer) -> ResponseObject {
-        let incomplete = a.finish == FinishReason::Length;
-        let mut output = Vec::new();
-        if !a.reasoning.is_empty() {
-            output.push(reasoning_item(new_id("rs"), a.reasoning));
-        }
-        if !a.content.is_empty() || a.calls.is_empty() {
-            output.push(message_item(
-                new_id("msg"),
-                Self::status(incomplete),
-                a.content,
-            ));
-        }
-        for c in a.calls {
-            output.push(OutputItem::FunctionCall {
-                id: new_id("fc"),
-                call_id: c.id,
-                name: c.function.name,
-                arguments: c.function.arguments,
-                status: "completed",
-            });
-        }
-        self.done(incomplete, output, &a.usage)
-    }
-}
-
-pub(super) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-pub(super) fn output_text(text: String) -> OutputText {
-    OutputText {
-        kind: "output_text",
-        text,
-        annotations: Vec::new(),
-    }
-}
-
-pub(super) fn message_item(id: String, status: &'static str, text: String) -> OutputItem {
-    OutputItem::Message {
-        id,
-        status,
-        role: "assistant",
-        content: vec![output_text(text)],
-    }
-}
-
-pub(super) fn reasoning_item(id: String, text: String) -> OutputItem {
-    OutputItem::Reasoning {
-        id,
-        summary: Vec::new(),
-        content: vec![ReasoningText {
-            kind: "reasoning_text",
-            text,
-        }],
-    }
-}
-
-fn usage_of(u: &crate::openai::Usage) -> ResponseUsage {
-    ResponseUsage {
-        input_tokens: u.prompt_tokens,
-        input_tokens_details: InputTokensDetails {
-            cached_tokens: u.prompt_tokens_details.cached_tokens,
-            cache_write_tokens: 0,
-            image_tokens: u.prompt_tokens_details.image_tokens,
-        },
-        output_tokens: u.completion_tokens,
-        output_tokens_details: OutputTokensDetails {
-            reasoning_tokens: u.completion_tokens_details.reasoning_tokens,
-        },
-        total_tokens: u.total_tokens,
-    }
 }
 
 fn bad(msg: impl Into<String>, param: impl Into<String>) -> ApiError {

@@ -6,8 +6,8 @@
 
 use super::answer::{AnswerReader, Out};
 use super::error::ApiError;
-use super::responses::{Shell, message_item, new_id, output_text, reasoning_item};
-use super::sse::ResponseMeta;
+use super::meta::ResponseMeta;
+use super::response_object::{Shell, message_item, new_id, output_text, reasoning_item};
 use crate::engine::channel::EventReceiver;
 use crate::engine::{Event, FinishReason, PromptUsage};
 use crate::openai::responses::{OutputItem, ResponseEvent};
@@ -249,6 +249,10 @@ impl State {
                 };
                 self.outs(outs, &mut out);
             }
+            Some(Event::Reasoning(t)) => {
+                self.meta.log.token();
+                self.outs(vec![Out::Reasoning(t)], &mut out);
+            }
             Some(Event::Finished {
                 reason,
                 completion_tokens,
@@ -267,8 +271,8 @@ impl State {
                 self.close_message(&mut out, status);
                 self.meta
                     .log
-                    .finish(super::sse::finish_name(reason), completion_tokens);
-                let usage = super::sse::usage(
+                    .finish(super::meta::finish_name(reason), completion_tokens);
+                let usage = super::meta::usage(
                     self.prompt,
                     completion_tokens,
                     reasoning_tokens,
@@ -311,12 +315,12 @@ impl State {
 
 pub fn stream(
     shell: Shell,
-    mut meta: ResponseMeta,
+    meta: ResponseMeta,
     prompt: PromptUsage,
     rx: EventReceiver,
 ) -> Response {
     let state = State {
-        reader: AnswerReader::new(meta.think.take(), meta.tools),
+        reader: AnswerReader::new(meta.tools),
         shell,
         meta,
         prompt,

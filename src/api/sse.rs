@@ -3,97 +3,19 @@
 
 use super::answer::{AnswerReader, Out};
 use super::error::ApiError;
+use super::meta::{ResponseMeta, choice_logprobs, finish_name, usage};
 use crate::engine::channel::EventReceiver;
 use crate::engine::logprobs::TokenLogprob;
-use crate::engine::reasoning::Splitter;
-use crate::engine::tools::ToolFormat;
-use crate::engine::{Event, FinishReason, PromptUsage};
+use crate::engine::{Event, PromptUsage};
 use crate::openai::{
-    AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChoiceLogprobs, ChunkChoice,
-    CompletionTokensDetails, Delta, FinishReason as WireFinish, FunctionDelta, ImageUsage,
-    PromptTokensDetails, ToolCallDelta, ToolKind, TopLogprob, Usage,
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
+    FinishReason as WireFinish, FunctionDelta, ToolCallDelta, ToolKind, Usage,
 };
 use axum::Json;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::convert::Infallible;
-
-pub struct ResponseMeta {
-    pub id: String,
-    pub created: u64,
-    pub model: String,
-    /// Per-image breakdown for `usage.images`.
-    pub images: Vec<ImageUsage>,
-    /// The client asked for `logprobs`.
-    pub logprobs: bool,
-    /// Tools are offered: read calls out of the answer in this format.
-    pub tools: Option<ToolFormat>,
-    /// The template thinks: read thoughts out of the answer.
-    pub think: Option<Splitter>,
-    pub log: super::log::RequestLog,
-}
-
-pub(super) fn finish_name(r: FinishReason) -> &'static str {
-    match r {
-        FinishReason::Stop => "stop",
-        FinishReason::Length => "length",
-    }
-}
-
-pub(super) fn wire_finish(r: FinishReason) -> WireFinish {
-    match r {
-        FinishReason::Stop => WireFinish::Stop,
-        FinishReason::Length => WireFinish::Length,
-    }
-}
-
-fn wire_logprob(t: TokenLogprob) -> crate::openai::TokenLogprob {
-    crate::openai::TokenLogprob {
-        token: t.token,
-        logprob: t.logprob,
-        bytes: t.bytes,
-        top_logprobs: t
-            .top
-            .into_iter()
-            .map(|t| TopLogprob {
-                token: t.token,
-                logprob: t.logprob,
-                bytes: t.bytes,
-            })
-            .collect(),
-    }
-}
-
-/// `choices[].logprobs`: present (possibly empty) when asked, else null.
-pub(super) fn choice_logprobs(
-    asked: bool,
-    tokens: &mut Vec<TokenLogprob>,
-) -> Option<ChoiceLogprobs> {
-    asked.then(|| ChoiceLogprobs {
-        content: tokens.drain(..).map(wire_logprob).collect(),
-        refusal: None,
-    })
-}
-
-pub(super) fn usage(
-    p: PromptUsage,
-    completion_tokens: u32,
-    reasoning_tokens: u32,
-    images: &[ImageUsage],
-) -> Usage {
-    Usage {
-        images: images.to_vec(),
-        prompt_tokens: p.prompt_tokens,
-        completion_tokens,
-        completion_tokens_details: CompletionTokensDetails { reasoning_tokens },
-        total_tokens: p.prompt_tokens + completion_tokens,
-        prompt_tokens_details: PromptTokensDetails {
-            cached_tokens: p.cached_tokens,
-            image_tokens: p.image_tokens,
-        },
-    }
-}
 
 /// The answer as a `chat.completion`, one entry in `choices` per choice.
 pub async fn collect(
@@ -269,6 +191,10 @@ impl StreamState {
                     }
                 }
             }
+            Event::Reasoning(t) => {
+                self.meta.log.token();
+                self.outs(i, vec![Out::Reasoning(t)], &mut out);
+            }
             Event::Finished {
                 reason,
                 completion_tokens,
@@ -349,7 +275,7 @@ pub fn stream(
         .iter()
         .map(|_| ChoiceStream {
             logprobs: Vec::new(),
-            reader: AnswerReader::new(meta.think.clone(), meta.tools),
+            reader: AnswerReader::new(meta.tools),
         })
         .collect::<Vec<_>>();
     let state = StreamState {

@@ -4,7 +4,7 @@
 //! (a stuck or hostile stream reader) is cut off at [`MAX_BACKLOG`] events
 //! instead of buffering its whole answer in the server.
 
-use super::Event;
+use super::request::Event;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;

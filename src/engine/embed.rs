@@ -17,9 +17,9 @@
 //! - `mtmd_get_output_embd` is read right after a successful
 //!   `mtmd_encode_chunk`, for that chunk's length, before any other encode.
 
-use super::EngineError;
 use super::embed_cache::EmbeddingCache;
 use super::pieces::ImagePiece;
+use super::request::EngineError;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunkType};

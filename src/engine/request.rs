@@ -1,14 +1,30 @@
 //! What crosses the engine's channel: a generation request, the events it
 //! answers with, and what can go wrong.
 
-use super::{SamplingParams, grammar, logprobs, pieces, reasoning, tokenize};
+use super::sampling::Grammar;
+use super::{SamplingParams, logprobs, pieces, reasoning};
+use llama_cpp_2::token::LlamaToken;
+
+/// The prompt's text as tokens: one segment before each image piece and
+/// one after the last (`segments.len() == image pieces + 1`), BOS and EOS
+/// in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenizedPrompt {
+    pub segments: Vec<Vec<LlamaToken>>,
+}
+
+impl TokenizedPrompt {
+    pub fn text_tokens(&self) -> usize {
+        self.segments.iter().map(Vec::len).sum()
+    }
+}
 
 /// One generation, as the engine takes it.
 #[derive(Debug)]
 pub struct GenerateRequest {
     /// The prompt's text, tokenized off the engine thread: one segment
     /// before each image piece and one after the last.
-    pub prompt: tokenize::TokenizedPrompt,
+    pub prompt: TokenizedPrompt,
     /// Image pieces (tiles and thumbnails), preprocessed off the engine
     /// thread, in marker order.
     pub images: Vec<pieces::ImagePiece>,
@@ -19,14 +35,14 @@ pub struct GenerateRequest {
     pub n: u32,
     pub stop: Vec<String>,
     /// GBNF grammar constraining the answer (structured output, tool calls).
-    pub grammar: Option<grammar::Grammar>,
+    pub grammar: Option<Grammar>,
     /// Control tokens shown in the answer's text rather than hidden (a
     /// tool-call format's markers, for its parser).
     pub shown_tokens: Vec<i32>,
     /// Report each token's log-probability and this many alternatives.
     pub logprobs: Option<u32>,
     /// The template's thinking tags, and whether the prompt leaves them
-    /// open: the engine counts the thought tokens.
+    /// open: the engine splits thoughts from the answer and counts them.
     pub think: Option<(reasoning::ThinkTags, bool)>,
     /// The image pieces' share of the decode budget, given back when the
     /// job is dropped.
@@ -68,7 +84,10 @@ pub struct PromptUsage {
 pub enum Event {
     /// The prompt is in the context; sent before any text.
     Started(PromptUsage),
+    /// Answer text.
     Text(String),
+    /// Thoughts (templates that think), split from the answer here once.
+    Reasoning(String),
     /// The log-probability of the token just sampled (only when asked);
     /// sent before the text it produced, which may be held back.
     Logprob(logprobs::TokenLogprob),

@@ -6,6 +6,30 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 
+/// A grammar as the sampler takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grammar {
+    pub text: String,
+    /// The start rule.
+    pub root: String,
+    /// Lazy when not empty: the grammar holds only from the first of these
+    /// words (or tokens) the model writes.
+    pub trigger_words: Vec<String>,
+    pub trigger_tokens: Vec<i32>,
+}
+
+impl Grammar {
+    /// A grammar that holds from the first token, starting at `root`.
+    pub fn strict(text: String) -> Self {
+        Grammar {
+            text,
+            root: "root".into(),
+            trigger_words: Vec::new(),
+            trigger_tokens: Vec::new(),
+        }
+    }
+}
+
 /// What a request gets for each field it leaves out: the GGUF's
 /// `general.sampling.*` keys where the model's authors wrote them, else
 /// llama-server's defaults. `/v1/models` shows them.
@@ -135,7 +159,7 @@ impl SamplingParams {
     pub fn sampler(
         &self,
         model: &LlamaModel,
-        grammar: Option<&super::grammar::Grammar>,
+        grammar: Option<&Grammar>,
         n_ctx_seq: u32,
     ) -> Result<LlamaSampler, String> {
         let mut chain = Vec::new();

@@ -2,9 +2,16 @@
 //! over to the continuous batcher.
 
 use super::batcher::Batcher;
-use super::{Backend, EngineConfig, ModelInfo, Queue, Shared, Status};
-use crate::engine::projector;
-use crate::engine::prompt::ChatTemplate;
+use super::families;
+use super::gguf_meta::GgufMeta;
+use super::job::{Queue, Shared};
+use super::model::{Backend, EngineConfig, ModelInfo, Status, Vocab};
+use super::pieces::{Loader, Preprocessor};
+use super::projector;
+use super::request::EngineError;
+use super::sampling::SamplingDefaults;
+use crate::vision::ProjectorProfile;
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::LlamaModel;
@@ -14,6 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 use std::ffi::CString;
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 /// llama.cpp's backend may be initialised once per process; tests start
@@ -46,163 +54,200 @@ fn pin_mmap_threshold() {
     }
 }
 
-pub(super) fn run(config: EngineConfig, queue: &Queue, shared: &Shared) {
-    let fail = |msg: String| {
+fn run(mut config: EngineConfig, queue: &Queue, shared: &Shared) {
+    if let Err(msg) = serve(&mut config, queue, shared) {
         tracing::error!("{msg}");
         shared.set_status(Status::Failed(msg));
-    };
-    let backend = match backend(config.backends_dir.as_deref()) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("llama.cpp backend: {e}")),
-    };
+    }
+}
+
+/// Loads, says it is ready, then batches until the queue closes. An error
+/// is a failed load.
+fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<(), String> {
+    let backend =
+        backend(config.backends_dir.as_deref()).map_err(|e| format!("llama.cpp backend: {e}"))?;
     let params = LlamaModelParams::default().with_n_gpu_layers(config.n_gpu_layers);
     // Shared with the prompt tokenizer, which runs on the HTTP side.
-    let model = match LlamaModel::load_from_file(backend, &config.model, &params) {
-        Ok(m) => std::sync::Arc::new(m),
-        Err(e) => return fail(format!("cannot load {}: {e}", config.model.display())),
+    let model = LlamaModel::load_from_file(backend, &config.model, &params)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot load {}: {e}", config.model.display()))?;
+    let ctx = new_context(backend, &model, config)?;
+    let media_marker = format!("<__tessera_media_{}__>", uuid::Uuid::new_v4().simple());
+    let vision = match config.mmproj.clone() {
+        None => None,
+        Some(path) => Some(load_projector(config, &path, &model, &media_marker)?),
     };
+    let info = facts(config, &model, ctx.n_ctx(), vision.as_ref(), media_marker);
+    if let Some(hook) = config.on_loaded.take() {
+        hook(&info)?;
+    }
+    tracing::info!("{}", info.summary(&config.model));
+    let _ = shared.info.set(info);
+    shared.set_status(Status::Ready);
+    let mut batcher = Batcher::new(
+        shared,
+        &model,
+        ctx,
+        vision.map(|v| v.preprocessor),
+        config.batch_size as usize,
+        config.parallel,
+        config.image_cache_bytes,
+    );
+    batcher.run(queue);
+    Ok(())
+}
+
+/// One KV stream per sequence (not unified): each request gets
+/// ctx_size / parallel cells, as llama-server's slots do.
+fn new_context<'m>(
+    backend: &LlamaBackend,
+    model: &'m LlamaModel,
+    config: &EngineConfig,
+) -> Result<LlamaContext<'m>, String> {
     let n_ctx = if config.ctx_size == 0 {
         model.n_ctx_train()
     } else {
         config.ctx_size
     };
-    let threads = config.threads.max(1);
-    // One KV stream per sequence (not unified): each request gets
-    // ctx_size / parallel cells, as llama-server's slots do.
-    let ctx_params = LlamaContextParams::default()
+    let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
-        .with_n_seq_max(config.parallel.max(1) as u32)
+        .with_n_seq_max(config.parallel as u32)
         .with_kv_unified(false)
         .with_n_batch(config.batch_size)
         .with_n_ubatch(config.batch_size.min(512))
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads);
-    let ctx = match model.new_context(backend, ctx_params) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("cannot create a context of {n_ctx} tokens: {e}")),
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads);
+    model
+        .new_context(backend, params)
+        .map_err(|e| format!("cannot create a context of {n_ctx} tokens: {e}"))
+}
+
+/// The projector, loaded and measured.
+struct Vision {
+    preprocessor: Arc<Preprocessor>,
+    profile: ProjectorProfile,
+    /// `clip.projector_type` of the mmproj.
+    projector: Option<String>,
+}
+
+fn load_projector(
+    config: &EngineConfig,
+    path: &Path,
+    model: &Arc<LlamaModel>,
+    media_marker: &str,
+) -> Result<Vision, String> {
+    let params = MtmdContextParams {
+        use_gpu: config.mmproj_offload,
+        print_timings: false,
+        n_threads: config.threads,
+        media_marker: CString::new(media_marker).unwrap_or_default(),
+        image_min_tokens: -1,
+        image_max_tokens: config.image_max_tokens,
     };
-    let media_marker = format!("<__tessera_media_{}__>", uuid::Uuid::new_v4().simple());
-    let mtmd = match &config.mmproj {
-        None => None,
-        Some(path) => {
-            let params = MtmdContextParams {
-                use_gpu: config.mmproj_offload,
-                print_timings: false,
-                n_threads: threads,
-                media_marker: CString::new(media_marker.clone()).unwrap_or_default(),
-                image_min_tokens: -1,
-                image_max_tokens: config.image_max_tokens,
-            };
-            let load: super::pieces::Loader = {
-                let path = path.to_str().map(str::to_string);
-                Box::new(move |model: &LlamaModel| {
-                    let p = path
-                        .as_deref()
-                        .ok_or_else(|| "the mmproj path is not valid UTF-8".to_string())?;
-                    MtmdContext::init_from_file(p, model, &params).map_err(|e| e.to_string())
-                })
-            };
-            match load(&model) {
-                Ok(m) if m.support_vision() => Some(std::sync::Arc::new(
-                    super::pieces::Preprocessor::new(m, media_marker.clone(), model.clone(), load),
-                )),
-                Ok(_) => return fail(format!("{} has no vision encoder", path.display())),
-                Err(e) => return fail(format!("cannot load mmproj {}: {e}", path.display())),
-            }
-        }
+    let load: Loader = {
+        let path = path.to_str().map(str::to_string);
+        Box::new(move |model: &LlamaModel| {
+            let p = path
+                .as_deref()
+                .ok_or_else(|| "the mmproj path is not valid UTF-8".to_string())?;
+            MtmdContext::init_from_file(p, model, &params).map_err(|e| e.to_string())
+        })
     };
+    let mtmd = load(model).map_err(|e| format!("cannot load mmproj {}: {e}", path.display()))?;
+    if !mtmd.support_vision() {
+        return Err(format!("{} has no vision encoder", path.display()));
+    }
+    let preprocessor = Arc::new(Preprocessor::new(
+        mtmd,
+        media_marker.to_string(),
+        model.clone(),
+        load,
+    ));
     // The mmproj's GGUF keys, read once: its family here, its sizes for pricing.
-    let mmproj_meta = match config
-        .mmproj
-        .as_deref()
-        .map(super::gguf_meta::GgufMeta::open)
-    {
-        Some(Err(e)) => return fail(format!("cannot measure the projector's prices: {e}")),
-        Some(Ok(m)) => Some(m),
-        None => None,
-    };
-    let projector = mmproj_meta
-        .as_ref()
-        .and_then(|m| m.str("clip.projector_type"));
+    let measure_failed = |e: String| format!("cannot measure the projector's prices: {e}");
+    let meta = GgufMeta::open(path).map_err(|e| measure_failed(e.to_string()))?;
+    let projector = meta.str("clip.projector_type");
+    let family = projector.as_deref().and_then(families::family);
     // A user token cap makes mtmd skip the longest-edge rule.
-    let longest_edge = config.image_max_tokens <= 0
-        && projector
-            .as_deref()
-            .and_then(super::families::family)
-            .is_some_and(|f| f.longest_edge_slicing);
-    let profile = match (&mtmd, &mmproj_meta) {
-        (Some(m), Some(meta)) => {
-            match projector::measure(&m.read(), &media_marker, meta, config.tiles, longest_edge) {
-                Ok(p) => Some(p),
-                Err(e) => return fail(format!("cannot measure the projector's prices: {e}")),
-            }
-        }
-        _ => None,
-    };
-    if let Some(w) = projector
-        .as_deref()
-        .and_then(super::families::untested_warning)
-    {
+    let longest_edge =
+        config.image_max_tokens <= 0 && family.is_some_and(|f| f.longest_edge_slicing);
+    let profile = projector::measure(
+        &preprocessor.read(),
+        media_marker,
+        &meta,
+        config.tiles,
+        longest_edge,
+    )
+    .map_err(|e| measure_failed(e.to_string()))?;
+    if let Some(w) = projector.as_deref().and_then(families::untested_warning) {
         tracing::warn!("{w}");
     }
-    let mrope = mtmd.as_ref().is_some_and(|m| m.read().decode_use_mrope());
-    let fence = super::fence::TextFence::random();
+    Ok(Vision {
+        preprocessor,
+        profile,
+        projector,
+    })
+}
+
+/// The plain facts the HTTP side gets.
+fn facts(
+    config: &EngineConfig,
+    model: &Arc<LlamaModel>,
+    n_ctx: u32,
+    vision: Option<&Vision>,
+    media_marker: String,
+) -> ModelInfo {
     let vocab = model.vocab();
     let piece =
         |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
-    let bos = piece(vocab.bos());
-    let eos = piece(vocab.eos());
-    let template = match &config.chat_template {
-        Some((path, source)) => match ChatTemplate::from_file(path, source, bos.clone(), eos) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        },
-        None => {
-            let src = model
-                .chat_template(None)
-                .ok()
-                .and_then(|t| t.to_string().ok());
-            ChatTemplate::new(src, bos.clone(), eos)
-        }
-    };
-    let backend = Backend::detect(config.n_gpu_layers, model.n_layer());
-    let parallel = config.parallel.max(1);
-    let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
-    let tokenizer = super::tokenize::PromptTokenizer::new(
-        model.clone(),
-        fence.clone(),
-        media_marker.clone(),
-        bos_text,
-        ctx.n_ctx() / parallel as u32,
-    );
-    let info = ModelInfo {
-        n_ctx: ctx.n_ctx(),
-        parallel: config.parallel.max(1) as u32,
-        vision: mtmd.is_some(),
-        profile,
-        projector,
-        mrope,
-        template,
+    ModelInfo {
+        n_ctx,
+        parallel: config.parallel as u32,
+        vision: vision.is_some(),
+        profile: vision.map(|v| v.profile),
+        projector: vision.and_then(|v| v.projector.clone()),
+        mrope: vision.is_some_and(|v| v.preprocessor.read().decode_use_mrope()),
         media_marker,
-        fence,
-        tokenizer,
-        preprocessor: mtmd.clone(),
-        backend,
-        sampling: super::sampling::SamplingDefaults::from_model(&model),
+        chat_template: model
+            .chat_template(None)
+            .ok()
+            .and_then(|t| t.to_string().ok()),
+        bos: piece(vocab.bos()),
+        eos: piece(vocab.eos()),
+        vocab: Vocab(model.clone()),
+        preprocessor: vision.map(|v| v.preprocessor.clone()),
+        backend: Backend::detect(config.n_gpu_layers, model.n_layer()),
+        sampling: SamplingDefaults::from_model(model),
         n_vocab: model.n_vocab().max(0) as u32,
-    };
-    tracing::info!("{}", info.summary(&config.model));
-    let _ = shared.info.set(info);
-    shared.set_status(Status::Ready);
+    }
+}
 
-    let mut batcher = Batcher::new(
-        shared,
-        &model,
-        ctx,
-        mtmd,
-        config.batch_size as usize,
-        parallel,
-        config.image_cache_bytes,
-    );
-    batcher.run(queue);
+/// Runs the engine thread and turns any way it can die into a truthful
+/// status: `/health` then answers 503, queued clients get a 503, and
+/// [`Engine::died`] resolves. (A llama.cpp abort kills the whole process
+/// instead; the supervisor sees that exit directly.)
+pub(super) fn supervise(config: EngineConfig, queue: Arc<Queue>, shared: Arc<Shared>) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(config, &queue, &shared)
+    }));
+    let why = match outcome {
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("the engine thread panicked: {msg}")
+        }
+        Ok(()) if queue.is_closed() => return, // the server is shutting down
+        Ok(()) => match &*shared.status.borrow() {
+            Status::Failed(_) => return, // loading failed; already reported
+            _ => "the engine thread stopped unexpectedly".to_string(),
+        },
+    };
+    tracing::error!("{why}; the server cannot recover and answers 503 until restarted");
+    shared.set_status(Status::Dead(why.clone()));
+    for job in queue.close() {
+        job.fail(EngineError::Dead(why.clone()));
+    }
 }

@@ -36,30 +36,6 @@ const SCHEMA_LISTS: &[&str] = &["oneOf", "anyOf", "allOf", "prefixItems"];
 #[error("{0}")]
 pub struct SchemaError(pub String);
 
-/// A grammar as the sampler takes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grammar {
-    pub text: String,
-    /// The start rule.
-    pub root: String,
-    /// Lazy when not empty: the grammar holds only from the first of these
-    /// words (or tokens) the model writes.
-    pub trigger_words: Vec<String>,
-    pub trigger_tokens: Vec<i32>,
-}
-
-impl Grammar {
-    /// A grammar that holds from the first token, starting at `root`.
-    pub fn strict(text: String) -> Self {
-        Grammar {
-            text,
-            root: "root".into(),
-            trigger_words: Vec::new(),
-            trigger_tokens: Vec::new(),
-        }
-    }
-}
-
 /// Refuses schemas using a keyword the grammar cannot enforce, naming it
 /// and where it is (a JSON pointer).
 pub fn check_schema(schema: &serde_json::Value) -> Result<(), SchemaError> {

@@ -1,7 +1,7 @@
 //! A chat request's images, from their URLs to the pieces the encoder
 //! gets: fetching remote images, then decoding, planning and cutting.
 
-use super::error::{ApiError, image_error};
+use super::error::{PrepareError, image_error};
 use crate::openai::{ImageUsage, ThumbnailUsage};
 use crate::vision::budget::{ImageCost, image_cost};
 use crate::vision::tiling::{self, Detail, RequestedDetail, TilePlan};
@@ -22,7 +22,7 @@ pub(super) struct ImageRef {
 pub(super) async fn fetch_remote(
     urls: Vec<ImageRef>,
     limits: &super::Limits,
-) -> Result<Vec<(ImageRef, Option<Vec<u8>>)>, ApiError> {
+) -> Result<Vec<(ImageRef, Option<Vec<u8>>)>, PrepareError> {
     let mut out = Vec::with_capacity(urls.len());
     for r in urls {
         let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
@@ -53,7 +53,7 @@ pub(super) fn probe_all(
     images: Vec<(ImageRef, Option<Vec<u8>>)>,
     limits: &super::Limits,
     profile: &ProjectorProfile,
-) -> Result<Vec<Probed>, ApiError> {
+) -> Result<Vec<Probed>, PrepareError> {
     let mut total_bytes = 0usize;
     let mut out = Vec::with_capacity(images.len());
     for (ImageRef { url, detail, param }, fetched) in images {
@@ -66,7 +66,7 @@ pub(super) fn probe_all(
             probe(&bytes, limits.max_image_pixels).map_err(|e| image_error(e, param.clone()))?;
         total_bytes += bytes.len();
         if total_bytes > limits.max_request_image_bytes {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "the images of this request add up to more than {} bytes (--max-request-image-bytes); send fewer or smaller images",
                 limits.max_request_image_bytes
             ))
@@ -89,7 +89,7 @@ pub(super) fn probe_all(
 pub(super) fn cut_all(
     images: Vec<Probed>,
     limits: &super::Limits,
-) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, ApiError> {
+) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, PrepareError> {
     let mut out = Vec::with_capacity(images.len());
     for p in images {
         let need = p.plan.needed_size();

@@ -4,11 +4,11 @@
 //! arguments as JSON objects (as transformers passes them), tool results
 //! with the id of the call they answer.
 
-use super::error::ApiError;
+use super::PromptModel;
+use super::error::PrepareError;
+use super::fence::TextFence;
 use super::images::ImageRef;
-use crate::engine::ModelInfo;
-use crate::engine::fence::TextFence;
-use crate::engine::prompt::TemplateMessage;
+use super::template::TemplateMessage;
 use crate::openai::{
     ChatCompletionRequest, ChatMessage, ContentPart, ImageDetail, MessageContent, Role,
 };
@@ -17,15 +17,15 @@ use serde_json::{Value, json};
 
 pub(super) fn flatten(
     req: &ChatCompletionRequest,
-    info: &ModelInfo,
-) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), ApiError> {
+    pm: &PromptModel,
+) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), PrepareError> {
     let mut messages = Vec::with_capacity(req.messages.len());
     let mut urls = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
-        let content = content(i, m, info, &mut urls)?;
-        let tool_calls = tool_calls(i, m, &info.fence)?;
+        let content = content(i, m, pm, &mut urls)?;
+        let tool_calls = tool_calls(i, m, &pm.fence)?;
         if m.role == Role::Tool && m.tool_call_id.is_none() {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "messages[{i}] has role `tool` but no tool_call_id; name the call it answers"
             ))
             .param(format!("messages[{i}].tool_call_id")));
@@ -34,7 +34,7 @@ pub(super) fn flatten(
             role: m.role.template_name().to_string(),
             // An assistant turn that only calls tools has no content.
             content: (m.content.is_some() || tool_calls.is_none()).then_some(content),
-            name: m.name.as_deref().map(|n| info.fence.wrap(n)),
+            name: m.name.as_deref().map(|n| pm.fence.wrap(n)),
             tool_calls,
             tool_call_id: match &m.tool_call_id {
                 Some(id) => Some(plain_id(id, &format!("messages[{i}].tool_call_id"))?),
@@ -48,33 +48,33 @@ pub(super) fn flatten(
 fn content(
     i: usize,
     m: &ChatMessage,
-    info: &ModelInfo,
+    pm: &PromptModel,
     urls: &mut Vec<ImageRef>,
-) -> Result<String, ApiError> {
+) -> Result<String, PrepareError> {
     let mut content = String::new();
     match &m.content {
         None if m.role == Role::Assistant => {}
         None => {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "messages[{i}].content is required for role `{}`",
                 m.role.template_name()
             ))
             .param(format!("messages[{i}].content")));
         }
-        Some(MessageContent::Text(t)) => content.push_str(&info.fence.wrap(t)),
+        Some(MessageContent::Text(t)) => content.push_str(&pm.fence.wrap(t)),
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 match part {
-                    ContentPart::Text { text } => content.push_str(&info.fence.wrap(text)),
+                    ContentPart::Text { text } => content.push_str(&pm.fence.wrap(text)),
                     ContentPart::ImageUrl { image_url } => {
                         let param = format!("messages[{i}].content[{j}].image_url");
                         if m.role != Role::User {
-                            return Err(ApiError::invalid(format!(
+                            return Err(PrepareError::invalid(format!(
                                 "{param}: images are only accepted in user messages"
                             ))
                             .param(param));
                         }
-                        content.push_str(&info.media_marker);
+                        content.push_str(&pm.media_marker);
                         urls.push(ImageRef {
                             url: image_url.url.clone(),
                             detail: match image_url.detail.unwrap_or_default() {
@@ -94,12 +94,12 @@ fn content(
 
 /// An assistant turn's calls, arguments parsed and every client string in
 /// them fenced.
-fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Value>, ApiError> {
+fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Value>, PrepareError> {
     let Some(calls) = m.tool_calls.as_ref().filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
     if m.role != Role::Assistant {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "messages[{i}].tool_calls: only assistant messages hold tool calls"
         ))
         .param(format!("messages[{i}].tool_calls")));
@@ -107,7 +107,7 @@ fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Val
     let mut out = Vec::with_capacity(calls.len());
     for (j, c) in calls.iter().enumerate() {
         let args: Value = serde_json::from_str(&c.function.arguments).map_err(|e| {
-            ApiError::invalid(format!(
+            PrepareError::invalid(format!(
                 "messages[{i}].tool_calls[{j}].function.arguments is not JSON text: {e}"
             ))
             .param(format!("messages[{i}].tool_calls[{j}].function.arguments"))
@@ -129,14 +129,14 @@ fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Val
 /// that ids are nine characters), so they are not fenced; instead they
 /// must be plain: letters, digits, `_`, `-`, `.` or `:`, which no control
 /// token is made of.
-fn plain_id(s: &str, param: &str) -> Result<String, ApiError> {
+fn plain_id(s: &str, param: &str) -> Result<String, PrepareError> {
     let ok = (1..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
     if ok {
         Ok(s.to_string())
     } else {
-        Err(ApiError::invalid(format!(
+        Err(PrepareError::invalid(format!(
             "{param} {s:?} must be 1 to 128 letters, digits, `_`, `-`, `.` or `:`"
         ))
         .param(param.to_string()))

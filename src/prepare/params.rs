@@ -2,11 +2,12 @@
 //! error names its field, and every field left out takes the model's
 //! default (`general.sampling.*` of the GGUF, else llama-server's).
 
-use super::error::ApiError;
+use super::error::PrepareError;
+use super::grammar;
+use super::tools::{ToolChoice, ToolSpec};
+use crate::engine::Grammar;
 use crate::engine::SamplingParams;
-use crate::engine::grammar;
 use crate::engine::sampling::SamplingDefaults;
-use crate::engine::tools::{ToolChoice, ToolSpec};
 use crate::openai::{ChatCompletionRequest, ResponseFormat, ToolChoiceMode};
 use serde_json::{Value, json};
 
@@ -33,7 +34,7 @@ impl ModelLimits {
         ModelLimits {
             defaults: info.sampling,
             n_vocab: info.n_vocab,
-            max_choices: info.parallel.max(1),
+            max_choices: info.parallel,
         }
     }
 }
@@ -54,7 +55,7 @@ pub struct Plan {
     /// Choices to generate (OpenAI's `n`).
     pub n: u32,
     pub stop: Vec<String>,
-    pub grammar: Option<grammar::Grammar>,
+    pub grammar: Option<Grammar>,
     /// `Some(n)` when `logprobs` is on: the chosen token's and the `n` most
     /// likely tokens' log-probabilities.
     pub logprobs: Option<u32>,
@@ -72,9 +73,14 @@ pub struct ToolPlan {
 
 /// Checked as f64, as the JSON number came: 2.0000000000000004 is above
 /// 2 even though it rounds to 2 as an f32.
-fn range(param: &'static str, v: Option<f64>, lo: f64, hi: f64) -> Result<Option<f32>, ApiError> {
+fn range(
+    param: &'static str,
+    v: Option<f64>,
+    lo: f64,
+    hi: f64,
+) -> Result<Option<f32>, PrepareError> {
     match v {
-        Some(x) if !(lo..=hi).contains(&x) => Err(ApiError::invalid(format!(
+        Some(x) if !(lo..=hi).contains(&x) => Err(PrepareError::invalid(format!(
             "{param} = {x} is out of range: use a value from {lo} to {hi}"
         ))
         .param(param)),
@@ -82,9 +88,9 @@ fn range(param: &'static str, v: Option<f64>, lo: f64, hi: f64) -> Result<Option
     }
 }
 
-pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan, ApiError> {
+pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan, PrepareError> {
     if let Some(field) = req.not_implemented.first_requested() {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "`{field}` is not supported by this server yet; remove it from the request \
              (a value that asks for nothing, such as [] or 0, is accepted)"
         ))
@@ -93,17 +99,17 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
     }
     if req.messages.is_empty() {
         return Err(
-            ApiError::invalid("`messages` must contain at least one message").param("messages"),
+            PrepareError::invalid("`messages` must contain at least one message").param("messages"),
         );
     }
     let n = req.n.unwrap_or(1);
     if n == 0 || n > MAX_N {
         return Err(
-            ApiError::invalid(format!("n = {n} is out of range: use 1 to {MAX_N}")).param("n"),
+            PrepareError::invalid(format!("n = {n} is out of range: use 1 to {MAX_N}")).param("n"),
         );
     }
     if n > model.max_choices {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "n = {n} is more than this server generates at once: each choice takes one of its {} \
              sequences (--parallel); ask for at most {} or start the server with a larger --parallel",
             model.max_choices, model.max_choices
@@ -117,7 +123,7 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         Some(p) if p > 0.0 && p <= 1.0 => (p as f32).max(f32::MIN_POSITIVE),
         // Read as f64: a tiny positive value must not round to a refused 0.
         Some(p) => {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "top_p = {p} is out of range: use a value above 0 and at most 1"
             ))
             .param("top_p"));
@@ -125,7 +131,7 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
     };
     let top_k = req.top_k.unwrap_or(d.top_k);
     if top_k < 0 {
-        return Err(ApiError::invalid("top_k must be 0 (off) or positive").param("top_k"));
+        return Err(PrepareError::invalid("top_k must be 0 (off) or positive").param("top_k"));
     }
     let min_p = range("min_p", req.min_p, 0.0, 1.0)?.unwrap_or(d.min_p);
     let presence_penalty = range("presence_penalty", req.presence_penalty, -2.0, 2.0)?;
@@ -137,7 +143,7 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         if let Some(r) = value
             && !(r > 0.0 && r <= 10.0)
         {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "{param} = {r} is out of range: use a value above 0 and at most 10 (1 = off)"
             ))
             .param(param));
@@ -153,13 +159,13 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         ("max_tokens", req.max_tokens),
     ] {
         if value == Some(0) {
-            return Err(ApiError::invalid(format!("{param} must be at least 1")).param(param));
+            return Err(PrepareError::invalid(format!("{param} must be at least 1")).param(param));
         }
     }
     let max_tokens = req.max_completion_tokens.or(req.max_tokens);
     let stop = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
     if stop.len() > MAX_STOP {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "{} stop sequences given; at most {MAX_STOP} are supported",
             stop.len()
         ))
@@ -168,7 +174,7 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
     let logprobs = logprobs(req)?;
     let tools = tools(req)?;
     if tools.is_some() && !matches!(req.response_format, None | Some(ResponseFormat::Text)) {
-        return Err(ApiError::invalid(
+        return Err(PrepareError::invalid(
             "tools and a JSON response_format cannot be combined: each constrains the whole answer; \
              send one of them (or tool_choice: \"none\")",
         )
@@ -188,8 +194,8 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         }),
     }
     .transpose()
-    .map_err(|e| ApiError::invalid(e.0).param("response_format.json_schema.schema"))?
-    .map(grammar::Grammar::strict);
+    .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))?
+    .map(Grammar::strict);
     Ok(Plan {
         grammar,
         sampling: SamplingParams {
@@ -220,7 +226,7 @@ fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
+fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, PrepareError> {
     let list = req.tools.as_deref().unwrap_or_default();
     let choice = match &req.tool_choice {
         None => ToolChoice::Auto,
@@ -231,7 +237,7 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
     };
     if list.is_empty() {
         if choice != ToolChoice::Auto {
-            return Err(ApiError::invalid(
+            return Err(PrepareError::invalid(
                 "tool_choice asks for a tool call but `tools` is empty; send the functions in `tools`",
             )
             .param("tool_choice"));
@@ -244,14 +250,14 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
         let f = &t.function;
         let param = format!("tools[{i}].function");
         if !valid_name(&f.name) {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "tools[{i}].function.name {:?} is not a valid function name: use 1 to 64 letters, digits, `_` or `-`",
                 f.name
             ))
             .param(format!("{param}.name")));
         }
         if specs.iter().any(|s| s.name == f.name) {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "two tools are named {:?}; function names must be unique",
                 f.name
             ))
@@ -265,13 +271,13 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
             .as_object()
             .is_some_and(|o| o.get("type").is_none_or(|t| t == "object"));
         if !is_object {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "tools[{i}].function.parameters must be a JSON schema of an object"
             ))
             .param(format!("{param}.parameters")));
         }
         grammar::check_schema(&parameters)
-            .map_err(|e| ApiError::invalid(e.0).param(format!("{param}.parameters")))?;
+            .map_err(|e| PrepareError::invalid(e.0).param(format!("{param}.parameters")))?;
         let mut def =
             json!({"type": "function", "function": {"name": f.name, "parameters": parameters}});
         if let Some(d) = &f.description {
@@ -286,7 +292,7 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
     if let ToolChoice::Named(n) = &choice
         && !specs.iter().any(|s| &s.name == n)
     {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "tool_choice names {n:?}, which is not among `tools`"
         ))
         .param("tool_choice"));
@@ -300,12 +306,12 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, ApiError> {
 }
 
 /// OpenAI's map of token ids (as strings) to biases from -100 to 100.
-fn logit_bias(req: &ChatCompletionRequest, n_vocab: u32) -> Result<Vec<(i32, f32)>, ApiError> {
+fn logit_bias(req: &ChatCompletionRequest, n_vocab: u32) -> Result<Vec<(i32, f32)>, PrepareError> {
     let Some(map) = &req.logit_bias else {
         return Ok(Vec::new());
     };
     if map.len() > MAX_LOGIT_BIAS {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "logit_bias has {} entries; at most {MAX_LOGIT_BIAS} are supported",
             map.len()
         ))
@@ -315,14 +321,14 @@ fn logit_bias(req: &ChatCompletionRequest, n_vocab: u32) -> Result<Vec<(i32, f32
     for (key, bias) in map {
         let token = key.parse::<u32>().ok().filter(|t| *t < n_vocab);
         let Some(token) = token else {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "logit_bias key {key:?} is not a token id of this model (0 to {})",
                 n_vocab.saturating_sub(1)
             ))
             .param("logit_bias"));
         };
         if !(-100.0..=100.0).contains(bias) {
-            return Err(ApiError::invalid(format!(
+            return Err(PrepareError::invalid(format!(
                 "logit_bias[{key:?}] = {bias} is out of range: use a value from -100 to 100"
             ))
             .param("logit_bias"));
@@ -332,17 +338,17 @@ fn logit_bias(req: &ChatCompletionRequest, n_vocab: u32) -> Result<Vec<(i32, f32
     Ok(out)
 }
 
-fn logprobs(req: &ChatCompletionRequest) -> Result<Option<u32>, ApiError> {
+fn logprobs(req: &ChatCompletionRequest) -> Result<Option<u32>, PrepareError> {
     let top = req.top_logprobs.unwrap_or(0);
     if top > MAX_TOP_LOGPROBS {
-        return Err(ApiError::invalid(format!(
+        return Err(PrepareError::invalid(format!(
             "top_logprobs = {top} is out of range: use a value from 0 to {MAX_TOP_LOGPROBS}"
         ))
         .param("top_logprobs"));
     }
     match req.logprobs {
         Some(true) => Ok(Some(top)),
-        _ if req.top_logprobs.is_some_and(|t| t > 0) => Err(ApiError::invalid(
+        _ if req.top_logprobs.is_some_and(|t| t > 0) => Err(PrepareError::invalid(
             "top_logprobs needs logprobs: true; set both or neither",
         )
         .param("top_logprobs")),

@@ -3,10 +3,10 @@
 //! depends only on the request, so it runs on the blocking pool (one job per
 //! core), never on the async runtime or the engine thread.
 
-use super::error::ApiError;
-use crate::engine::ModelInfo;
-use crate::engine::prompt::{TemplateExtras, TemplateMessage};
-use crate::engine::tokenize::TokenizedPrompt;
+use super::PromptModel;
+use super::error::PrepareError;
+use super::template::{TemplateExtras, TemplateMessage};
+use crate::engine::TokenizedPrompt;
 
 pub(super) struct Prompt {
     pub tokens: TokenizedPrompt,
@@ -18,16 +18,16 @@ pub(super) struct Prompt {
 
 /// `pieces[i]` is how many pieces (tiles, thumbnail) image `i` became.
 pub(super) fn build(
-    info: &ModelInfo,
+    pm: &PromptModel,
     messages: &[TemplateMessage],
     extras: &TemplateExtras,
     pieces: &[usize],
     keep_text: bool,
-) -> Result<Prompt, ApiError> {
-    let rendered = info.template.render_with(messages, extras)?;
-    let parts: Vec<&str> = rendered.split(info.media_marker.as_str()).collect();
+) -> Result<Prompt, PrepareError> {
+    let rendered = pm.template.render_with(messages, extras)?;
+    let parts: Vec<&str> = rendered.split(pm.media_marker.as_str()).collect();
     if parts.len() != pieces.len() + 1 {
-        return Err(ApiError::invalid(
+        return Err(PrepareError::invalid(
             "the model's chat template dropped an image; put images in user messages",
         )
         .param("messages"));
@@ -37,16 +37,16 @@ pub(super) fn build(
     for (i, part) in parts.iter().enumerate() {
         prompt.push_str(part);
         if let Some(n) = pieces.get(i) {
-            prompt.push_str(&info.media_marker.repeat(*n));
+            prompt.push_str(&pm.media_marker.repeat(*n));
         }
     }
-    let tokens = info.tokenizer.tokenize(&prompt)?;
-    let think_opened = info.template.think.is_some_and(|t| {
-        crate::engine::reasoning::Splitter::opened_by(t, &info.fence.strip(&prompt))
+    let tokens = pm.tokenizer.tokenize(&prompt)?;
+    let think_opened = pm.template.think.is_some_and(|t| {
+        crate::engine::reasoning::Splitter::opened_by(t, &pm.fence.strip(&prompt))
     });
     Ok(Prompt {
         think_opened,
         tokens,
-        text: keep_text.then(|| info.fence.strip(&prompt)),
+        text: keep_text.then(|| pm.fence.strip(&prompt)),
     })
 }

@@ -92,7 +92,7 @@ pub struct ChatTemplate {
     /// generic format's instructions go into the system message.
     pub renders_tools: bool,
     /// The thinking tags the template knows, if it is a reasoning model's.
-    pub think: Option<super::reasoning::ThinkTags>,
+    pub think: Option<crate::engine::reasoning::ThinkTags>,
     /// Whether thinking can be switched (the template reads `enable_thinking`).
     pub thinking_switch: bool,
 }
@@ -147,7 +147,7 @@ impl ChatTemplate {
             typed_content: false,
             tool_format: super::tools::ToolFormat::detect(source),
             renders_tools: false,
-            think: super::reasoning::ThinkTags::detect(source),
+            think: crate::engine::reasoning::ThinkTags::detect(source),
             thinking_switch: source.contains("enable_thinking"),
         };
         t.typed_content = t.needs_typed_content();

@@ -8,28 +8,12 @@
 //! be known: no token covers more bytes than the vocabulary's longest
 //! piece, so `bytes / longest piece` tokens is a lower bound.
 
-use super::EngineError;
 use super::fence::TextFence;
-use llama_cpp_2::model::LlamaModel;
+use crate::engine::{EngineError, TokenizedPrompt, Vocab};
 use llama_cpp_2::token::LlamaToken;
-use std::sync::Arc;
-
-/// The prompt's text as tokens: one segment before each image piece and
-/// one after the last (`segments.len() == image pieces + 1`), BOS and EOS
-/// in place.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenizedPrompt {
-    pub segments: Vec<Vec<LlamaToken>>,
-}
-
-impl TokenizedPrompt {
-    pub fn text_tokens(&self) -> usize {
-        self.segments.iter().map(Vec::len).sum()
-    }
-}
 
 pub struct PromptTokenizer {
-    model: Arc<LlamaModel>,
+    model: Vocab,
     fence: TextFence,
     marker: String,
     /// BOS text to strip from a rendered prompt when tokenization adds BOS itself.
@@ -51,14 +35,14 @@ impl std::fmt::Debug for PromptTokenizer {
 
 impl PromptTokenizer {
     pub fn new(
-        model: Arc<LlamaModel>,
+        model: Vocab,
         fence: TextFence,
         marker: String,
         bos_text: Option<String>,
         n_ctx_seq: u32,
     ) -> Self {
-        let vocab = model.vocab();
-        let max_token_bytes = (0..model.n_vocab())
+        let vocab = model.model().vocab();
+        let max_token_bytes = (0..model.model().n_vocab())
             .map(|t| vocab.token_to_piece(LlamaToken(t), true, None).len())
             .max()
             .unwrap_or(1)
@@ -77,7 +61,7 @@ impl PromptTokenizer {
     /// Mistral's `[TOOL_CALLS]`): such tokens must be shown, not hidden,
     /// when a tool-call parser reads the answer.
     pub fn control_token(&self, text: &str) -> Option<LlamaToken> {
-        let vocab = self.model.vocab();
+        let vocab = self.model.model().vocab();
         match vocab.tokenize(text.as_bytes(), false, true).as_slice() {
             [t] if vocab.token_to_piece(*t, false, None).is_empty() => Some(*t),
             _ => None,
@@ -101,7 +85,7 @@ impl PromptTokenizer {
                 n_ctx: self.n_ctx_seq,
             });
         }
-        let vocab = self.model.vocab();
+        let vocab = self.model.model().vocab();
         let mut segments: Vec<Vec<LlamaToken>> = Vec::with_capacity(pieces.len());
         for spans in pieces {
             let mut tokens = Vec::new();

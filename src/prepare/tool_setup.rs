@@ -3,19 +3,19 @@
 //! the template does not render tools or its format is not one we read), the definitions in the template's
 //! context with client text fenced, and the grammar that keeps calls valid.
 
-use super::error::ApiError;
+use super::PromptModel;
+use super::error::PrepareError;
 use super::messages::fence_tools;
 use super::params::ToolPlan;
-use crate::engine::ModelInfo;
-use crate::engine::grammar::Grammar;
-use crate::engine::prompt::{TemplateExtras, TemplateMessage};
-use crate::engine::tools::{self, ToolChoice, ToolFormat};
+use super::template::{TemplateExtras, TemplateMessage};
+use super::tools::{self, ToolChoice, ToolFormat};
+use crate::engine::Grammar;
 
 /// For a template that does not render tools: past calls become the
 /// generic format's JSON in the assistant's content, as the model was
 /// taught to write them.
-pub fn calls_as_text(info: &ModelInfo, messages: &mut [TemplateMessage]) {
-    if info.template.renders_tools {
+pub fn calls_as_text(pm: &PromptModel, messages: &mut [TemplateMessage]) {
+    if pm.template.renders_tools {
         return;
     }
     for m in messages {
@@ -47,23 +47,23 @@ pub struct ToolSetup {
 
 pub fn apply(
     plan: &ToolPlan,
-    info: &ModelInfo,
+    pm: &PromptModel,
     messages: &mut Vec<TemplateMessage>,
     extras: &mut TemplateExtras,
-) -> Result<ToolSetup, ApiError> {
-    let template = &info.template;
+) -> Result<ToolSetup, PrepareError> {
+    let template = &pm.template;
     let format = if template.renders_tools {
         template.tool_format
     } else {
         ToolFormat::Generic
     };
     if template.renders_tools {
-        extras.tools = Some(fence_tools(&info.fence, &plan.definitions));
+        extras.tools = Some(fence_tools(&pm.fence, &plan.definitions));
     }
     // A template with its own format we cannot read (or none) is taught
     // the generic one, which the grammar and parser then hold it to.
     if format == ToolFormat::Generic {
-        let teach = info.fence.wrap(&tools::generic_instructions(&plan.specs));
+        let teach = pm.fence.wrap(&tools::generic_instructions(&plan.specs));
         match messages.first_mut() {
             Some(m) if m.role == "system" => {
                 let c = m.content.get_or_insert_with(String::new);
@@ -74,7 +74,7 @@ pub fn apply(
         }
     }
     let g = tools::grammar(format, &plan.specs, &plan.choice, plan.parallel)
-        .map_err(|e| ApiError::invalid(e.0).param("tools"))?;
+        .map_err(|e| PrepareError::invalid(e.0).param("tools"))?;
     let markers: &[&str] = match format {
         ToolFormat::Hermes => &["<tool_call>", "</tool_call>"],
         ToolFormat::Mistral => &["[TOOL_CALLS]", "[ARGS]"],
@@ -83,13 +83,13 @@ pub fn apply(
     };
     let shown_tokens: Vec<i32> = markers
         .iter()
-        .filter_map(|m| info.tokenizer.control_token(m))
+        .filter_map(|m| pm.tokenizer.control_token(m))
         .map(|t| t.0)
         .collect();
     let trigger_tokens = if plan.choice == ToolChoice::Auto {
         g.triggers
             .iter()
-            .filter_map(|w| info.tokenizer.control_token(w))
+            .filter_map(|w| pm.tokenizer.control_token(w))
             .map(|t| t.0)
             .collect()
     } else {

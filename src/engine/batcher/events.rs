@@ -5,7 +5,7 @@
 
 use super::{Active, Batcher};
 use crate::engine::logprobs::{TokenLogprob, TopLogprob, log_softmax_top};
-use crate::engine::{EngineError, Event, FinishReason};
+use crate::engine::request::{EngineError, Event, FinishReason};
 use crate::metrics::Metrics;
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;
@@ -86,19 +86,14 @@ impl Batcher<'_> {
         };
         let shown = a.job.request.shown_tokens.contains(&tok.0);
         let piece = vocab.token_to_piece(tok, shown, None);
-        if let Some(t) = a.thought.as_mut() {
-            t.push(&String::from_utf8_lossy(&piece));
-            if t.in_thought() {
-                a.reasoning_tokens += 1;
-            } else if t.answering() {
-                a.thought = None; // no more thoughts to count
+        let step = a.text.push(&piece);
+        for event in a.split(step.text, false) {
+            if a.events.send(event).is_err() {
+                return self.release(i); // client gone: free the sequence now
             }
         }
-        let step = a.text.push(&piece);
-        if !step.text.is_empty() && a.events.send(Event::Text(step.text)).is_err() {
-            return self.release(i); // client gone: free the sequence now
-        }
         if a.events.stalled() {
+            let _request = a.job.span.clone().entered();
             tracing::warn!(
                 seq = i,
                 "the client stopped reading its stream; cancelled after {} unread events",
@@ -199,12 +194,16 @@ impl Batcher<'_> {
             if !a.started {
                 let _ = a.events.send(Event::Started(a.usage));
             }
-            if flush {
-                let tail = a.text.finish();
-                if !tail.is_empty() {
-                    let _ = a.events.send(Event::Text(tail));
-                }
+            // A stop string ends the text where it starts: no tail then.
+            let tail = if flush {
+                a.text.finish()
+            } else {
+                String::new()
+            };
+            for event in a.split(tail, true) {
+                let _ = a.events.send(event);
             }
+            self.note_decoded(); // before the client can read /metrics
             let _ = a.events.send(Event::Finished {
                 reason,
                 completion_tokens: a.completion_tokens,

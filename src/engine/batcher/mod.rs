@@ -20,9 +20,11 @@ mod step;
 
 use super::channel::EventSender;
 use super::embed_cache::EmbeddingCache;
+use super::job::{Job, Queue, Shared};
+use super::reasoning::Part as Said;
+use super::request::{EngineError, Event, FinishReason, PromptUsage};
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
-use super::{EngineError, FinishReason, Job, PromptUsage, Queue, Shared};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -91,6 +93,34 @@ struct Active {
 }
 
 impl Active {
+    /// New answer text as events, thoughts apart from the answer when the
+    /// template thinks (the one place the answer is split); a token whose
+    /// text leaves the answer inside its thoughts counts as reasoning.
+    /// `end` flushes what the splitter held back.
+    fn split(&mut self, text: String, end: bool) -> Vec<Event> {
+        let Some(t) = self.thought.as_mut() else {
+            return (!text.is_empty())
+                .then_some(Event::Text(text))
+                .into_iter()
+                .collect();
+        };
+        let mut parts = t.push(&text);
+        if end {
+            parts.extend(t.finish());
+        } else if t.in_thought() {
+            self.reasoning_tokens += 1;
+        } else if t.answering() {
+            self.thought = None; // the rest is answer, passed as it comes
+        }
+        parts
+            .into_iter()
+            .map(|p| match p {
+                Said::Reasoning(r) => Event::Reasoning(r),
+                Said::Content(c) => Event::Text(c),
+            })
+            .collect()
+    }
+
     /// A choice that has evaluated nothing yet.
     fn new(job: Arc<Job>, events: EventSender, sampler: LlamaSampler, usage: PromptUsage) -> Self {
         Active {
@@ -152,7 +182,7 @@ impl<'m> Batcher<'m> {
         parallel: usize,
         image_cache_bytes: usize,
     ) -> Self {
-        let n_ctx_seq = ctx.n_ctx() / parallel.max(1) as u32;
+        let n_ctx_seq = ctx.n_ctx() / parallel as u32;
         Batcher {
             shared,
             model,
@@ -160,7 +190,7 @@ impl<'m> Batcher<'m> {
             mtmd,
             n_batch: n_batch.max(parallel + 1),
             n_ctx_seq,
-            slots: (0..parallel.max(1))
+            slots: (0..parallel)
                 .map(|_| Slot {
                     cached: Vec::new(),
                     last_used: 0,
@@ -172,6 +202,25 @@ impl<'m> Batcher<'m> {
             step: 0,
             batch: LlamaBatch::new(n_batch.max(parallel + 1), 1),
         }
+    }
+
+    /// llama.cpp's own count of the tokens it has decoded, for `/metrics`:
+    /// the measure that usage, counted by Tessera, is checked against.
+    fn note_decoded(&mut self) {
+        let t = self.ctx.timings();
+        let n = i64::from(t.n_p_eval()) + i64::from(t.n_eval());
+        self.shared
+            .metrics
+            .llama_decoded_tokens
+            .store(n.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// The span of the request sequence `i` serves, for its log lines.
+    fn span(&self, i: usize) -> tracing::Span {
+        self.slots
+            .get(i)
+            .and_then(|s| s.active.as_ref())
+            .map_or_else(tracing::Span::none, |a| a.job.span.clone())
     }
 
     fn active_count(&self) -> usize {
@@ -189,6 +238,7 @@ impl<'m> Batcher<'m> {
             if !self.admit(queue) {
                 return;
             }
+            #[cfg(feature = "testing")]
             if self.shared.fault.swap(false, Ordering::Relaxed) {
                 panic!("injected engine fault (test hook)");
             }
@@ -204,6 +254,7 @@ impl<'m> Batcher<'m> {
                     "a batch step panicked; the engine recovered".into(),
                 ));
             }
+            self.note_decoded();
         }
     }
 
@@ -234,7 +285,9 @@ impl<'m> Batcher<'m> {
             }
             // A panic while preparing one request costs that request only
             // (its client sees the dropped channel as an error).
+            let span = job.span.clone();
             if catch_unwind(AssertUnwindSafe(|| self.start(job))).is_err() {
+                let _request = span.entered();
                 tracing::error!("preparing a request panicked; it was dropped");
                 self.forget_idle_caches();
             }

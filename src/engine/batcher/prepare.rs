@@ -4,7 +4,8 @@
 //! content hash and counted in cells independently of the tile planner.
 
 use super::{Batcher, Part, internal};
-use crate::engine::{EngineError, Job, PromptUsage};
+use crate::engine::job::Job;
+use crate::engine::request::{EngineError, PromptUsage};
 
 impl Batcher<'_> {
     pub(super) fn prepare(&self, job: &Job) -> Result<(Vec<Part>, PromptUsage), EngineError> {

@@ -4,8 +4,8 @@
 //! that cannot be decoded fails and the others keep streaming.
 
 use super::{Batcher, Part, internal};
+use crate::engine::request::{EngineError, FinishReason};
 use crate::engine::scheduler::Item;
-use crate::engine::{EngineError, FinishReason};
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;
 
@@ -174,6 +174,7 @@ impl Batcher<'_> {
             Ok::<(), EngineError>(())
         });
         for (seq, e) in failed {
+            let _request = self.span(seq).entered();
             tracing::error!(seq, "{e}");
             self.fail(seq, e);
         }
@@ -188,6 +189,7 @@ impl Batcher<'_> {
         if let Some(Err(e @ EngineError::NonFiniteEncoderOutput)) = &result
             && let Some(pre) = self.mtmd.clone()
         {
+            let _request = self.span(i).entered();
             tracing::warn!(
                 seq = i,
                 "{e}; reloading the vision projector and encoding again"

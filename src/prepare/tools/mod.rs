@@ -104,7 +104,7 @@ pub fn grammar(
     tools: &[ToolSpec],
     choice: &ToolChoice,
     parallel: bool,
-) -> Result<ToolGrammar, crate::engine::grammar::SchemaError> {
+) -> Result<ToolGrammar, crate::prepare::grammar::SchemaError> {
     let offered: Vec<&ToolSpec> = match choice {
         ToolChoice::Named(n) => tools.iter().filter(|t| &t.name == n).collect(),
         _ => tools.iter().collect(),
@@ -141,12 +141,12 @@ pub fn grammar(
         };
         // The whole answer is JSON, so the grammar holds from the start.
         return Ok(ToolGrammar {
-            grammar: crate::engine::grammar::from_schema(&schema)?,
+            grammar: crate::prepare::grammar::from_schema(&schema)?,
             root: "root".into(),
             triggers: Vec::new(),
         });
     }
-    let calls_grammar = crate::engine::grammar::from_schema(&call)?;
+    let calls_grammar = crate::prepare::grammar::from_schema(&call)?;
     let (top, trigger) = match format {
         ToolFormat::Hermes => {
             let one = r#""<tool_call>\n" root "\n</tool_call>""#;
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(ToolFormat::detect("[TOOL_CALLS]"), ToolFormat::Mistral);
         assert_eq!(ToolFormat::detect("<|python_tag|>"), ToolFormat::Llama3);
         assert_eq!(
-            ToolFormat::detect(crate::engine::prompt::CHATML),
+            ToolFormat::detect(crate::prepare::template::CHATML),
             ToolFormat::Generic
         );
         assert_eq!(ToolFormat::Mistral.call_id().len(), 9);

@@ -1,0 +1,368 @@
+//! The preparation room: a parsed wire request becomes an engine job.
+//! Messages are flattened (client text fenced, images replaced by the media
+//! marker), parameters checked, images fetched, decoded within the budget,
+//! planned, priced and preprocessed, tools given their grammar, the chat
+//! template rendered and the prompt tokenized.
+//!
+//! The room knows no HTTP (its errors are mapped to a dialect's envelope in
+//! `api/`) and never touches the llama context: the engine hands it plain
+//! facts ([`ModelInfo`]), from which it builds its own template and
+//! tokenizer ([`PromptModel`]) once, when the model has loaded.
+
+pub mod error;
+pub mod fence;
+pub mod grammar;
+mod images;
+pub mod jinja;
+mod messages;
+pub mod params;
+mod pool;
+mod prompt;
+pub mod template;
+pub mod tokenize;
+mod tool_setup;
+pub mod tools;
+
+use crate::engine::{Engine, EngineError, GenerateRequest, ModelInfo, OnLoaded, Status};
+use crate::metrics::Metrics;
+use crate::openai::{ChatCompletionRequest, ImageUsage, ReasoningEffort};
+use crate::vision::budget::{BudgetError, DecodeBudget, Grant, request_cost};
+use crate::vision::tiling::TilePlan;
+use crate::vision::{DecodedImage, ProjectorProfile};
+pub use error::{PrepareError, image_error};
+use images::{ImageRef, cut_all, fetch_remote, probe_all};
+use pool::CpuPool;
+use std::sync::{Arc, OnceLock};
+use template::{ChatTemplate, TemplateExtras};
+
+/// Request limits checked before anything reaches the engine.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_image_bytes: usize,
+    pub max_image_pixels: u64,
+    pub max_images: usize,
+    pub max_request_image_bytes: usize,
+    pub tiles: crate::vision::TileLimits,
+    pub remote: crate::vision::RemotePolicy,
+}
+
+/// What preparation builds from the model's facts: its template, the fence
+/// around client text and the tokenizer. Per process: the fence and the
+/// media marker are random, so no client text can forge them.
+#[derive(Debug)]
+pub struct PromptModel {
+    pub template: ChatTemplate,
+    pub fence: fence::TextFence,
+    pub tokenizer: tokenize::PromptTokenizer,
+    pub media_marker: String,
+}
+
+/// `--chat-template-file`: its path and source.
+pub type TemplateFile = (String, String);
+
+impl PromptModel {
+    fn build(info: &ModelInfo, file: Option<&TemplateFile>) -> Result<Self, String> {
+        let (bos, eos) = (info.bos.clone(), info.eos.clone());
+        let template = match file {
+            Some((path, source)) => ChatTemplate::from_file(path, source, bos.clone(), eos)?,
+            None => ChatTemplate::new(info.chat_template.clone(), bos.clone(), eos),
+        };
+        let fence = fence::TextFence::random();
+        let vocab = info.vocab.model().vocab();
+        let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
+        let tokenizer = tokenize::PromptTokenizer::new(
+            info.vocab.clone(),
+            fence.clone(),
+            info.media_marker.clone(),
+            bos_text,
+            info.n_ctx / info.parallel,
+        );
+        tracing::info!("chat template: {}", template.origin.name());
+        Ok(PromptModel {
+            template,
+            fence,
+            tokenizer,
+            media_marker: info.media_marker.clone(),
+        })
+    }
+}
+
+/// A validated request, images decoded, planned and cut, prompt rendered.
+pub struct Prepared {
+    pub generate: GenerateRequest,
+    /// The prompt as the model reads it, kept only for `--log-prompts`.
+    pub prompt_text: Option<String>,
+    pub images: Vec<ImageUsage>,
+    /// How to read tool calls out of the answer, when tools are offered.
+    pub tool_format: Option<tools::ToolFormat>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// The room's settings, from `Config`.
+pub struct Settings {
+    pub limits: Limits,
+    /// `--max-decode-memory` in bytes.
+    pub decode_memory: u64,
+    pub log_prompts: bool,
+}
+
+pub struct Preparer {
+    engine: Engine,
+    model: PromptModelSlot,
+    pub limits: Limits,
+    /// Image memory in flight, across all requests.
+    pub decode_budget: DecodeBudget,
+    images: CpuPool,
+    text: CpuPool,
+    metrics: Arc<Metrics>,
+    log_prompts: bool,
+}
+
+/// Where the engine's load hook puts the [`PromptModel`].
+pub type PromptModelSlot = Arc<OnceLock<PromptModel>>;
+
+/// The hook the engine runs once the model has loaded: it builds the
+/// [`PromptModel`] into the slot (a template file that does not compile
+/// fails the load).
+pub fn on_loaded(file: Option<TemplateFile>) -> (PromptModelSlot, OnLoaded) {
+    let slot = PromptModelSlot::default();
+    let hook: OnLoaded = {
+        let slot = slot.clone();
+        Box::new(move |info: &ModelInfo| {
+            let built = PromptModel::build(info, file.as_ref())?;
+            let _ = slot.set(built);
+            Ok(())
+        })
+    };
+    (slot, hook)
+}
+
+impl Preparer {
+    pub fn new(
+        settings: Settings,
+        engine: Engine,
+        model: PromptModelSlot,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Preparer {
+            engine,
+            model,
+            limits: settings.limits,
+            decode_budget: DecodeBudget::new(settings.decode_memory),
+            images: CpuPool::per_core(),
+            text: CpuPool::per_core(),
+            metrics,
+            log_prompts: settings.log_prompts,
+        }
+    }
+
+    /// The template and tokenizer; `None` until the model has loaded.
+    pub fn prompt_model(&self) -> Option<&PromptModel> {
+        self.model.get()
+    }
+
+    /// The model's facts and this room's objects, or why not yet.
+    fn ready(&self) -> Result<(&ModelInfo, &PromptModel), PrepareError> {
+        match (self.engine.info(), self.model.get()) {
+            (Some(info), Some(pm)) => Ok((info, pm)),
+            _ => Err(match self.engine.status() {
+                Status::Failed(e) => EngineError::Unavailable(e),
+                Status::Dead(e) => EngineError::Dead(e),
+                _ => EngineError::Loading,
+            }
+            .into()),
+        }
+    }
+
+    /// A parsed request (from Chat Completions, or translated from another
+    /// dialect) through validation, images and the prompt.
+    pub async fn prepare(
+        &self,
+        req: ChatCompletionRequest,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Prepared, PrepareError> {
+        let (info, pm) = self.ready()?;
+        let plan = params::validate(&req, &params::ModelLimits::of(info))?;
+        let (mut messages, urls) = messages::flatten(&req, pm)?;
+        let (decoded, hold) = self.images(info, urls, deadline).await?;
+        let mut extras = extras(&req, &pm.template)?;
+        let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
+        let mut pieces = Vec::new();
+        let mut images = Vec::with_capacity(decoded.len());
+        for (tile_plan, p) in decoded {
+            images.push(images::image_usage(&tile_plan));
+            pieces.extend(p);
+        }
+        let tool_plan = plan.tools;
+        let keep_text = self.log_prompts;
+        let model = self.model.clone();
+        let text = self.text.run(move || {
+            let pm = model.get().ok_or(EngineError::Loading)?;
+            let tools = match &tool_plan {
+                Some(t) => Some(tool_setup::apply(t, pm, &mut messages, &mut extras)?),
+                None => None,
+            };
+            tool_setup::calls_as_text(pm, &mut messages);
+            let prompt = prompt::build(pm, &messages, &extras, &counts, keep_text)?;
+            Ok::<_, PrepareError>((prompt, tools))
+        });
+        let preprocessor = info.preprocessor.clone();
+        let encoder_input = self.images.run(move || match preprocessor {
+            Some(p) if !pieces.is_empty() => p.pieces(pieces),
+            _ => Ok(Vec::new()),
+        });
+        let (text, encoder_input) = tokio::join!(text, encoder_input);
+        let (prompt, tools) = text.map_err(blocking_failed)??;
+        let pieces = encoder_input.map_err(blocking_failed)??;
+        // Tools, when offered, bring their own grammar.
+        let (grammar, shown_tokens, tool_format) = match tools {
+            Some(t) => (Some(t.grammar), t.shown_tokens, Some(t.format)),
+            None => (plan.grammar, Vec::new(), None),
+        };
+        Ok(Prepared {
+            prompt_text: prompt.text,
+            generate: GenerateRequest {
+                prompt: prompt.tokens,
+                images: pieces,
+                sampling: plan.sampling,
+                max_tokens: plan.max_tokens,
+                n: plan.n,
+                stop: plan.stop,
+                grammar,
+                shown_tokens,
+                logprobs: plan.logprobs,
+                think: pm.template.think.map(|t| (t, prompt.think_opened)),
+                hold,
+            },
+            tool_format,
+            images,
+            stream: req.stream.unwrap_or(false),
+            include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        })
+    }
+
+    /// Fetches, probes, prices and cuts a request's images, holding the
+    /// budget its pieces keep until the engine is done with them.
+    async fn images(
+        &self,
+        info: &ModelInfo,
+        urls: Vec<ImageRef>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(Vec<(TilePlan, Vec<DecodedImage>)>, Option<Grant>), PrepareError> {
+        let Some(first) = urls.first() else {
+            return Ok((Vec::new(), None));
+        };
+        let profile = match info.profile {
+            Some(p) if info.vision => p,
+            _ => {
+                return Err(PrepareError::invalid(
+                    "this model cannot see images: it was started without a vision projector (--mmproj)",
+                )
+                .param(first.param.clone())
+                .code("images_not_supported"));
+            }
+        };
+        if urls.len() > self.limits.max_images {
+            return Err(PrepareError::invalid(format!(
+                "the request has {} images, above the limit of {} (--max-images)",
+                urls.len(),
+                self.limits.max_images
+            ))
+            .param("messages"));
+        }
+        let started = std::time::Instant::now();
+        let fetched = fetch_remote(urls, &self.limits).await?;
+        let decoded = self.decode(fetched, profile, deadline).await?;
+        self.metrics
+            .image_decode
+            .observe(started.elapsed().as_secs_f64());
+        for (plan, _) in &decoded.0 {
+            self.metrics
+                .tiles_per_image
+                .observe(f64::from(plan.tiles()));
+        }
+        Ok((decoded.0, Some(decoded.1)))
+    }
+
+    /// Decoding, tiling and resizing are CPU work: off the runtime, and the
+    /// whole request's image memory reserved at once before any decode.
+    async fn decode(
+        &self,
+        fetched: Vec<(ImageRef, Option<Vec<u8>>)>,
+        profile: ProjectorProfile,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(Vec<(TilePlan, Vec<DecodedImage>)>, Grant), PrepareError> {
+        let limits = self.limits.clone();
+        let probed = self
+            .images
+            .run(move || probe_all(fetched, &limits, &profile))
+            .await
+            .map_err(blocking_failed)??;
+        let costs: Vec<_> = probed.iter().map(|p| p.cost).collect();
+        let mut grant = self
+            .decode_budget
+            .acquire(request_cost(&costs), deadline)
+            .await
+            .map_err(budget_error)?;
+        let kept = grant.keep(costs.iter().map(|c| c.kept).sum());
+        let limits = self.limits.clone();
+        let cut = self
+            .images
+            .run(move || {
+                let out = cut_all(probed, &limits);
+                drop(grant);
+                out
+            })
+            .await
+            .map_err(blocking_failed)??;
+        Ok((cut, kept))
+    }
+}
+
+/// `chat_template_kwargs`, and `reasoning_effort` as the template's
+/// thinking switch (an explicit kwarg is the more specific one).
+fn extras(
+    req: &ChatCompletionRequest,
+    template: &ChatTemplate,
+) -> Result<TemplateExtras, PrepareError> {
+    let mut extras = TemplateExtras {
+        kwargs: req.chat_template_kwargs.clone().unwrap_or_default(),
+        ..TemplateExtras::default()
+    };
+    if let Some(effort) = req.reasoning_effort {
+        if !template.thinking_switch {
+            return Err(PrepareError::invalid(
+                "reasoning_effort is not supported by this model: its chat template has no thinking switch (enable_thinking)",
+            )
+            .param("reasoning_effort")
+            .code("unsupported_parameter"));
+        }
+        let on = !matches!(effort, ReasoningEffort::None | ReasoningEffort::Minimal);
+        extras
+            .kwargs
+            .entry("enable_thinking")
+            .or_insert(serde_json::Value::Bool(on));
+    }
+    Ok(extras)
+}
+
+/// A body's fields checked as far as they can be without a model (the fuzz
+/// target `request_body` drives this).
+#[cfg(feature = "testing")]
+pub fn check(req: &ChatCompletionRequest) -> Result<(), PrepareError> {
+    params::validate(req, &params::ModelLimits::default()).map(drop)
+}
+
+fn blocking_failed(e: tokio::task::JoinError) -> PrepareError {
+    EngineError::Internal(e.to_string()).into()
+}
+
+fn budget_error(e: BudgetError) -> PrepareError {
+    match e {
+        BudgetError::TooBig { .. } => PrepareError::invalid(e.to_string())
+            .param("messages")
+            .code("image_too_large"),
+        BudgetError::Timeout => EngineError::Timeout.into(),
+    }
+}
