@@ -3,6 +3,7 @@
 //! `/proc/self/clear_refs`) is the server's while huge images arrive at
 //! once. One test in its own binary, so nothing else moves the peak.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -1,7 +1,7 @@
 //! End-to-end Chat Completions on the real llama.cpp engine and the
 //! generated fixtures.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -87,6 +87,7 @@ async fn usage_counts_images_exactly_qwen2vl() {
 
 #[tokio::test]
 async fn the_image_changes_the_answer() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let ask = |rgb| greedy(vec![text_part("what colour?"), image_part(32, 32, rgb)], 12);
     let (_, red) = s.post(&ask([255, 0, 0])).await;
@@ -106,6 +107,7 @@ async fn the_image_changes_the_answer() {
 
 #[tokio::test]
 async fn images_keep_their_order_across_turns() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let red = image_part(16, 16, [255, 0, 0]);
     let blue = image_part(16, 16, [0, 0, 255]);
@@ -130,6 +132,7 @@ async fn images_keep_their_order_across_turns() {
 
 #[tokio::test]
 async fn seed_reproduces_sampling() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let req = |seed: i64| {
         json!({
@@ -152,6 +155,7 @@ async fn seed_reproduces_sampling() {
 
 #[tokio::test]
 async fn stop_sequence_ends_the_answer_without_leaking() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let (_, full) = s.post(&greedy(vec![text_part("go")], 24)).await;
     let text = content(&full);
@@ -210,6 +214,7 @@ async fn end_of_turn_gives_finish_reason_stop() {
 
 #[tokio::test]
 async fn streaming_framing_matches_openai() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let mut req = greedy(
         vec![text_part("stream please"), image_part(20, 20, [9, 9, 9])],
@@ -277,7 +282,9 @@ async fn streaming_framing_matches_openai() {
 
 #[tokio::test]
 async fn disconnect_mid_stream_frees_the_engine() {
-    let s = start_mlp(&[]).await;
+    // One sequence: the next request can only run once the abandoned one
+    // has let go of it, so a broken cancellation shows as 1500+ tokens.
+    let s = start_mlp(&["--parallel", "1"]).await;
     let before = s.server.engine.generated_tokens();
     let req = json!({
         "messages": [{"role": "user", "content": "a long story"}],
@@ -348,4 +355,29 @@ async fn health_is_503_when_the_model_cannot_load() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_a_whole_answer_frees_its_sequence() {
+    // One sequence, so the next request runs only once it is let go.
+    let s = start_mlp(&["--parallel", "1"]).await;
+    let before = s.server.engine.generated_tokens();
+    let long = json!({
+        "messages": [{"role": "user", "content": "a long story"}],
+        "max_tokens": 20000, "temperature": 0
+    });
+    let leaving = {
+        let (client, url) = (s.client.clone(), format!("{}/v1/chat/completions", s.base));
+        tokio::spawn(async move { client.post(url).json(&long).send().await })
+    };
+    s.server.engine.wait_active(1).await;
+    leaving.abort();
+    let _ = leaving.await;
+    let (status, v) = s.post(&greedy(vec![text_part("next")], 4)).await;
+    assert_eq!(status, 200, "{v}");
+    let spent = s.server.engine.generated_tokens() - before;
+    assert!(
+        spent < 20000,
+        "the abandoned answer kept running: {spent} tokens"
+    );
 }

@@ -2,7 +2,7 @@
 //! `--chat-template-file`, or a ChatML fallback that `/v1/models` admits to;
 //! template errors and `chat_template_kwargs` reach the client.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

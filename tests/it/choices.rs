@@ -3,7 +3,7 @@
 //! samples on its own; usage counts the prompt once and every choice's
 //! completion.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -38,7 +38,7 @@ fn choice_text(v: &Value, i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_choices_share_one_prompt_evaluation_and_usage_counts_it_once() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     // Without the embedding cache, so that every piece is encoded.
     let s = start_mlp(&["--parallel", "4", "--image-cache-mb", "0"]).await;
     // First, on an empty cache: the image's pieces are encoded once (not
@@ -100,7 +100,7 @@ async fn n_choices_share_one_prompt_evaluation_and_usage_counts_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_choices_carry_their_index_and_one_usage() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     let s = start_mlp(&["--parallel", "2"]).await;
     let (_, whole) = s.post(&with_image(2, 0.0, 10)).await;
     let mut body = with_image(2, 0.0, 10);
@@ -138,7 +138,7 @@ async fn streamed_choices_carry_their_index_and_one_usage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_is_bounded_by_the_servers_sequences() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     let s = start_mlp(&["--parallel", "2"]).await;
     for n in [0, 3, 129] {
         let (status, v) = s.post(&with_image(n, 0.0, 4)).await;
@@ -153,7 +153,7 @@ async fn n_is_bounded_by_the_servers_sequences() {
 /// depth) while one sequence of two is busy, and runs once it frees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn choices_wait_for_enough_free_sequences() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     let s = start_mlp(&["--parallel", "2"]).await;
     let mut running = greedy(vec![text_part("tell me a long story")], 3000);
     running["stream"] = json!(true);
@@ -194,7 +194,7 @@ async fn choices_wait_for_enough_free_sequences() {
 /// M-RoPE, sliding windows, LFM2's recurrent state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_family_forks_its_prompt_cells() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     for f in FAMILY_FIXTURES {
         let (text, proj) = f.write(&fixtures().dir).unwrap();
         let s = start(&[

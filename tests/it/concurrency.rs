@@ -1,7 +1,7 @@
 //! Many clients at once: continuous batching, prefix reuse, backpressure,
 //! disconnects and graceful shutdown, on the real engine.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -23,6 +23,7 @@ fn image_request(i: u32) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_requests_match_sequential_runs() {
+    let _alone = exclusive().await;
     let batched = start_mlp(&["--parallel", "8"]).await;
     let mut handles = Vec::new();
     for i in 0..8 {
@@ -139,6 +140,7 @@ fn turn(image: Value, follow_up: Option<&str>, answer: &str) -> Value {
 
 #[tokio::test]
 async fn a_follow_up_turn_reuses_the_image_prefix() {
+    let _alone = exclusive().await;
     let s = start_qwen(&["--parallel", "2"]).await;
     let a = image_part(300, 200, [200, 40, 40]);
     let b = image_part(300, 200, [40, 40, 200]);

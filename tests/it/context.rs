@@ -3,7 +3,7 @@
 //! answer must still end with `length` when its sequence's cells run out,
 //! and a concurrent request must never be harmed.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

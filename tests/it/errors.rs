@@ -1,7 +1,7 @@
 //! Every bad input gets OpenAI's error envelope with the right status, and
 //! the server keeps serving afterwards.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

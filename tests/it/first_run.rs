@@ -2,13 +2,15 @@
 //! with no files and no network, `/v1/models` says where it runs, and a
 //! missing model gets a message that names the way out.
 
-mod common;
+use crate::common;
 
 use common::*;
 
 #[tokio::test]
 async fn demo_serves_an_image_request_with_nothing_installed() {
-    let s = start(&["--demo"]).await;
+    // Into the test's own folder, never the user's ~/.cache.
+    let dir = fixtures().dir.join("demo");
+    let s = start(&["--demo", "--demo-dir", path(&dir)]).await;
     let (status, models) = s.get("/v1/models").await;
     assert_eq!(status, 200);
     let m = &models["data"][0];

@@ -1,6 +1,6 @@
 //! HTTP hygiene: bearer auth, request ids, CORS and compression.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! Face URL layout and headers (ETag with the sha256, X-Repo-Commit,
 //! Content-Length, Range requests). Nothing leaves the machine.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -28,6 +28,8 @@ struct Hub {
     /// Serve different bytes than the ETag's sha256.
     corrupt: AtomicBool,
     requests: AtomicUsize,
+    /// Every `Range` header a GET asked with, with the file it named.
+    ranges: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -69,6 +71,12 @@ async fn resolve_file(
     if hub.corrupt.load(Ordering::SeqCst) {
         body[0] ^= 0xff;
     }
+    if let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok())
+        && method == Method::GET
+        && let Ok(mut ranges) = hub.ranges.lock()
+    {
+        ranges.push((file.clone(), r.to_string()));
+    }
     let start = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -96,11 +104,17 @@ async fn resolve_file(
         );
     }
     if method == Method::GET && hub.cut_next.swap(false, Ordering::SeqCst) {
+        use futures::StreamExt as _;
         let half = rest[..rest.len() / 2].to_vec();
-        let stream = futures::stream::iter(vec![
-            Ok(axum::body::Bytes::from(half)),
-            Err(std::io::Error::other("connection cut")),
-        ]);
+        // The cut comes one turn later: hyper flushes what it holds when the
+        // body is not ready, so the client has the bytes before the cut
+        // (an error straight after them would drop them unsent).
+        let stream = futures::stream::iter([Ok(axum::body::Bytes::from(half))]).chain(
+            futures::stream::once(async {
+                tokio::task::yield_now().await;
+                Err(std::io::Error::other("connection cut"))
+            }),
+        );
         return builder.body(Body::from_stream(stream)).unwrap();
     }
     builder.body(Body::from(rest)).unwrap()
@@ -201,6 +215,17 @@ async fn a_cut_download_resumes_with_a_range_request() {
         .unwrap();
     assert_eq!(std::fs::read(&got.model).unwrap(), hub.files[MODEL]);
     assert!(!hub.cut_next.load(Ordering::SeqCst), "the cut happened");
+    // The cut file's second GET asked only for the bytes after those kept.
+    let ranges = hub.ranges.lock().unwrap().clone();
+    let [(file, range)] = ranges.as_slice() else {
+        panic!("one Range request expected: {ranges:?}");
+    };
+    let from: usize = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("not an open range: {range}"));
+    assert!(from > 0 && from < hub.files[file].len(), "{range}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! without the cache; a different image never hits; the cache keeps within
 //! `--image-cache-mb`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -72,7 +72,7 @@ async fn counts(s: &TestServer) -> Counts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_image_in_a_new_conversation_skips_the_encoder() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let uncached = start_mlp(&["--image-cache-mb", "0"]).await;
     let img = gradient(200, 150, 1);
@@ -116,7 +116,7 @@ async fn the_same_image_in_a_new_conversation_skips_the_encoder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_stays_within_its_bound() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     let s = start_mlp(&["--image-cache-mb", "1"]).await;
     // 13 pieces of 25 x 64 floats each per request: 20 requests are
     // 1.6 MiB of embeddings, more than the cache holds.
@@ -143,7 +143,7 @@ async fn the_cache_stays_within_its_bound() {
 /// an image into several chunks (SmolVLM), recurrent state (LFM2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_family_answers_from_the_cache_as_without_it() {
-    let _serial = SERIAL.lock().await;
+    let _alone = exclusive().await;
     for f in FAMILY_FIXTURES {
         let (text, proj) = f.write(&fixtures().dir).unwrap();
         let args = ["--model", path(&text), "--mmproj", path(&proj)];

@@ -3,7 +3,7 @@
 //! its prefix cache, streams pass through unbuffered, and when a replica
 //! stops, its sessions move to the other.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -49,30 +49,42 @@ async fn start_nginx(a: &TestServer, b: &TestServer) -> Nginx {
         .replace("/tmp/tessera-nginx", &dir.join("n").display().to_string());
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("nginx")
+    let mut child = Command::new("nginx")
         .args(["-e", "stderr", "-p"])
         .arg(&dir)
         .arg("-c")
         .arg(&conf_path)
-        .args(["-g", "daemon off; user root;"])
+        .args(["-g", "daemon off; user root; error_log stderr notice;"])
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("nginx is installed (apt-get install nginx; .ci/run does)");
+    // Ready once the master has bound its socket and started a worker,
+    // which it says at `notice` level; the log is drained to its end.
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut ready = Some(ready_tx);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("start worker process")
+                && let Some(tx) = ready.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
     let nginx = Nginx {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    // Ready when it accepts a connection (bounded: about five seconds).
-    for _ in 0..500 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return nginx;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("nginx did not start listening on {port}");
+    ready_rx
+        .await
+        .unwrap_or_else(|_| panic!("nginx exited before listening on {port}"));
+    nginx
 }
 
 fn turn(session_answer: Option<&str>) -> Value {
@@ -139,6 +151,15 @@ async fn sessions_stick_streams_flow_and_a_stopped_replica_hands_over() {
     assert!(String::from_utf8_lossy(&first_chunk).contains("data:"));
     let at_first = served(home);
     assert!(at_first < 16 + 30000, "the stream was buffered to its end");
+    // That bound holds behind a buffering proxy too (it flushes whenever a
+    // buffer fills); what keeps events flowing one by one is this setting
+    // in the shipped file, which a buffering configuration fails.
+    let conf =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker/nginx.conf")).unwrap();
+    assert!(
+        conf.contains("proxy_buffering off;"),
+        "docker/nginx.conf buffers streams"
+    );
     drop(stream);
 
     // Stop alpha's replica: alpha and new sessions are served by the other.

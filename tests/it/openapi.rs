@@ -1,7 +1,7 @@
 //! The committed OpenAPI document is what the code generates, and the
 //! server serves it.
 
-mod common;
+use crate::common;
 
 #[test]
 fn committed_spec_matches_the_code() {

@@ -2,7 +2,7 @@
 //! image takes after encoding, for every fixture projector and a spread of
 //! sizes; the preview endpoint reports the same figure; limits hold.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -286,6 +286,7 @@ async fn remote_images_are_refused_on_loopback_by_default() {
 
 #[tokio::test]
 async fn remote_images_are_fetched_when_allowed() {
+    let _alone = exclusive().await;
     let url = image_host(png(20, 20, [250, 0, 0])).await;
     let s = start_mlp(&["--allow-http-image-urls", "--allow-private-image-urls"]).await;
     let (status, v) = s.post(&with_image_url(&url)).await;
@@ -329,6 +330,22 @@ async fn redirecting_host(body: Vec<u8>) -> String {
         .route(
             "/to-own",
             axum::routing::get(move || async move { Redirect::temporary(&own) }),
+        )
+        .route(
+            "/hop/{n}",
+            axum::routing::get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    match n {
+                        0 => Redirect::temporary("/cat.png"),
+                        n => Redirect::temporary(&format!("/hop/{}", n - 1)),
+                    }
+                },
+            ),
+        )
+        // Headers never come: only the fetch timeout ends the wait.
+        .route(
+            "/never",
+            axum::routing::get(std::future::pending::<&'static str>),
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
     base
@@ -357,4 +374,47 @@ async fn a_redirect_to_a_private_address_is_refused_even_from_an_allowed_host() 
         status, 200,
         "a redirect to an allowed address is followed: {v}"
     );
+}
+
+#[tokio::test]
+async fn the_redirect_cap_and_the_fetch_timeout_hold() {
+    let base = redirecting_host(png(20, 20, [0, 250, 0])).await;
+    let s = start_mlp(&[
+        "--allow-http-image-urls",
+        "--allow-private-image-urls",
+        "--image-fetch-max-redirects",
+        "2",
+        "--image-fetch-timeout",
+        "1",
+    ])
+    .await;
+    // /hop/1 redirects twice (to /hop/0, then to the image): at the cap.
+    let (status, v) = s.post(&with_image_url(&format!("{base}/hop/1"))).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = s.post(&with_image_url(&format!("{base}/hop/2"))).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_message(&v).contains("more than 2 redirects"), "{v}");
+    let (status, v) = s.post(&with_image_url(&format!("{base}/never"))).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_message(&v).contains("longer than 1 s"), "{v}");
+}
+
+#[tokio::test]
+async fn images_past_the_whole_decode_budget_get_a_400_naming_the_flag() {
+    let s = start_qwen(&["--max-decode-memory", "16"]).await;
+    let mut img = image_part(4000, 3000, [40, 80, 120]);
+    img["image_url"]["detail"] = json!("high");
+    let (status, v) = s.post(&greedy(vec![text_part("look"), img], 2)).await;
+    assert_eq!(status, 400, "{v}");
+    let e = assert_envelope(&v);
+    assert_eq!(e["code"], "image_too_large", "{v}");
+    assert!(error_message(&v).contains("--max-decode-memory"), "{v}");
+    // A small image still fits.
+    let (status, v) = s
+        .post(&greedy(
+            vec![text_part("look"), image_part(64, 64, [1, 2, 3])],
+            2,
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
 }

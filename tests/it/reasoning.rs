@@ -2,7 +2,7 @@
 //! `delta.reasoning_content`), the answer to `content`, completion tokens
 //! count both; `reasoning_effort` switches thinking where the template can.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -40,6 +40,10 @@ async fn an_open_thinking_tag_sends_the_answer_to_reasoning_content() {
     assert_eq!(
         v["usage"]["completion_tokens"], 10,
         "thoughts are completion tokens"
+    );
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"], 10,
+        "every token was thought: {v}"
     );
 
     let mut streamed = body.clone();
@@ -90,6 +94,10 @@ async fn reasoning_effort_switches_qwen3_thinking() {
         "{v}"
     );
     assert!(!content(&v).is_empty());
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"], 0,
+        "{v}"
+    );
     // chat_template_kwargs, the more specific, wins over reasoning_effort.
     let mut b = ask("none");
     b["chat_template_kwargs"] = json!({"enable_thinking": true});

@@ -1,7 +1,7 @@
 //! What the server does when things go wrong around a request: an engine
 //! that dies, queued clients that leave, a queue that fills up.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! with images, instructions, function tools, the typed event stream, and
 //! the stateless refusals.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -30,6 +30,7 @@ async fn events(s: &TestServer, body: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_and_image_input_with_exact_usage() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let body = json!({
         "instructions": "Answer briefly.",

@@ -2,7 +2,7 @@
 //! and not), logit_bias, the penalties, their validation, and defaults
 //! taken from the GGUF's `general.sampling.*` keys.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ fn logprob_tokens(v: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logprobs_match_the_greedy_choice_and_the_stream() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let mut body = ask(12);
     body["logprobs"] = json!(true);
@@ -129,6 +130,7 @@ async fn logit_bias_bans_and_forces_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn penalties_change_a_repetitive_answer() {
+    let _alone = exclusive().await;
     let s = start_mlp(&[]).await;
     let (_, plain) = s.post(&ask(40)).await;
     let distinct = |v: &Value| {
@@ -215,4 +217,29 @@ async fn gguf_sampling_keys_are_the_defaults() {
     assert_eq!(outs.len(), 1, "seeds changed a greedy default: {outs:?}");
     let (_, greedy_v) = s.post(&greedy(vec![text_part("hi")], 16)).await;
     assert!(outs.contains(&content(&greedy_v)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_k_and_min_p_narrow_hot_sampling_to_the_greedy_choice() {
+    let _alone = exclusive().await;
+    let s = start_mlp(&[]).await;
+    let (_, greedy_v) = s.post(&ask(24)).await;
+    let hot = |field: Option<(&str, Value)>| {
+        let mut b = ask(24);
+        b["temperature"] = json!(2.0);
+        b["seed"] = json!(7);
+        if let Some((k, v)) = field {
+            b[k] = v;
+        }
+        b
+    };
+    let (status, wild) = s.post(&hot(None)).await;
+    assert_eq!(status, 200, "{wild}");
+    assert_ne!(content(&wild), content(&greedy_v), "hot sampling wanders");
+    // top_k 1 keeps the likeliest token only; min_p 1 only those as likely.
+    for field in [("top_k", json!(1)), ("min_p", json!(1.0))] {
+        let (status, v) = s.post(&hot(Some(field.clone()))).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(content(&v), content(&greedy_v), "{}", field.0);
+    }
 }

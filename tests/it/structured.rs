@@ -1,7 +1,7 @@
 //! `response_format`: the answer is constrained by a grammar and parses as
 //! JSON valid against the schema, with images too.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -61,4 +61,26 @@ async fn unsupported_schema_features_are_named() {
     let (status, v) = s.post(&req).await;
     assert_eq!(status, 400);
     assert_eq!(assert_envelope(&v)["param"], "response_format.type");
+}
+
+#[tokio::test]
+async fn json_object_holds_the_answer_to_a_json_object() {
+    let s = start_mlp(&[]).await;
+    let plain = greedy(
+        vec![text_part("describe it"), image_part(32, 32, [9, 9, 9])],
+        60,
+    );
+    let (status, free) = s.post(&plain).await;
+    assert_eq!(status, 200, "{free}");
+    assert!(!content(&free).trim_start().starts_with('{'), "{free}");
+    let mut req = plain.clone();
+    req["response_format"] = json!({"type": "json_object"});
+    let (status, v) = s.post(&req).await;
+    assert_eq!(status, 200, "{v}");
+    let text = content(&v);
+    assert!(text.trim_start().starts_with('{'), "not an object: {text}");
+    if v["choices"][0]["finish_reason"] == "stop" {
+        let parsed: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert!(parsed.is_object(), "{parsed}");
+    }
 }

@@ -4,8 +4,8 @@
 //! is the engine's own (`engine::prompt`).
 
 use serde_json::json;
-use tessera::engine::prompt::{ChatTemplate, TemplateExtras, TemplateMessage};
 use tessera::fixtures::templates::{FAMILY_TEMPLATES, FamilyTemplate, MISTRAL_SMALL, QWEN3_VL};
+use tessera::prepare::template::{ChatTemplate, TemplateExtras, TemplateMessage};
 
 const MARKER: &str = "<__media__>";
 
@@ -137,7 +137,7 @@ fn mistral_small_dates_its_default_system_prompt_with_strftime_now() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let today = tessera::engine::jinja::strftime("%Y-%m-%d", secs);
+    let today = tessera::prepare::jinja::strftime("%Y-%m-%d", secs);
     assert!(out.contains(&format!("Today's date is {today}.")), "{out}");
     assert!(out.starts_with("<s>[SYSTEM_PROMPT]"), "{out}");
 }

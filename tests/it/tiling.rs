@@ -2,7 +2,7 @@
 //! common sizes under each policy, next to OpenAI's own `high` tile counts,
 //! generated here from the fixture projectors' measured prices.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

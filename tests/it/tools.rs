@@ -4,7 +4,7 @@
 //! streams calls; the call and its result go back into the conversation and
 //! the model answers.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -2,6 +2,10 @@
 //! and small HTTP/SSE utilities.
 #![allow(dead_code)]
 
+mod turns;
+#[allow(unused_imports)]
+pub use turns::exclusive;
+
 use base64::Engine as _;
 use clap::Parser;
 use serde_json::{Value, json};
@@ -23,6 +27,8 @@ pub struct TestServer {
     pub server: tessera::Server,
     pub base: String,
     pub client: reqwest::Client,
+    /// Declared last: the server is dropped before its turn is given back.
+    _turn: turns::ServerTurn,
 }
 
 /// Starts a server with the given extra CLI arguments and waits until the
@@ -32,6 +38,7 @@ pub async fn start(args: &[&str]) -> TestServer {
     argv.extend(["--threads".into(), "2".into()]);
     argv.extend(args.iter().map(|s| s.to_string()));
     let config = Config::parse_from(argv);
+    let turn = turns::server_turn().await;
     let server = tessera::start(config).await.expect("server starts");
     let status = server.engine.wait_ready().await;
     assert_eq!(status, Status::Ready, "model failed to load");
@@ -40,6 +47,7 @@ pub async fn start(args: &[&str]) -> TestServer {
         server,
         base,
         client: reqwest::Client::new(),
+        _turn: turn,
     }
 }
 
@@ -152,6 +160,17 @@ impl TestServer {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
+
+    /// One unlabelled sample of `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        let text = body.as_str().expect("metrics are text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+    }
 }
 
 /// The `data:` payloads of an SSE body, in order (keep-alive comments skipped).
@@ -226,13 +245,6 @@ pub fn assert_envelope(v: &Value) -> &Value {
     assert!(e.get("code").is_some(), "{v}");
     e
 }
-
-/// One test at a time in a test binary that takes it. Servers computing at
-/// once in one process share llama.cpp's process-wide OpenMP pool (fewer
-/// threads each changes float summation order, and on random-weight models
-/// sometimes a greedy answer), and llama.cpp's Pixtral graph reads a buffer
-/// it never writes (see the README's "Non-finite output").
-pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Asserts that the README between `<!-- NAME:start -->` and
 /// `<!-- NAME:end -->` is `table`, the code-generated truth; with

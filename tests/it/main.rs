@@ -1,0 +1,31 @@
+//! Every integration test in one binary: llama.cpp is linked once, not once
+//! per file. Tests that must own their process (peak-memory measurements)
+//! stay in binaries of their own (`tests/memory.rs`).
+
+mod common;
+
+mod chat;
+mod chat_template;
+mod choices;
+mod concurrency;
+mod context;
+mod deploy;
+mod errors;
+mod families;
+mod first_run;
+mod fuzz;
+mod http;
+mod hub;
+mod image_cache;
+mod nginx;
+mod openapi;
+mod pricing;
+mod reasoning;
+mod reliability;
+mod responses;
+mod sampling;
+mod soak;
+mod structured;
+mod templates;
+mod tiling;
+mod tools;
