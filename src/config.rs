@@ -2,6 +2,7 @@
 //! that works on a laptop. `--help` lists them all.
 
 mod check;
+mod rooms;
 
 use clap::Parser;
 use std::net::IpAddr;

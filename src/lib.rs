@@ -23,7 +23,7 @@ pub mod vision;
 use anyhow::Context as _;
 use api::AppState;
 use config::Config;
-use engine::{Engine, EngineConfig};
+use engine::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -148,53 +148,23 @@ async fn download_model(config: &mut Config) -> anyhow::Result<()> {
 /// `/health` answers 503 until the model is ready.
 pub async fn start(mut config: Config) -> anyhow::Result<Server> {
     config.check().map_err(anyhow::Error::msg)?;
-    if config.demo {
-        use_demo_model(&mut config)?;
-    } else if config.model.is_none() {
-        download_model(&mut config).await?;
-    }
-    let model = config.model.clone().context(
-        "no model given: pass --model PATH/TO/model.gguf (or set TESSERA_MODEL), \
-         or --demo to try the API on a built-in tiny model",
-    )?;
-    anyhow::ensure!(model.is_file(), "model file not found: {}", model.display());
-    if let Some(p) = &config.mmproj {
-        anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());
-    }
+    let model = find_model(&mut config).await?;
     let metrics = Arc::new(metrics::Metrics::default());
     let template_file = chat_template_file(&config)?;
     let (prompt_model, on_loaded) = prepare::on_loaded(template_file);
-    let engine = Engine::start(EngineConfig {
-        metrics: metrics.clone(),
-        model,
-        mmproj: config.mmproj.clone(),
-        ctx_size: config.ctx_size,
-        batch_size: config.batch_size,
-        threads: config.threads,
-        n_gpu_layers: config.n_gpu_layers,
-        mmproj_offload: !config.no_mmproj_offload,
-        max_queue: config.max_queue,
-        parallel: config.parallel,
-        image_max_tokens: config.image_max_tokens,
-        tiles: engine::projector::TileSettings {
-            tile_size: config.tile_size,
-            thumbnail_budget: config.thumbnail_tokens,
-            tiling: config.tiling,
-        },
-        image_cache_bytes: usize::try_from(config.image_cache_mb << 20).unwrap_or(usize::MAX),
-        backends_dir: config.backends_dir.clone(),
-        on_loaded: Some(on_loaded),
-    });
+    let engine = Engine::start(config.engine(model, metrics.clone(), on_loaded));
     let preparer = prepare::Preparer::new(
-        prepare_settings(&config)?,
+        config.prepare().map_err(anyhow::Error::msg)?,
         engine.clone(),
         prompt_model,
         metrics.clone(),
     );
     let state = Arc::new(AppState {
         metrics,
-        api_keys: api::auth::ApiKeys::new(&api_keys(&config)?),
-        metrics_public: config.metrics_public,
+        gate: api::auth::Gate {
+            keys: api::auth::ApiKeys::new(&api_keys(&config)?),
+            metrics_public: config.metrics_public,
+        },
         engine: engine.clone(),
         model_id: config.model_id(),
         created: api::unix_now(),
@@ -220,6 +190,24 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         task,
         grace: std::time::Duration::from_secs(config.shutdown_grace),
     })
+}
+
+/// The model file to serve: `--demo`'s, `--model`, or downloaded.
+async fn find_model(config: &mut Config) -> anyhow::Result<std::path::PathBuf> {
+    if config.demo {
+        use_demo_model(config)?;
+    } else if config.model.is_none() {
+        download_model(config).await?;
+    }
+    let model = config.model.clone().context(
+        "no model given: pass --model PATH/TO/model.gguf (or set TESSERA_MODEL), \
+         or --demo to try the API on a built-in tiny model",
+    )?;
+    anyhow::ensure!(model.is_file(), "model file not found: {}", model.display());
+    if let Some(p) = &config.mmproj {
+        anyhow::ensure!(p.is_file(), "mmproj file not found: {}", p.display());
+    }
+    Ok(model)
 }
 
 /// `--chat-template-file`, read and checked to compile before anything loads.
@@ -253,36 +241,4 @@ fn api_keys(config: &Config) -> anyhow::Result<Vec<String>> {
         keys.extend(from_file);
     }
     Ok(keys)
-}
-
-/// The preparation room's settings; clap's ranges and `Config::check`
-/// already hold every bound, so nothing is clamped here.
-fn prepare_settings(config: &Config) -> anyhow::Result<prepare::Settings> {
-    Ok(prepare::Settings {
-        limits: prepare::Limits {
-            max_image_bytes: config.max_image_bytes,
-            max_image_pixels: config.max_image_pixels,
-            max_images: config.max_images,
-            max_request_image_bytes: config.max_request_image_bytes,
-            tiles: vision::TileLimits {
-                min_tiles: config.min_tiles,
-                max_tiles: config.max_tiles,
-            },
-            remote: vision::RemotePolicy {
-                enabled: !config.no_remote_images,
-                allow_http: config.allow_http_image_urls,
-                allow_private: config.allow_private_image_urls,
-                allow_ips: config
-                    .image_fetch_allow_ip
-                    .iter()
-                    .map(|s| s.parse())
-                    .collect::<Result<_, String>>()
-                    .map_err(|e| anyhow::anyhow!("--image-fetch-allow-ip: {e}"))?,
-                timeout: std::time::Duration::from_secs(config.image_fetch_timeout),
-                max_redirects: config.image_fetch_max_redirects,
-            },
-        },
-        decode_memory: config.max_decode_memory << 20,
-        log_prompts: config.log_prompts,
-    })
 }

@@ -2,7 +2,6 @@
 //! default); with keys, every route but `/health` (and `/metrics` when
 //! `--metrics-public`) needs `Authorization: Bearer <key>`.
 
-use super::SharedState;
 use super::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -12,6 +11,14 @@ use subtle::ConstantTimeEq;
 
 /// Routes that never need a key.
 const PUBLIC: &[&str] = &["/health", "/openapi.json", "/docs"];
+
+/// Who may call what: the keys, and whether `/metrics` is open.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    pub keys: ApiKeys,
+    /// `/metrics` without a key.
+    pub metrics_public: bool,
+}
 
 /// The accepted keys, kept only as SHA-256 digests: a presented key is
 /// hashed and compared digest to digest in constant time (`subtle`), so
@@ -45,13 +52,13 @@ fn digest(s: &str) -> [u8; 32] {
     sha2::Sha256::digest(s.as_bytes()).into()
 }
 
-pub async fn require_key(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn require_key(State(gate): State<Gate>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let public = PUBLIC
         .iter()
         .any(|p| path == *p || path.starts_with("/docs/"))
-        || (path == "/metrics" && state.metrics_public);
-    if state.api_keys.is_empty() || public {
+        || (path == "/metrics" && gate.metrics_public);
+    if gate.keys.is_empty() || public {
         return next.run(req).await;
     }
     let presented = req
@@ -64,7 +71,7 @@ pub async fn require_key(State(state): State<SharedState>, req: Request, next: N
         })
         .map(str::trim);
     match presented {
-        Some(key) if state.api_keys.matches(key) => next.run(req).await,
+        Some(key) if gate.keys.matches(key) => next.run(req).await,
         Some(_) => unauthorized("Incorrect API key provided; check the Authorization header"),
         None => unauthorized(
             "You didn't provide an API key: send `Authorization: Bearer YOUR_KEY` (the server was started with --api-key)",

@@ -2,7 +2,8 @@
 
 use super::error::ApiError;
 use super::log::RequestLog;
-use super::{SharedState, sse, unix_now};
+use super::sse;
+use super::state::{SharedState, unix_now};
 use crate::engine::{EngineError, Event};
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorEnvelope, InputTokens,

@@ -5,10 +5,11 @@
 //! reported as a response object, or streamed as typed events
 //! (`responses_stream.rs`).
 
+use super::chat;
 use super::error::ApiError;
 use super::log::RequestLog;
 use super::response_object::Shell;
-use super::{SharedState, chat};
+use super::state::SharedState;
 use crate::openai::responses::{ResponseObject, ResponsesRequest};
 use crate::openai::{ChatCompletionRequest, ErrorEnvelope};
 use axum::Json;

@@ -9,10 +9,13 @@
 use clap::Args;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub mod images;
 mod report;
+mod stats;
+
+use stats::{Level, Report, Sample};
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -48,63 +51,6 @@ pub struct BenchArgs {
     /// Requests in flight at once during a soak (keep it well above --parallel).
     #[arg(long, default_value_t = 64)]
     pub soak_concurrency: usize,
-}
-
-/// One streamed request's timings.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    ttft: Duration,
-    /// Mean gap between content deltas.
-    itl: Option<Duration>,
-    tokens: u32,
-    /// Completion tokens after the first, per second of decoding.
-    decode_tps: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Level {
-    samples: Vec<Sample>,
-    wall: Duration,
-}
-
-impl Level {
-    fn ttft_ms(&self, q: f64) -> f64 {
-        percentile(
-            self.samples
-                .iter()
-                .map(|s| s.ttft.as_secs_f64() * 1e3)
-                .collect(),
-            q,
-        )
-    }
-    fn itl_ms(&self) -> f64 {
-        percentile(
-            self.samples
-                .iter()
-                .filter_map(|s| s.itl.map(|d| d.as_secs_f64() * 1e3))
-                .collect(),
-            0.5,
-        )
-    }
-    fn stream_tps(&self) -> f64 {
-        percentile(
-            self.samples.iter().filter_map(|s| s.decode_tps).collect(),
-            0.5,
-        )
-    }
-    fn aggregate_tps(&self) -> f64 {
-        let tokens: u32 = self.samples.iter().map(|s| s.tokens).sum();
-        tokens as f64 / self.wall.as_secs_f64().max(1e-9)
-    }
-}
-
-fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let idx = ((v.len() - 1) as f64 * q).round() as usize;
-    v[idx.min(v.len() - 1)]
 }
 
 fn user(n: usize, image: Option<String>) -> Value {
@@ -221,18 +167,6 @@ async fn level(
         samples,
         wall: start.elapsed(),
     })
-}
-
-/// Results for one server.
-struct Report {
-    text: Vec<(usize, Level)>,
-    image: Vec<(usize, Level)>,
-    /// Mean TTFT of first turns and of follow-ups that resend the image.
-    first_turn_ms: f64,
-    follow_up_ms: f64,
-    /// Mean TTFT of the same image asked about again in a new conversation
-    /// (another system prompt: the prefix cache cannot serve it).
-    new_conversation_ms: f64,
 }
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {

@@ -2,7 +2,7 @@
 //! server under test to the baseline against the targets of issue 12
 //! (docs/BENCHMARKS.md), each marked met or not.
 
-use super::{Level, Report};
+use super::stats::{Level, Report};
 
 fn print_table(name: &str, rows: &[(usize, Level)]) {
     println!("\n{name}\n");

@@ -18,8 +18,8 @@
 //!   `mtmd_encode_chunk`, for that chunk's length, before any other encode.
 
 use super::embed_cache::EmbeddingCache;
+use super::error::EngineError;
 use super::pieces::ImagePiece;
-use super::request::EngineError;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunkType};

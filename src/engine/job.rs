@@ -2,9 +2,10 @@
 //! handle: what both sides of the seam hold, apart from either.
 
 use super::channel;
+use super::error::EngineError;
 use super::model::{ModelInfo, Status};
 use super::queue::{self, JobQueue};
-use super::request::{EngineError, Event, GenerateRequest};
+use super::request::{Event, GenerateRequest};
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};

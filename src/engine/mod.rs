@@ -8,6 +8,7 @@ pub mod channel;
 pub mod cpu;
 mod embed;
 pub mod embed_cache;
+mod error;
 pub mod families;
 pub mod gguf_meta;
 mod job;
@@ -29,10 +30,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::watch;
 
+pub use error::EngineError;
 pub use model::{Backend, EngineConfig, ModelInfo, OnLoaded, Status, Vocab};
-pub use request::{
-    EngineError, Event, FinishReason, GenerateRequest, PromptUsage, TokenizedPrompt,
-};
+pub use request::{Event, FinishReason, GenerateRequest, PromptUsage, TokenizedPrompt};
 pub use sampling::{Grammar, SamplingParams};
 
 /// A cheap, cloneable handle on the engine thread.

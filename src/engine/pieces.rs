@@ -10,7 +10,7 @@
 //! it shared, the engine takes it exclusively for the length of one encode.
 //! Text decode steps never touch it, so preprocessing overlaps them freely.
 
-use super::request::EngineError;
+use super::error::EngineError;
 use super::scheduler::Item;
 use crate::vision::DecodedImage;
 use llama_cpp_2::model::LlamaModel;

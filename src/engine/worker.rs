@@ -2,13 +2,13 @@
 //! over to the continuous batcher.
 
 use super::batcher::Batcher;
+use super::error::EngineError;
 use super::families;
 use super::gguf_meta::GgufMeta;
 use super::job::{Queue, Shared};
 use super::model::{Backend, EngineConfig, ModelInfo, Status, Vocab};
 use super::pieces::{Loader, Preprocessor};
 use super::projector;
-use super::request::EngineError;
 use super::sampling::SamplingDefaults;
 use crate::vision::ProjectorProfile;
 use llama_cpp_2::context::LlamaContext;

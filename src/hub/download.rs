@@ -5,7 +5,8 @@
 //! size and, for LFS files, the sha256 that the ETag carries.
 
 use super::cache::RepoCache;
-use super::{HubError, HubOptions};
+use super::error::HubError;
+use super::options::HubOptions;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::header::{CONTENT_LENGTH, ETAG, RANGE};

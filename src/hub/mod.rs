@@ -5,9 +5,13 @@
 
 pub mod cache;
 mod download;
+mod error;
+mod options;
 pub mod select;
 
 use cache::RepoCache;
+pub use error::HubError;
+pub use options::{HubOptions, Resolved};
 use select::RepoSpec;
 use std::path::PathBuf;
 
@@ -15,60 +19,6 @@ use std::path::PathBuf;
 pub const DEFAULT_REPO: &str = "ggml-org/SmolVLM-256M-Instruct-GGUF";
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 const REVISION: &str = "main";
-
-#[derive(Debug, Clone)]
-pub struct HubOptions {
-    /// Base URL of the hub (`HF_ENDPOINT`); tests point it at their own server.
-    pub endpoint: String,
-    /// `HF_TOKEN`, for gated repositories.
-    pub token: Option<String>,
-    /// Never touch the network; serve what the cache holds.
-    pub offline: bool,
-    pub cache_root: PathBuf,
-    /// Also find the repository's mmproj.
-    pub want_mmproj: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub model: PathBuf,
-    pub mmproj: Option<PathBuf>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum HubError {
-    #[error("{0}")]
-    Spec(String),
-    #[error(
-        "{repo} is not in the model cache at {cache} (offline); run once with network access, \
-         pass --model PATH/TO/model.gguf (and --mmproj), or --demo to try the API on a built-in model"
-    )]
-    NotCached { repo: String, cache: String },
-    #[error(
-        "cannot reach {endpoint} ({reason}) and the model cache at {cache} has no copy of {repo}; \
-         connect once, set HF_ENDPOINT to a mirror, pass --model PATH/TO/model.gguf (and --mmproj), \
-         or --demo to try the API on a built-in model"
-    )]
-    Unreachable {
-        endpoint: String,
-        reason: String,
-        repo: String,
-        cache: String,
-    },
-    #[error("{repo}: {what}")]
-    Hub { repo: String, what: String },
-    #[error(
-        "{file}: the download does not match the hub's checksum (sha256 {expected}, got {actual}); \
-         nothing was kept, try again"
-    )]
-    Checksum {
-        file: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("model cache: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// Paths of the model (and mmproj) of `spec`, downloading what the cache lacks.
 pub async fn resolve(spec: &str, opts: &HubOptions) -> Result<Resolved, HubError> {

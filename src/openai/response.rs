@@ -60,7 +60,7 @@ pub struct AssistantMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<super::ToolCall>>,
+    pub tool_calls: Option<Vec<super::request::ToolCall>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -190,7 +190,7 @@ pub struct ToolCallDelta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<super::ToolKind>,
+    pub kind: Option<super::request::ToolKind>,
     pub function: FunctionDelta,
 }
 

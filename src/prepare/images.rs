@@ -10,6 +10,17 @@ use crate::vision::{
     render, source,
 };
 
+/// Request limits checked before anything reaches the engine.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_image_bytes: usize,
+    pub max_image_pixels: u64,
+    pub max_images: usize,
+    pub max_request_image_bytes: usize,
+    pub tiles: crate::vision::TileLimits,
+    pub remote: crate::vision::RemotePolicy,
+}
+
 /// An image URL with its requested detail and the request path used to
 /// locate errors.
 pub(super) struct ImageRef {
@@ -21,7 +32,7 @@ pub(super) struct ImageRef {
 /// Downloads the remote images (data URLs are left for the blocking pool).
 pub(super) async fn fetch_remote(
     urls: Vec<ImageRef>,
-    limits: &super::Limits,
+    limits: &Limits,
 ) -> Result<Vec<(ImageRef, Option<Vec<u8>>)>, PrepareError> {
     let mut out = Vec::with_capacity(urls.len());
     for r in urls {
@@ -51,7 +62,7 @@ pub(super) struct Probed {
 /// cost is known before any pixel is decoded.
 pub(super) fn probe_all(
     images: Vec<(ImageRef, Option<Vec<u8>>)>,
-    limits: &super::Limits,
+    limits: &Limits,
     profile: &ProjectorProfile,
 ) -> Result<Vec<Probed>, PrepareError> {
     let mut total_bytes = 0usize;
@@ -88,7 +99,7 @@ pub(super) fn probe_all(
 /// Decodes (no larger than its plan needs) and cuts every image, in order.
 pub(super) fn cut_all(
     images: Vec<Probed>,
-    limits: &super::Limits,
+    limits: &Limits,
 ) -> Result<Vec<(TilePlan, Vec<DecodedImage>)>, PrepareError> {
     let mut out = Vec::with_capacity(images.len());
     for p in images {

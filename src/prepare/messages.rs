@@ -4,10 +4,10 @@
 //! arguments as JSON objects (as transformers passes them), tool results
 //! with the id of the call they answer.
 
-use super::PromptModel;
 use super::error::PrepareError;
 use super::fence::TextFence;
 use super::images::ImageRef;
+use super::prompt_model::PromptModel;
 use super::template::TemplateMessage;
 use crate::openai::{
     ChatCompletionRequest, ChatMessage, ContentPart, ImageDetail, MessageContent, Role,

@@ -18,6 +18,7 @@ mod messages;
 pub mod params;
 mod pool;
 mod prompt;
+mod prompt_model;
 pub mod template;
 pub mod tokenize;
 mod tool_setup;
@@ -30,62 +31,12 @@ use crate::vision::budget::{BudgetError, DecodeBudget, Grant, request_cost};
 use crate::vision::tiling::TilePlan;
 use crate::vision::{DecodedImage, ProjectorProfile};
 pub use error::{PrepareError, image_error};
+pub use images::Limits;
 use images::{ImageRef, cut_all, fetch_remote, probe_all};
 use pool::CpuPool;
+pub use prompt_model::{PromptModel, TemplateFile};
 use std::sync::{Arc, OnceLock};
 use template::{ChatTemplate, TemplateExtras};
-
-/// Request limits checked before anything reaches the engine.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_image_bytes: usize,
-    pub max_image_pixels: u64,
-    pub max_images: usize,
-    pub max_request_image_bytes: usize,
-    pub tiles: crate::vision::TileLimits,
-    pub remote: crate::vision::RemotePolicy,
-}
-
-/// What preparation builds from the model's facts: its template, the fence
-/// around client text and the tokenizer. Per process: the fence and the
-/// media marker are random, so no client text can forge them.
-#[derive(Debug)]
-pub struct PromptModel {
-    pub template: ChatTemplate,
-    pub fence: fence::TextFence,
-    pub tokenizer: tokenize::PromptTokenizer,
-    pub media_marker: String,
-}
-
-/// `--chat-template-file`: its path and source.
-pub type TemplateFile = (String, String);
-
-impl PromptModel {
-    fn build(info: &ModelInfo, file: Option<&TemplateFile>) -> Result<Self, String> {
-        let (bos, eos) = (info.bos.clone(), info.eos.clone());
-        let template = match file {
-            Some((path, source)) => ChatTemplate::from_file(path, source, bos.clone(), eos)?,
-            None => ChatTemplate::new(info.chat_template.clone(), bos.clone(), eos),
-        };
-        let fence = fence::TextFence::random();
-        let vocab = info.vocab.model().vocab();
-        let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
-        let tokenizer = tokenize::PromptTokenizer::new(
-            info.vocab.clone(),
-            fence.clone(),
-            info.media_marker.clone(),
-            bos_text,
-            info.n_ctx / info.parallel,
-        );
-        tracing::info!("chat template: {}", template.origin.name());
-        Ok(PromptModel {
-            template,
-            fence,
-            tokenizer,
-            media_marker: info.media_marker.clone(),
-        })
-    }
-}
 
 /// A validated request, images decoded, planned and cut, prompt rendered.
 pub struct Prepared {
@@ -184,9 +135,9 @@ impl Preparer {
     ) -> Result<Prepared, PrepareError> {
         let (info, pm) = self.ready()?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
-        let (mut messages, urls) = messages::flatten(&req, pm)?;
+        let (messages, urls) = messages::flatten(&req, pm)?;
         let (decoded, hold) = self.images(info, urls, deadline).await?;
-        let mut extras = extras(&req, &pm.template)?;
+        let extras = extras(&req, &pm.template)?;
         let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
         let mut pieces = Vec::new();
         let mut images = Vec::with_capacity(decoded.len());
@@ -194,26 +145,16 @@ impl Preparer {
             images.push(images::image_usage(&tile_plan));
             pieces.extend(p);
         }
-        let tool_plan = plan.tools;
-        let keep_text = self.log_prompts;
-        let model = self.model.clone();
-        let text = self.text.run(move || {
-            let pm = model.get().ok_or(EngineError::Loading)?;
-            let tools = match &tool_plan {
-                Some(t) => Some(tool_setup::apply(t, pm, &mut messages, &mut extras)?),
-                None => None,
-            };
-            tool_setup::calls_as_text(pm, &mut messages);
-            let prompt = prompt::build(pm, &messages, &extras, &counts, keep_text)?;
-            Ok::<_, PrepareError>((prompt, tools))
-        });
+        let text = self.prompt(plan.tools, messages, extras, counts);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
             Some(p) if !pieces.is_empty() => p.pieces(pieces),
             _ => Ok(Vec::new()),
         });
+        // The prompt on the text pool, the pieces' encoder input on the
+        // image pool, at once.
         let (text, encoder_input) = tokio::join!(text, encoder_input);
-        let (prompt, tools) = text.map_err(blocking_failed)??;
+        let (prompt, tools) = text?;
         let pieces = encoder_input.map_err(blocking_failed)??;
         // Tools, when offered, bring their own grammar.
         let (grammar, shown_tokens, tool_format) = match tools {
@@ -240,6 +181,32 @@ impl Preparer {
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })
+    }
+
+    /// Tools made ready, the template rendered and the prompt tokenized:
+    /// CPU work, on the text pool. `counts[i]`: image `i`'s pieces.
+    async fn prompt(
+        &self,
+        tools: Option<params::ToolPlan>,
+        mut messages: Vec<template::TemplateMessage>,
+        mut extras: TemplateExtras,
+        counts: Vec<usize>,
+    ) -> Result<(prompt::Prompt, Option<tool_setup::ToolSetup>), PrepareError> {
+        let keep_text = self.log_prompts;
+        let model = self.model.clone();
+        self.text
+            .run(move || {
+                let pm = model.get().ok_or(EngineError::Loading)?;
+                let tools = match &tools {
+                    Some(t) => Some(tool_setup::apply(t, pm, &mut messages, &mut extras)?),
+                    None => None,
+                };
+                tool_setup::calls_as_text(pm, &mut messages);
+                let prompt = prompt::build(pm, &messages, &extras, &counts, keep_text)?;
+                Ok((prompt, tools))
+            })
+            .await
+            .map_err(blocking_failed)?
     }
 
     /// Fetches, probes, prices and cuts a request's images, holding the

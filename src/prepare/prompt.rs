@@ -3,8 +3,8 @@
 //! depends only on the request, so it runs on the blocking pool (one job per
 //! core), never on the async runtime or the engine thread.
 
-use super::PromptModel;
 use super::error::PrepareError;
+use super::prompt_model::PromptModel;
 use super::template::{TemplateExtras, TemplateMessage};
 use crate::engine::TokenizedPrompt;
 

@@ -3,10 +3,10 @@
 //! the template does not render tools or its format is not one we read), the definitions in the template's
 //! context with client text fenced, and the grammar that keeps calls valid.
 
-use super::PromptModel;
 use super::error::PrepareError;
 use super::messages::fence_tools;
 use super::params::ToolPlan;
+use super::prompt_model::PromptModel;
 use super::template::{TemplateExtras, TemplateMessage};
 use super::tools::{self, ToolChoice, ToolFormat};
 use crate::engine::Grammar;

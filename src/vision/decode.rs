@@ -1,24 +1,11 @@
 //! Encoded bytes -> RGB8 pixels. The header is read first, so a
 //! decompression bomb is refused before its pixel buffer is allocated.
 
-use super::VisionError;
+use super::decoded::DecodedImage;
+use super::error::VisionError;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 use std::io::Cursor;
-
-/// An image as the vision encoder takes it: packed RGB8, row-major.
-#[derive(Clone)]
-pub struct DecodedImage {
-    pub width: u32,
-    pub height: u32,
-    pub rgb: Vec<u8>,
-}
-
-impl std::fmt::Debug for DecodedImage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DecodedImage({}x{})", self.width, self.height)
-    }
-}
 
 /// Ways to decode an image smaller than its full size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

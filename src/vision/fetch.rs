@@ -1,6 +1,6 @@
 //! Getting the encoded bytes of an image out of its URL.
 
-use super::VisionError;
+use super::error::VisionError;
 use base64::Engine as _;
 
 /// Where an image's bytes come from.

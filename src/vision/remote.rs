@@ -5,7 +5,7 @@
 //! connection is pinned to the vetted addresses, so DNS cannot be rebound in
 //! between. Every redirect hop is checked the same way.
 
-use super::VisionError;
+use super::error::VisionError;
 use futures::StreamExt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;

@@ -2,8 +2,9 @@
 //! into the pieces the encoder receives. CPU-bound: callers run it on the
 //! blocking pool, never on the async runtime.
 
+use super::decoded::DecodedImage;
+use super::error::VisionError;
 use super::tiling::TilePlan;
-use super::{DecodedImage, VisionError};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 

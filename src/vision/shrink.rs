@@ -4,7 +4,8 @@
 //! output plus one row, not the 500 MB full image), and a JPEG is scaled
 //! by 1/2, 1/4 or 1/8 inside its inverse DCT.
 
-use super::{DecodedImage, VisionError};
+use super::decoded::DecodedImage;
+use super::error::VisionError;
 use std::io::Cursor;
 
 /// The largest block side k that keeps `w/k x h/k` at or above `need`.

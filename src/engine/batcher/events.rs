@@ -4,8 +4,9 @@
 //! client is told anything.
 
 use super::{Active, Batcher};
+use crate::engine::error::EngineError;
 use crate::engine::logprobs::{TokenLogprob, TopLogprob, log_softmax_top};
-use crate::engine::request::{EngineError, Event, FinishReason};
+use crate::engine::request::{Event, FinishReason};
 use crate::metrics::Metrics;
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;

@@ -20,9 +20,10 @@ mod step;
 
 use super::channel::EventSender;
 use super::embed_cache::EmbeddingCache;
+use super::error::EngineError;
 use super::job::{Job, Queue, Shared};
 use super::reasoning::Part as Said;
-use super::request::{EngineError, Event, FinishReason, PromptUsage};
+use super::request::{Event, FinishReason, PromptUsage};
 use super::scheduler::{FreeSlot, Item, choose_slot};
 use super::text::TextAssembler;
 use llama_cpp_2::context::LlamaContext;

@@ -4,8 +4,9 @@
 //! content hash and counted in cells independently of the tile planner.
 
 use super::{Batcher, Part, internal};
+use crate::engine::error::EngineError;
 use crate::engine::job::Job;
-use crate::engine::request::{EngineError, PromptUsage};
+use crate::engine::request::PromptUsage;
 
 impl Batcher<'_> {
     pub(super) fn prepare(&self, job: &Job) -> Result<(Vec<Part>, PromptUsage), EngineError> {

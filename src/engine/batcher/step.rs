@@ -4,7 +4,8 @@
 //! that cannot be decoded fails and the others keep streaming.
 
 use super::{Batcher, Part, internal};
-use crate::engine::request::{EngineError, FinishReason};
+use crate::engine::error::EngineError;
+use crate::engine::request::FinishReason;
 use crate::engine::scheduler::Item;
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;

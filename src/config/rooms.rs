@@ -1,0 +1,73 @@
+//! Each room's settings, from the flags: clap's ranges and `check` already
+//! hold every bound, so nothing is clamped again here or in the rooms.
+
+use super::Config;
+use crate::engine::{EngineConfig, OnLoaded, projector::TileSettings};
+use crate::metrics::Metrics;
+use crate::prepare;
+use crate::vision::{RemotePolicy, TileLimits};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+impl Config {
+    /// The engine's settings.
+    pub fn engine(
+        &self,
+        model: PathBuf,
+        metrics: Arc<Metrics>,
+        on_loaded: OnLoaded,
+    ) -> EngineConfig {
+        EngineConfig {
+            metrics,
+            model,
+            mmproj: self.mmproj.clone(),
+            ctx_size: self.ctx_size,
+            batch_size: self.batch_size,
+            threads: self.threads,
+            n_gpu_layers: self.n_gpu_layers,
+            mmproj_offload: !self.no_mmproj_offload,
+            max_queue: self.max_queue,
+            parallel: self.parallel,
+            image_max_tokens: self.image_max_tokens,
+            tiles: TileSettings {
+                tile_size: self.tile_size,
+                thumbnail_budget: self.thumbnail_tokens,
+                tiling: self.tiling,
+            },
+            image_cache_bytes: usize::try_from(self.image_cache_mb << 20).unwrap_or(usize::MAX),
+            backends_dir: self.backends_dir.clone(),
+            on_loaded: Some(on_loaded),
+        }
+    }
+
+    /// The preparation room's settings.
+    pub fn prepare(&self) -> Result<prepare::Settings, String> {
+        Ok(prepare::Settings {
+            limits: prepare::Limits {
+                max_image_bytes: self.max_image_bytes,
+                max_image_pixels: self.max_image_pixels,
+                max_images: self.max_images,
+                max_request_image_bytes: self.max_request_image_bytes,
+                tiles: TileLimits {
+                    min_tiles: self.min_tiles,
+                    max_tiles: self.max_tiles,
+                },
+                remote: RemotePolicy {
+                    enabled: !self.no_remote_images,
+                    allow_http: self.allow_http_image_urls,
+                    allow_private: self.allow_private_image_urls,
+                    allow_ips: self
+                        .image_fetch_allow_ip
+                        .iter()
+                        .map(|s| s.parse())
+                        .collect::<Result<_, String>>()
+                        .map_err(|e| format!("--image-fetch-allow-ip: {e}"))?,
+                    timeout: std::time::Duration::from_secs(self.image_fetch_timeout),
+                    max_redirects: self.image_fetch_max_redirects,
+                },
+            },
+            decode_memory: self.max_decode_memory << 20,
+            log_prompts: self.log_prompts,
+        })
+    }
+}
