@@ -17,6 +17,7 @@ mod fuzz;
 mod http;
 mod hub;
 mod image_cache;
+mod layout;
 mod nginx;
 mod openapi;
 mod pricing;
