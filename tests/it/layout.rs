@@ -142,7 +142,10 @@ fn circle_through(
                 return Some(path);
             }
             if seen.insert(next.clone()) {
-                stack.push((next.clone(), [&path[..], std::slice::from_ref(next)].concat()));
+                stack.push((
+                    next.clone(),
+                    [&path[..], std::slice::from_ref(next)].concat(),
+                ));
             }
         }
     }
