@@ -9,12 +9,6 @@ use common::*;
 use serde_json::{Value, json};
 use tessera::fixtures::families::FAMILY_FIXTURES;
 
-async fn metric(s: &TestServer, name: &str) -> f64 {
-    tessera::soak::gauge(&s.client, &s.base, name)
-        .await
-        .unwrap_or_else(|| panic!("{name} in /metrics"))
-}
-
 fn with_image(n: u32, temperature: f64, max_tokens: u32) -> Value {
     json!({
         "messages": [{"role": "user", "content": [
@@ -48,12 +42,9 @@ async fn n_choices_share_one_prompt_evaluation_and_usage_counts_it_once() {
     let u = &three["usage"];
     let prompt_tokens = u["prompt_tokens"].as_u64().unwrap();
     let pieces = u["images"][0]["tiles"].as_f64().unwrap() + 1.0; // + thumbnail
+    assert_eq!(s.metric("tessera_image_encode_seconds_count").await, pieces);
     assert_eq!(
-        metric(&s, "tessera_image_encode_seconds_count").await,
-        pieces
-    );
-    assert_eq!(
-        metric(&s, "tessera_prompt_tokens_total").await,
+        s.metric("tessera_prompt_tokens_total").await,
         prompt_tokens as f64
     );
     // Greedy: every choice is the single-choice answer, token for token.

@@ -111,7 +111,8 @@ async fn every_family_prices_images_exactly() {
                 assert_eq!(pre["input_tokens"], usage["prompt_tokens"], "{at}");
                 // Against llama.cpp's own count: the cells it decoded are the
                 // prompt's, less those reused (one token, never decoded).
-                let decoded = s.metric("tessera_llama_decoded_tokens").await - decoded_before;
+                let decoded =
+                    (s.metric("tessera_llama_decoded_tokens").await - decoded_before) as u64;
                 let prompt = usage["prompt_tokens"].as_u64().unwrap();
                 let cached = usage["prompt_tokens_details"]["cached_tokens"]
                     .as_u64()

@@ -9,12 +9,6 @@ use common::*;
 use serde_json::{Value, json};
 use tessera::fixtures::families::FAMILY_FIXTURES;
 
-async fn metric(s: &TestServer, name: &str) -> f64 {
-    tessera::soak::gauge(&s.client, &s.base, name)
-        .await
-        .unwrap_or_else(|| panic!("{name} in /metrics"))
-}
-
 /// A picture whose tiles all differ (a solid colour would make every tile
 /// the same piece).
 fn gradient(w: u32, h: u32, seed: u32) -> Value {
@@ -64,9 +58,9 @@ struct Counts {
 
 async fn counts(s: &TestServer) -> Counts {
     Counts {
-        hits: metric(s, "tessera_image_cache_hits_total").await,
-        misses: metric(s, "tessera_image_cache_misses_total").await,
-        encodes: metric(s, "tessera_image_encode_seconds_count").await,
+        hits: s.metric("tessera_image_cache_hits_total").await,
+        misses: s.metric("tessera_image_cache_misses_total").await,
+        encodes: s.metric("tessera_image_encode_seconds_count").await,
     }
 }
 
@@ -100,7 +94,7 @@ async fn the_same_image_in_a_new_conversation_skips_the_encoder() {
         reference["usage"]["prompt_tokens"]
     );
     assert_eq!(
-        metric(&uncached, "tessera_image_cache_bytes").await,
+        uncached.metric("tessera_image_cache_bytes").await,
         0.0,
         "--image-cache-mb 0 keeps nothing"
     );
@@ -123,17 +117,17 @@ async fn the_cache_stays_within_its_bound() {
     for seed in 0..20 {
         let (status, v) = s.post(&first(&gradient(200, 150, 100 + seed))).await;
         assert_eq!(status, 200, "{v}");
-        let bytes = metric(&s, "tessera_image_cache_bytes").await;
+        let bytes = s.metric("tessera_image_cache_bytes").await;
         assert!(bytes <= (1 << 20) as f64, "{bytes} bytes held");
     }
-    assert!(metric(&s, "tessera_image_cache_evictions_total").await > 0.0);
-    assert!(metric(&s, "tessera_image_cache_bytes").await > 0.0);
+    assert!(s.metric("tessera_image_cache_evictions_total").await > 0.0);
+    assert!(s.metric("tessera_image_cache_bytes").await > 0.0);
     // The least recently used went first: the first image is encoded again.
-    let misses = metric(&s, "tessera_image_cache_misses_total").await;
+    let misses = s.metric("tessera_image_cache_misses_total").await;
     let (_, v) = s.post(&second(&gradient(200, 150, 100))).await;
     let pieces = v["usage"]["images"][0]["tiles"].as_f64().unwrap() + 1.0;
     assert_eq!(
-        metric(&s, "tessera_image_cache_misses_total").await - misses,
+        s.metric("tessera_image_cache_misses_total").await - misses,
         pieces
     );
 }
@@ -151,10 +145,10 @@ async fn every_family_answers_from_the_cache_as_without_it() {
         let img = gradient(300, 220, 3);
         let (status, a) = s.post(&first(&img)).await;
         assert_eq!(status, 200, "{}: {a}", f.name);
-        let hits = metric(&s, "tessera_image_cache_hits_total").await;
+        let hits = s.metric("tessera_image_cache_hits_total").await;
         let (_, b) = s.post(&second(&img)).await;
         assert!(
-            metric(&s, "tessera_image_cache_hits_total").await > hits,
+            s.metric("tessera_image_cache_hits_total").await > hits,
             "{}: no hit",
             f.name
         );

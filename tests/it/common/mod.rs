@@ -162,14 +162,10 @@ impl TestServer {
     }
 
     /// One unlabelled sample of `/metrics`.
-    pub async fn metric(&self, name: &str) -> u64 {
-        let (status, body) = self.get("/metrics").await;
-        assert_eq!(status, 200);
-        let text = body.as_str().expect("metrics are text");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+    pub async fn metric(&self, name: &str) -> f64 {
+        tessera::soak::gauge(&self.client, &self.base, name)
+            .await
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
     }
 }
 
