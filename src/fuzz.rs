@@ -119,3 +119,21 @@ pub fn assembler(data: &[u8]) {
         assert!(!out.contains(s.as_str()), "stop {s:?} leaked into {out:?}");
     }
 }
+
+/// Bytes -> a JSON schema -> the caps -> llama.cpp's converter, on the
+/// caller's stack (a test thread's 2 MiB, as small as a tokio worker's):
+/// whatever the caps let through converts without overflowing it, and
+/// its grammar stays under the grammar cap.
+pub fn schema(bytes: &[u8]) {
+    use crate::prepare::{grammar, schema_limits};
+    let Ok(schema) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    let checked =
+        grammar::check_schema(&schema).and_then(|()| schema_limits::Tally::default().add(&schema));
+    if checked.is_ok()
+        && let Ok(g) = grammar::from_schema(&schema)
+    {
+        assert!(g.len() <= schema_limits::MAX_GRAMMAR_BYTES);
+    }
+}

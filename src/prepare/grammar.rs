@@ -3,6 +3,8 @@
 //! checked first, so that a feature the converter cannot honour is refused
 //! by name instead of being silently ignored.
 
+use super::schema_limits::MAX_GRAMMAR_BYTES;
+
 /// Keywords the converter does not enforce.
 const UNSUPPORTED: &[&str] = &[
     "not",
@@ -79,14 +81,24 @@ pub fn check_schema(schema: &serde_json::Value) -> Result<(), SchemaError> {
     walk(schema, "#")
 }
 
-/// The grammar for a JSON schema (after [`check_schema`]).
+/// The grammar for a JSON schema (after [`check_schema`] and the request's
+/// [`Tally`](super::schema_limits::Tally)). CPU work that grows with the
+/// schema: run it off the async runtime.
 pub fn from_schema(schema: &serde_json::Value) -> Result<String, SchemaError> {
     check_schema(schema)?;
-    llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+    let grammar = llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
         SchemaError(format!(
             "the JSON schema could not be turned into a grammar ({e}); check that it is a valid JSON schema"
         ))
-    })
+    })?;
+    if grammar.len() > MAX_GRAMMAR_BYTES {
+        return Err(SchemaError(format!(
+            "the JSON schema makes a grammar of {} KiB, above the limit of {} KiB; simplify it",
+            grammar.len() / 1024,
+            MAX_GRAMMAR_BYTES / 1024
+        )));
+    }
+    Ok(grammar)
 }
 
 /// Any JSON object (`response_format: {"type": "json_object"}`).

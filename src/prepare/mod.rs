@@ -19,6 +19,7 @@ pub mod params;
 mod pool;
 mod prompt;
 mod prompt_model;
+pub mod schema_limits;
 pub mod template;
 pub mod tokenize;
 mod tool_setup;
@@ -145,7 +146,7 @@ impl Preparer {
             images.push(images::image_usage(&tile_plan));
             pieces.extend(p);
         }
-        let text = self.prompt(plan.tools, messages, extras, counts);
+        let text = self.prompt(plan.tools, plan.format, messages, extras, counts);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
             Some(p) if !pieces.is_empty() => p.pieces(pieces),
@@ -154,12 +155,12 @@ impl Preparer {
         // The prompt on the text pool, the pieces' encoder input on the
         // image pool, at once.
         let (text, encoder_input) = tokio::join!(text, encoder_input);
-        let (prompt, tools) = text?;
+        let (prompt, tools, format) = text?;
         let pieces = encoder_input.map_err(blocking_failed)??;
         // Tools, when offered, bring their own grammar.
         let (grammar, shown_tokens, tool_format) = match tools {
             Some(t) => (Some(t.grammar), t.shown_tokens, Some(t.format)),
-            None => (plan.grammar, Vec::new(), None),
+            None => (format, Vec::new(), None),
         };
         Ok(Prepared {
             prompt_text: prompt.text,
@@ -183,27 +184,30 @@ impl Preparer {
         })
     }
 
-    /// Tools made ready, the template rendered and the prompt tokenized:
-    /// CPU work, on the text pool. `counts[i]`: image `i`'s pieces.
+    /// Tools made ready (or the `response_format` grammar made), the
+    /// template rendered and the prompt tokenized: CPU work, on the text
+    /// pool. `counts[i]`: image `i`'s pieces.
     async fn prompt(
         &self,
         tools: Option<params::ToolPlan>,
+        format: Option<serde_json::Value>,
         mut messages: Vec<template::TemplateMessage>,
         mut extras: TemplateExtras,
         counts: Vec<usize>,
-    ) -> Result<(prompt::Prompt, Option<tool_setup::ToolSetup>), PrepareError> {
+    ) -> Result<PromptParts, PrepareError> {
         let keep_text = self.log_prompts;
         let model = self.model.clone();
         self.text
             .run(move || {
                 let pm = model.get().ok_or(EngineError::Loading)?;
+                let format = format.as_ref().map(response_grammar).transpose()?;
                 let tools = match &tools {
                     Some(t) => Some(tool_setup::apply(t, pm, &mut messages, &mut extras)?),
                     None => None,
                 };
                 tool_setup::calls_as_text(pm, &mut messages);
                 let prompt = prompt::build(pm, &messages, &extras, &counts, keep_text)?;
-                Ok((prompt, tools))
+                Ok((prompt, tools, format))
             })
             .await
             .map_err(blocking_failed)?
@@ -287,6 +291,19 @@ impl Preparer {
     }
 }
 
+/// What the text pool makes of a request.
+type PromptParts = (
+    prompt::Prompt,
+    Option<tool_setup::ToolSetup>,
+    Option<crate::engine::Grammar>,
+);
+
+fn response_grammar(schema: &serde_json::Value) -> Result<crate::engine::Grammar, PrepareError> {
+    grammar::from_schema(schema)
+        .map(crate::engine::Grammar::strict)
+        .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))
+}
+
 /// `chat_template_kwargs`, and `reasoning_effort` as the template's
 /// thinking switch (an explicit kwarg is the more specific one).
 fn extras(
@@ -318,7 +335,12 @@ fn extras(
 /// target `request_body` drives this).
 #[cfg(feature = "testing")]
 pub fn check(req: &ChatCompletionRequest) -> Result<(), PrepareError> {
-    params::validate(req, &params::ModelLimits::default()).map(drop)
+    let plan = params::validate(req, &params::ModelLimits::default())?;
+    plan.format
+        .as_ref()
+        .map(response_grammar)
+        .transpose()
+        .map(drop)
 }
 
 fn blocking_failed(e: tokio::task::JoinError) -> PrepareError {

@@ -4,8 +4,8 @@
 
 use super::error::PrepareError;
 use super::grammar;
+use super::schema_limits::Tally;
 use super::tools::{ToolChoice, ToolSpec};
-use crate::engine::Grammar;
 use crate::engine::SamplingParams;
 use crate::engine::sampling::SamplingDefaults;
 use crate::openai::{ChatCompletionRequest, ResponseFormat, ToolChoiceMode};
@@ -55,7 +55,9 @@ pub struct Plan {
     /// Choices to generate (OpenAI's `n`).
     pub n: u32,
     pub stop: Vec<String>,
-    pub grammar: Option<Grammar>,
+    /// The schema `response_format` holds the answer to, checked against
+    /// the caps; its grammar is made on the text pool (CPU work).
+    pub format: Option<Value>,
     /// `Some(n)` when `logprobs` is on: the chosen token's and the `n` most
     /// likely tokens' log-probabilities.
     pub logprobs: Option<u32>,
@@ -172,7 +174,8 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         .param("stop"));
     }
     let logprobs = logprobs(req)?;
-    let tools = tools(req)?;
+    let mut tally = Tally::default();
+    let tools = tools(req, &mut tally)?;
     if tools.is_some() && !matches!(req.response_format, None | Some(ResponseFormat::Text)) {
         return Err(PrepareError::invalid(
             "tools and a JSON response_format cannot be combined: each constrains the whole answer; \
@@ -185,19 +188,9 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
         Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,
         None => rand::random::<u32>(),
     };
-    let grammar = match &req.response_format {
-        None | Some(ResponseFormat::Text) => None,
-        Some(ResponseFormat::JsonObject) => Some(grammar::any_object()),
-        Some(ResponseFormat::JsonSchema { json_schema }) => Some(match &json_schema.schema {
-            Some(schema) => grammar::from_schema(schema),
-            None => grammar::any_object(),
-        }),
-    }
-    .transpose()
-    .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))?
-    .map(Grammar::strict);
+    let format = response_schema(req, &mut tally)?;
     Ok(Plan {
-        grammar,
+        format,
         sampling: SamplingParams {
             temperature,
             top_p,
@@ -226,7 +219,7 @@ fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, PrepareError> {
+fn tools(req: &ChatCompletionRequest, tally: &mut Tally) -> Result<Option<ToolPlan>, PrepareError> {
     let list = req.tools.as_deref().unwrap_or_default();
     let choice = match &req.tool_choice {
         None => ToolChoice::Auto,
@@ -277,6 +270,7 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, PrepareError> 
             .param(format!("{param}.parameters")));
         }
         grammar::check_schema(&parameters)
+            .and_then(|()| tally.add(&parameters))
             .map_err(|e| PrepareError::invalid(e.0).param(format!("{param}.parameters")))?;
         let mut def =
             json!({"type": "function", "function": {"name": f.name, "parameters": parameters}});
@@ -303,6 +297,25 @@ fn tools(req: &ChatCompletionRequest) -> Result<Option<ToolPlan>, PrepareError> 
         parallel: req.parallel_tool_calls.unwrap_or(true),
         definitions: Value::Array(definitions),
     }))
+}
+
+/// The schema a JSON `response_format` asks for (`json_object`: any object).
+fn response_schema(
+    req: &ChatCompletionRequest,
+    tally: &mut Tally,
+) -> Result<Option<Value>, PrepareError> {
+    let schema = match &req.response_format {
+        None | Some(ResponseFormat::Text) => return Ok(None),
+        Some(ResponseFormat::JsonObject) => return Ok(Some(json!({"type": "object"}))),
+        Some(ResponseFormat::JsonSchema { json_schema }) => json_schema
+            .schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object"})),
+    };
+    grammar::check_schema(&schema)
+        .and_then(|()| tally.add(&schema))
+        .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))?;
+    Ok(Some(schema))
 }
 
 /// OpenAI's map of token ids (as strings) to biases from -100 to 100.

@@ -129,6 +129,14 @@ fn random_value(rng: &mut StdRng, depth: u32) -> Value {
                 "response_format",
                 "tools",
                 "stream_options",
+                "$ref",
+                "$defs",
+                "properties",
+                "items",
+                "anyOf",
+                "enum",
+                "required",
+                "pattern",
             ];
             Value::Object(
                 (0..rng.random_range(0..4))
@@ -260,6 +268,14 @@ fn fuzz_assembler() {
     fuzz("assembler", tessera::fuzz::assembler, false);
 }
 
+#[test]
+fn fuzz_schema() {
+    if std::env::var("TESSERA_FUZZ_SEEDS").is_ok() {
+        seeds::schemas();
+    }
+    fuzz("schema", tessera::fuzz::schema, true);
+}
+
 /// The seed corpora, written by `TESSERA_FUZZ_SEEDS=1 cargo test --test fuzz`.
 mod seeds {
     use super::*;
@@ -361,6 +377,41 @@ mod seeds {
                 "request_body",
                 &format!("seed-{i}.json"),
                 b.to_string().as_bytes(),
+            );
+        }
+    }
+
+    /// `$defs.a0` -> ... -> `a{n}`.
+    fn chain(n: usize) -> Value {
+        let mut defs = serde_json::Map::new();
+        for i in 0..n {
+            defs.insert(
+                format!("a{i}"),
+                json!({"$ref": format!("#/$defs/a{}", i + 1)}),
+            );
+        }
+        defs.insert(format!("a{n}"), json!({"type": "string"}));
+        json!({"$ref": "#/$defs/a0", "$defs": defs})
+    }
+
+    pub fn schemas() {
+        let seeds = [
+            json!({"type": "object", "properties": {"a": {"type": "integer", "minimum": 0},
+                   "b": {"type": "array", "items": {"enum": ["x", "y"]}, "maxItems": 3}},
+                   "required": ["a"], "additionalProperties": false}),
+            json!({"$ref": "#/$defs/node", "$defs": {"node": {"type": "object", "properties": {
+                   "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}}}),
+            json!({"anyOf": [{"$ref": "#/definitions/a"}, {"type": "string", "pattern": "^[a-z]+$"}],
+                   "definitions": {"a": {"oneOf": [{"const": 1}, {"type": "null"}]}}}),
+            chain(40),
+            chain(1_600),
+            json!({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}),
+        ];
+        for (i, s) in seeds.iter().enumerate() {
+            write(
+                "schema",
+                &format!("seed-{i}.json"),
+                s.to_string().as_bytes(),
             );
         }
     }

@@ -15,6 +15,7 @@ mod errors;
 mod families;
 mod first_run;
 mod fuzz;
+mod hostile;
 mod http;
 mod hub;
 mod image_cache;
