@@ -6,6 +6,7 @@
 
 use super::cache::RepoCache;
 use super::error::HubError;
+use super::names;
 use super::options::HubOptions;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -110,10 +111,22 @@ impl Client {
             .json()
             .await
             .map_err(|e| ListError::Hub(format!("unexpected answer from {url}: {e}")))?;
-        Ok((
-            info.sha,
-            info.siblings.into_iter().map(|s| s.rfilename).collect(),
-        ))
+        if !names::is_commit(&info.sha) {
+            return Err(ListError::Hub(format!(
+                "the hub answered {:?} as the commit id, which is not 40 hex characters",
+                names::printable(&info.sha)
+            )));
+        }
+        // A name that could lead out of the cache is not a file we serve.
+        let (files, unsafe_names): (Vec<String>, Vec<String>) = info
+            .siblings
+            .into_iter()
+            .map(|s| s.rfilename)
+            .partition(|f| names::is_file_name(f));
+        for f in unsafe_names {
+            tracing::warn!(file = %names::printable(&f), "the hub listed an unsafe file name; ignored");
+        }
+        Ok((info.sha, files))
     }
 
     /// The snapshot path of `file`, downloading its blob if the cache lacks it.
@@ -124,7 +137,7 @@ impl Client {
         file: &str,
         cache: &RepoCache,
     ) -> Result<PathBuf, HubError> {
-        let snapshot = cache.snapshot(commit, file);
+        let snapshot = cache.snapshot(commit, file)?;
         if std::fs::metadata(&snapshot).is_ok() {
             return Ok(snapshot); // already there (ours, or another tool's)
         }
@@ -152,20 +165,30 @@ impl Client {
         let etag = header("x-linked-etag")
             .or_else(|| header(ETAG.as_str()))
             .map(|e| clean_etag(&e))
-            .filter(|e| !e.is_empty() && !e.contains('/'))
+            .filter(|e| names::is_etag(e))
             .ok_or_else(|| HubError::Hub {
                 repo: repo.into(),
-                what: format!("{file}: no ETag in the hub's answer"),
+                what: format!("{file}: no usable ETag in the hub's answer"),
             })?;
+        // Without a size nothing would bound the write.
         let size = header("x-linked-size")
             .or_else(|| header(CONTENT_LENGTH.as_str()))
-            .and_then(|s| s.parse::<u64>().ok());
-        let blob = cache.blob(&etag);
-        let complete = std::fs::metadata(&blob).is_ok_and(|m| size.is_none_or(|s| m.len() == s));
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| HubError::Hub {
+                repo: repo.into(),
+                what: format!("{file}: the hub did not say the file's size"),
+            })?;
+        let blob = cache.blob(&etag)?;
+        let complete = std::fs::metadata(&blob).is_ok_and(|m| m.len() == size);
         if !complete {
             std::fs::create_dir_all(blob.parent().unwrap_or(Path::new(".")))?;
             self.download(&url, file, &blob, size).await?;
-            verify(&blob, file, size, is_sha256(&etag).then_some(etag.as_str()))?;
+            verify(
+                &blob,
+                file,
+                Some(size),
+                is_sha256(&etag).then_some(etag.as_str()),
+            )?;
         }
         Ok(cache.link(commit, file, &etag)?)
     }
@@ -176,10 +199,12 @@ impl Client {
         url: &str,
         file: &str,
         blob: &Path,
-        size: Option<u64>,
+        size: u64,
     ) -> Result<(), HubError> {
         let part = PathBuf::from(format!("{}.incomplete", blob.display()));
-        let bar = ProgressBar::new(size.unwrap_or(0));
+        let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        room_for(blob, size.saturating_sub(have))?;
+        let bar = ProgressBar::new(size);
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
@@ -187,11 +212,11 @@ impl Client {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bar.set_message(file.to_string());
+        bar.set_message(names::printable(file));
         let mut last_error = String::new();
         for _ in 0..ATTEMPTS {
             let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-            if size.is_some_and(|s| have >= s) {
+            if have >= size {
                 break;
             }
             let mut req = self.auth(self.http.get(url));
@@ -220,9 +245,20 @@ impl Client {
             bar.set_position(if resumed { have } else { 0 });
             let mut body = resp.bytes_stream();
             let mut cut = false;
+            let mut written = if resumed { have } else { 0 };
             while let Some(chunk) = body.next().await {
                 match chunk {
                     Ok(bytes) => {
+                        written += bytes.len() as u64;
+                        if written > size {
+                            drop(out);
+                            let _ = std::fs::remove_file(&part);
+                            bar.abandon();
+                            return Err(io(format!(
+                                "{}: the hub sent more than the {size} bytes it announced; nothing was kept",
+                                names::printable(file)
+                            )));
+                        }
                         out.write_all(&bytes)?;
                         bar.inc(bytes.len() as u64);
                     }
@@ -235,23 +271,42 @@ impl Client {
             }
             out.flush()?;
             let now = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-            if !cut && size.is_none_or(|s| now >= s) {
+            if !cut && now >= size {
                 bar.finish_and_clear();
                 std::fs::rename(&part, blob)?;
                 return Ok(());
             }
             if !cut {
-                last_error = format!(
-                    "connection closed after {now} of {} bytes",
-                    size.unwrap_or(0)
-                );
+                last_error = format!("connection closed after {now} of {size} bytes");
             }
         }
         bar.abandon();
         Err(io(format!(
-            "{file}: download failed after {ATTEMPTS} attempts: {last_error}"
+            "{}: download failed after {ATTEMPTS} attempts: {}",
+            names::printable(file),
+            names::printable(&last_error)
         )))
     }
+}
+
+/// Refuses a download the disk cannot hold, before writing any of it.
+fn room_for(blob: &Path, bytes: u64) -> Result<(), HubError> {
+    #[cfg(unix)]
+    {
+        let dir = blob.parent().unwrap_or(Path::new("."));
+        let fs = rustix::fs::statvfs(dir).map_err(|e| HubError::Io(e.into()))?;
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if free < bytes {
+            return Err(io(format!(
+                "{} needs {bytes} bytes but {} has {free} free; free some space or set HF_HUB_CACHE",
+                blob.display(),
+                dir.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (blob, bytes);
+    Ok(())
 }
 
 /// Size and sha256 of a finished blob; a mismatch removes it.

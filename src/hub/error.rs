@@ -10,9 +10,10 @@ pub enum HubError {
     )]
     NotCached { repo: String, cache: String },
     #[error(
-        "cannot reach {endpoint} ({reason}) and the model cache at {cache} has no copy of {repo}; \
+        "cannot reach {endpoint} ({}) and the model cache at {cache} has no copy of {repo}; \
          connect once, set HF_ENDPOINT to a mirror, pass --model PATH/TO/model.gguf (and --mmproj), \
-         or --demo to try the API on a built-in model"
+         or --demo to try the API on a built-in model",
+        super::names::printable(reason)
     )]
     Unreachable {
         endpoint: String,
@@ -20,7 +21,7 @@ pub enum HubError {
         repo: String,
         cache: String,
     },
-    #[error("{repo}: {what}")]
+    #[error("{repo}: {}", super::names::printable(what))]
     Hub { repo: String, what: String },
     #[error(
         "{file}: the download does not match the hub's checksum (sha256 {expected}, got {actual}); \

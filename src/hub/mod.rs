@@ -6,6 +6,7 @@
 pub mod cache;
 mod download;
 mod error;
+pub mod names;
 mod options;
 pub mod select;
 
@@ -84,8 +85,11 @@ fn from_cache(spec: &RepoSpec, cache: &RepoCache, opts: &HubOptions) -> Option<R
     let commit = cache.commit(REVISION)?;
     let files = cache.snapshot_files(&commit);
     let (model, mmproj) = choose(spec, &files, opts.want_mmproj).ok()?;
-    let model = cache.snapshot(&commit, &model);
-    let mmproj = mmproj.map(|f| cache.snapshot(&commit, &f));
+    let model = cache.snapshot(&commit, &model).ok()?;
+    let mmproj = match mmproj {
+        Some(f) => Some(cache.snapshot(&commit, &f).ok()?),
+        None => None,
+    };
     let present = |p: &PathBuf| std::fs::metadata(p).is_ok();
     (present(&model) && mmproj.as_ref().is_none_or(present)).then_some(Resolved { model, mmproj })
 }

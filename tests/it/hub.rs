@@ -30,6 +30,19 @@ struct Hub {
     requests: AtomicUsize,
     /// Every `Range` header a GET asked with, with the file it named.
     ranges: std::sync::Mutex<Vec<(String, String)>>,
+    /// A malicious hub: the commit id it answers instead of [`COMMIT`],
+    /// names it lists beside the files, and how it lies about sizes.
+    sha: Option<String>,
+    listed: Vec<String>,
+    lie: Option<Lie>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Lie {
+    /// HEAD announces 1,024 bytes; GET streams 8 MiB.
+    Size,
+    /// Neither HEAD nor GET says a size.
+    NoSize,
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -53,7 +66,13 @@ async fn info(
         .map(|f| serde_json::json!({"rfilename": f}))
         .collect();
     siblings.push(serde_json::json!({"rfilename": "README.md"}));
-    axum::Json(serde_json::json!({"sha": COMMIT, "siblings": siblings})).into_response()
+    siblings.extend(
+        hub.listed
+            .iter()
+            .map(|f| serde_json::json!({"rfilename": f})),
+    );
+    let sha = hub.sha.as_deref().unwrap_or(COMMIT);
+    axum::Json(serde_json::json!({"sha": sha, "siblings": siblings})).into_response()
 }
 
 async fn resolve_file(
@@ -67,6 +86,9 @@ async fn resolve_file(
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"{}\"", sha256(data));
+    if let Some(lie) = hub.lie {
+        return lying(lie, &method, etag);
+    }
     let mut body = data.clone();
     if hub.corrupt.load(Ordering::SeqCst) {
         body[0] ^= 0xff;
@@ -120,6 +142,23 @@ async fn resolve_file(
     builder.body(Body::from(rest)).unwrap()
 }
 
+fn lying(lie: Lie, method: &Method, etag: String) -> Response {
+    let builder = Response::builder()
+        .header(header::ETAG, etag)
+        .header("x-repo-commit", COMMIT);
+    let chunks = || {
+        let chunk = axum::body::Bytes::from(vec![0u8; 1 << 20]);
+        futures::stream::iter((0..8).map(move |_| Ok::<_, std::io::Error>(chunk.clone())))
+    };
+    match (lie, method == Method::HEAD) {
+        (Lie::Size, true) => builder
+            .header(header::CONTENT_LENGTH, 1024)
+            .body(Body::empty())
+            .unwrap(),
+        _ => builder.body(Body::from_stream(chunks())).unwrap(),
+    }
+}
+
 async fn serve_hub(hub: Arc<Hub>) -> String {
     let app = axum::Router::new()
         .route(
@@ -129,6 +168,14 @@ async fn serve_hub(hub: Arc<Hub>) -> String {
         .route(
             "/{owner}/{name}/resolve/{rev}/{*file}",
             axum::routing::get(resolve_file),
+        )
+        // Paths the client normalised (`..` segments) get the model too, so
+        // that a traversing name would be downloaded and linked.
+        .fallback(
+            |state: State<Arc<Hub>>, method: Method, headers: HeaderMap| async move {
+                let file = Path((String::new(), String::new(), String::new(), MODEL.into()));
+                resolve_file(state, method, headers, file).await
+            },
         )
         .with_state(hub);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -310,4 +357,106 @@ async fn a_server_starts_from_a_hub_download() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("Q2_K"), "{err}");
+}
+
+/// A hub (or mirror) that lists names leading out of the cache, answers a
+/// path as its commit id, or lies about sizes: nothing is written outside
+/// the repository's folder, nothing past the announced size, nothing
+/// without one.
+#[tokio::test]
+async fn a_malicious_hub_cannot_write_outside_the_cache_or_past_a_size() {
+    // An absolute name pointing at a GGUF that exists outside the cache.
+    let outside = fixtures().dir.join("hub-caches/outside/evil-Q4_K_M.gguf");
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    std::fs::copy(&fixtures().text, &outside).unwrap();
+    let mut hub = Hub {
+        listed: vec![
+            "../../../../../x/evil-Q4_K_M.gguf".into(),
+            outside.display().to_string(),
+            "evil\u{1b}[2J-Q4_K_M.gguf".into(),
+        ],
+        ..Default::default()
+    };
+    hub.files = hub_with_fixtures().files.clone();
+    let endpoint = serve_hub(Arc::new(hub)).await;
+    let cache = fresh_cache("evil/a/b/c/d/e");
+    let err = resolve(&format!("{REPO}:Q4_K_M"), &opts(&endpoint, &cache))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Q4_K_M"), "{err}");
+    let evil_root = fixtures().dir.join("hub-caches/evil");
+    let planted: Vec<_> = walk(&evil_root)
+        .into_iter()
+        .filter(|p| !p.starts_with(&cache))
+        .collect();
+    assert!(planted.is_empty(), "written outside the cache: {planted:?}");
+
+    let bad_sha = Hub {
+        files: hub_with_fixtures().files.clone(),
+        sha: Some("/tmp/evil".into()),
+        ..Default::default()
+    };
+    let endpoint = serve_hub(Arc::new(bad_sha)).await;
+    let cache = fresh_cache("bad-sha");
+    let err = resolve(REPO, &opts(&endpoint, &cache)).await.unwrap_err();
+    assert!(err.to_string().contains("40 hex"), "{err}");
+    assert!(!cache.join("models--test--tiny-vlm-GGUF/refs/main").exists());
+
+    for (lie, says) in [
+        (Lie::Size, "more than the 1024 bytes"),
+        (Lie::NoSize, "size"),
+    ] {
+        let hub = Hub {
+            files: hub_with_fixtures().files.clone(),
+            lie: Some(lie),
+            ..Default::default()
+        };
+        let endpoint = serve_hub(Arc::new(hub)).await;
+        let cache = fresh_cache("lying");
+        let err = resolve(REPO, &opts(&endpoint, &cache)).await.unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        let written: u64 = walk(&cache)
+            .iter()
+            .filter_map(|p| std::fs::symlink_metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        assert!(written <= 1024 * 1024, "{written} bytes kept");
+    }
+}
+
+/// A poisoned `refs/main` (a path, not a commit) and a snapshot folder
+/// linking to `/`: offline start-up says the model is not cached, at once,
+/// instead of walking the filesystem.
+#[tokio::test]
+async fn a_poisoned_cache_reads_as_not_cached() {
+    let cache = fresh_cache("poisoned");
+    let repo_dir = cache.join("models--test--tiny-vlm-GGUF");
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::write(repo_dir.join("refs/main"), "/").unwrap();
+    let snap = repo_dir.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::os::unix::fs::symlink("/", snap.join("root")).unwrap();
+    let mut o = opts("http://127.0.0.1:9", &cache);
+    o.offline = true;
+    let err = resolve(REPO, &o).await.unwrap_err();
+    assert!(matches!(err, HubError::NotCached { .. }), "{err}");
+    std::fs::write(repo_dir.join("refs/main"), COMMIT).unwrap();
+    let err = resolve(REPO, &o).await.unwrap_err();
+    assert!(matches!(err, HubError::NotCached { .. }), "{err}");
+}
+
+/// Every path below `dir`, links not followed.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
 }
