@@ -21,6 +21,25 @@ pub fn request_id(headers: &axum::http::HeaderMap) -> String {
         .to_string()
 }
 
+/// A client's `x-request-id` is kept only when it is a plain id (at most
+/// 128 letters, digits, `-`, `_`, `.`, `:`): anything else, which could
+/// forge `key=value` fields in a text log, is dropped and a fresh id made.
+pub async fn scrub_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    let plain = |v: &axum::http::HeaderValue| {
+        (1..=128).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    let headers = req.headers_mut();
+    if headers.get_all("x-request-id").iter().count() > 1
+        || headers.get("x-request-id").is_some_and(|v| !plain(v))
+    {
+        headers.remove("x-request-id");
+    }
+    req
+}
+
 impl RequestLog {
     pub fn new(id: &str, model: &str) -> Self {
         let span = tracing::info_span!(

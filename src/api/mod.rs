@@ -67,6 +67,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .layer(CompressionLayer::new().compress_when(NotStreaming))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(axum::middleware::map_request(log::scrub_request_id))
         .with_state(state)
 }
 

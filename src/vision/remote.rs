@@ -143,6 +143,9 @@ fn is_non_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240 // reserved
 }
 
+/// What a client hears when an image host cannot be fetched from.
+const UNREACHABLE: &str = "the image URL's host cannot be fetched from this server: it does not resolve, or only to addresses that are not allowed (private addresses can be permitted with --image-fetch-allow-ip or --allow-private-image-urls)";
+
 fn refused(msg: String) -> VisionError {
     VisionError::RemoteRefused(msg)
 }
@@ -168,12 +171,19 @@ async fn vet(url: &reqwest::Url, policy: &RemotePolicy) -> Result<Vec<SocketAddr
         .ok_or_else(|| refused("the image URL has no host".into()))?;
     let port = url.port_or_known_default().unwrap_or(443);
     let host_for_lookup = host.trim_start_matches('[').trim_end_matches(']');
+    // One message for a name that does not resolve and one that resolves
+    // to a refused address, without the addresses: a client learns
+    // nothing about the server's network; the log has the details.
+    let unreachable = |detail: String| {
+        tracing::warn!(host = %host, %detail, "image URL refused");
+        refused(UNREACHABLE.into())
+    };
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host_for_lookup, port))
         .await
-        .map_err(|e| VisionError::Fetch(format!("cannot resolve {host}: {e}")))?
+        .map_err(|e| unreachable(format!("cannot resolve: {e}")))?
         .collect();
     if addrs.is_empty() {
-        return Err(VisionError::Fetch(format!("{host} has no address")));
+        return Err(unreachable("no address".into()));
     }
     let refused_ip = |ip: IpAddr| {
         !policy.allow_private
@@ -181,10 +191,7 @@ async fn vet(url: &reqwest::Url, policy: &RemotePolicy) -> Result<Vec<SocketAddr
             && !policy.allow_ips.iter().any(|r| r.contains(ip))
     };
     if let Some(bad) = addrs.iter().find(|a| refused_ip(a.ip())) {
-        return Err(refused(format!(
-            "{host} resolves to the non-public address {}; fetching it is refused (permit it with --image-fetch-allow-ip, or all such addresses with --allow-private-image-urls)",
-            bad.ip()
-        )));
+        return Err(unreachable(format!("non-public address {}", bad.ip())));
     }
     Ok(addrs)
 }

@@ -76,6 +76,19 @@ async fn request_ids_cors_and_compression() {
         .await
         .unwrap();
     assert!(!resp.headers()["x-request-id"].is_empty());
+    // An id that could forge log fields (spaces, `=`, quotes) or is too
+    // long is replaced by a fresh one, not echoed or logged.
+    for forged in ["x model=forged status=ok", "a\"b", &"x".repeat(200)] {
+        let resp = s
+            .client
+            .get(format!("{}/v1/models", s.base))
+            .header("x-request-id", forged)
+            .send()
+            .await
+            .unwrap();
+        let id = resp.headers()["x-request-id"].to_str().unwrap();
+        assert!(id != forged && uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
     // CORS preflight for the configured origin only.
     let preflight = |origin: &'static str| {
         s.client
