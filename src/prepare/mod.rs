@@ -37,7 +37,7 @@ use images::{ImageRef, cut_all, fetch_remote, probe_all};
 use pool::CpuPool;
 pub use prompt_model::{PromptModel, TemplateFile};
 use std::sync::{Arc, OnceLock};
-use template::{ChatTemplate, TemplateExtras};
+use template::TemplateExtras;
 
 /// A validated request, images decoded, planned and cut, prompt rendered.
 pub struct Prepared {
@@ -138,7 +138,7 @@ impl Preparer {
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
         let (messages, urls) = messages::flatten(&req, pm)?;
         let (decoded, hold) = self.images(info, urls, deadline).await?;
-        let extras = extras(&req, &pm.template)?;
+        let extras = extras(&req, pm)?;
         let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
         let mut pieces = Vec::new();
         let mut images = Vec::with_capacity(decoded.len());
@@ -304,14 +304,13 @@ fn response_grammar(schema: &serde_json::Value) -> Result<crate::engine::Grammar
         .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))
 }
 
-/// `chat_template_kwargs`, and `reasoning_effort` as the template's
+/// `chat_template_kwargs` (fenced), and `reasoning_effort` as the template's
 /// thinking switch (an explicit kwarg is the more specific one).
-fn extras(
-    req: &ChatCompletionRequest,
-    template: &ChatTemplate,
-) -> Result<TemplateExtras, PrepareError> {
+fn extras(req: &ChatCompletionRequest, pm: &PromptModel) -> Result<TemplateExtras, PrepareError> {
+    let template = &pm.template;
+    let kwargs = req.chat_template_kwargs.clone().unwrap_or_default();
     let mut extras = TemplateExtras {
-        kwargs: req.chat_template_kwargs.clone().unwrap_or_default(),
+        kwargs: messages::fence_kwargs(&pm.fence, kwargs),
         ..TemplateExtras::default()
     };
     if let Some(effort) = req.reasoning_effort {
