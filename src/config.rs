@@ -171,8 +171,21 @@ pub struct Config {
     )]
     pub shutdown_grace: u64,
 
-    /// Seconds a client may take to send its request headers; a slower one
-    /// is disconnected (slowloris).
+    /// Open client connections at most (lowered to what the open-file limit
+    /// allows). Past it a few more get one request each: `/health` is
+    /// answered, anything else a 503.
+    #[arg(
+        help_heading = "Server",
+        long,
+        env = "TESSERA_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
+    )]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send its request headers (and a new
+    /// connection its first bytes, an HTTP/2 peer to answer a ping); a
+    /// slower one is disconnected (slowloris, idle sockets).
     #[arg(
         help_heading = "Server",
         long,

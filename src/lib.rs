@@ -173,13 +173,20 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
             .then(|| std::time::Duration::from_secs(config.request_timeout)),
     });
     let app = api::router(state, &config);
+    let apps = serve::Apps {
+        at_capacity: api::at_capacity(app.clone()),
+        app,
+    };
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let header_timeout = std::time::Duration::from_secs(config.header_read_timeout);
-    let task = tokio::spawn(serve::serve(listener, app, header_timeout, async {
+    let limits = serve::Limits {
+        header_timeout: std::time::Duration::from_secs(config.header_read_timeout),
+        max_connections: serve::connection_cap(config.max_connections),
+    };
+    let task = tokio::spawn(serve::serve(listener, apps, limits, async {
         let _ = rx.await;
     }));
     tracing::info!("listening on http://{addr}");

@@ -74,6 +74,26 @@ pub fn router(state: SharedState, config: &Config) -> Router {
 #[cfg(feature = "testing")]
 pub use chat::check_request;
 
+/// The app as connections past `--max-connections` see it: `/health`
+/// answers (so that a probe tells a full server from a dead one), any
+/// other route a 503 saying why.
+pub fn at_capacity(app: Router) -> Router {
+    app.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            if req.uri().path() == "/health" {
+                return next.run(req).await;
+            }
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "the server is at its connection limit (--max-connections); retry shortly, or reuse a connection",
+            )
+            .code("too_many_connections")
+            .into_response()
+        },
+    ))
+}
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// CORS is off unless `--cors-origin` names origins (`*` for any).

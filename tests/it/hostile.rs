@@ -126,3 +126,71 @@ async fn client_text_in_tools_and_kwargs_never_becomes_control_tokens() {
     );
     assert!(with + 12 >= text, "kwargs: {text} as text, {with} forged");
 }
+
+/// Reads until the server closes the connection; `None` if it has not
+/// within a minute (the test then fails instead of hanging).
+async fn read_to_close(conn: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = conn.read_to_end(&mut out);
+    match tokio::time::timeout(std::time::Duration::from_secs(60), read).await {
+        Ok(_) => Some(out),
+        Err(_) => None,
+    }
+}
+
+/// Before, a socket that sent nothing, or only the HTTP/2 preface, stayed
+/// open for good (hyper's protocol detection has no deadline): enough of
+/// them ran the process out of descriptors and `/health` timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_mlp(&["--header-read-timeout", "1"]).await;
+    let mut silent = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    assert!(
+        read_to_close(&mut silent).await.is_some(),
+        "a silent socket stayed open"
+    );
+    let mut h2 = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_to_close(&mut h2).await.is_some(),
+        "an h2c preface-only socket stayed open"
+    );
+    let (status, _) = s.get("/health").await;
+    assert_eq!(status, 200);
+}
+
+/// At `--max-connections`, a new connection still gets `/health`, and any
+/// other route a 503 in OpenAI's envelope naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_health_answers_and_others_are_refused() {
+    let s = start_mlp(&["--max-connections", "2", "--header-read-timeout", "60"]).await;
+    let _held: Vec<_> =
+        futures::future::join_all((0..2).map(|_| tokio::net::TcpStream::connect(s.server.addr)))
+            .await;
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let health = fresh()
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let refused = fresh()
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&greedy(vec![text_part("hi")], 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let v: Value = refused.json().await.unwrap();
+    assert!(error_message(&v).contains("--max-connections"), "{v}");
+    assert_eq!(assert_envelope(&v)["code"], "too_many_connections");
+}
