@@ -29,24 +29,56 @@ pub(super) struct ImageRef {
     pub(super) param: String,
 }
 
-/// Downloads the remote images (data URLs are left for the blocking pool).
+/// Remote images a request downloads at once.
+const FETCHES_AT_ONCE: usize = 4;
+
+/// Downloads the remote images (data URLs are left for the blocking pool):
+/// at most [`FETCHES_AT_ONCE`] at a time, all within one fetch timeout,
+/// the request's byte total enforced while they stream in.
 pub(super) async fn fetch_remote(
     urls: Vec<ImageRef>,
     limits: &Limits,
 ) -> Result<Vec<(ImageRef, Option<Vec<u8>>)>, PrepareError> {
-    let mut out = Vec::with_capacity(urls.len());
-    for r in urls {
-        let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
-            ImageSource::Data(_) => None,
-            ImageSource::Remote(url) => Some(
-                remote::fetch(url, limits.max_image_bytes, &limits.remote)
-                    .await
-                    .map_err(|e| image_error(e, r.param.clone()))?,
-            ),
-        };
-        out.push((r, bytes));
-    }
-    Ok(out)
+    use futures::{StreamExt, TryStreamExt};
+    let allowance = remote::Allowance::new(limits.max_request_image_bytes);
+    let one = |r: ImageRef| {
+        let allowance = &allowance;
+        async move {
+            let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
+                ImageSource::Data(_) => None,
+                ImageSource::Remote(url) => Some(
+                    remote::fetch(url, limits.max_image_bytes, allowance, &limits.remote)
+                        .await
+                        .map_err(|e| image_error(e, r.param.clone()))?,
+                ),
+            };
+            Ok::<_, PrepareError>((r, bytes))
+        }
+    };
+    let all = futures::stream::iter(urls)
+        .map(one)
+        .buffered(FETCHES_AT_ONCE)
+        .try_collect::<Vec<_>>();
+    tokio::time::timeout(limits.remote.timeout, all)
+        .await
+        .map_err(|_| {
+            PrepareError::invalid(format!(
+                "the request's remote images took longer than {} s to download in all; send fewer, smaller or inline (data URL) images",
+                limits.remote.timeout.as_secs_f32()
+            ))
+            .param("messages")
+            .code("invalid_image")
+        })?
+}
+
+/// Bytes to reserve from the decode budget before downloading `urls`: the
+/// most they may take (each image's cap, the request's cap).
+pub(super) fn download_reserve(urls: &[ImageRef], limits: &Limits) -> u64 {
+    let remote = urls
+        .iter()
+        .filter(|r| matches!(source(&r.url), Ok(ImageSource::Remote(_))))
+        .count();
+    (remote as u64 * limits.max_image_bytes as u64).min(limits.max_request_image_bytes as u64)
 }
 
 /// An image whose header has been read and tiles planned, not yet decoded.

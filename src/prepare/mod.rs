@@ -243,8 +243,22 @@ impl Preparer {
             .param("messages"));
         }
         let started = std::time::Instant::now();
+        // Downloaded bytes are memory too: reserved before they arrive,
+        // held (what came) until the decode is done.
+        let mut reserve = self
+            .decode_budget
+            .acquire(images::download_reserve(&urls, &self.limits), deadline)
+            .await
+            .map_err(budget_error)?;
         let fetched = fetch_remote(urls, &self.limits).await?;
-        let decoded = self.decode(fetched, profile, deadline).await?;
+        let came: usize = fetched
+            .iter()
+            .filter_map(|(_, b)| b.as_ref())
+            .map(Vec::len)
+            .sum();
+        let downloads = reserve.keep(came as u64);
+        drop(reserve);
+        let decoded = self.decode(fetched, downloads, profile, deadline).await?;
         self.metrics
             .image_decode
             .observe(started.elapsed().as_secs_f64());
@@ -261,6 +275,7 @@ impl Preparer {
     async fn decode(
         &self,
         fetched: Vec<(ImageRef, Option<Vec<u8>>)>,
+        downloads: Grant,
         profile: ProjectorProfile,
         deadline: Option<std::time::Instant>,
     ) -> Result<(Vec<(TilePlan, Vec<DecodedImage>)>, Grant), PrepareError> {
@@ -282,7 +297,7 @@ impl Preparer {
             .images
             .run(move || {
                 let out = cut_all(probed, &limits);
-                drop(grant);
+                drop((grant, downloads));
                 out
             })
             .await

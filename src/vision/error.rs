@@ -28,6 +28,10 @@ pub enum VisionError {
     },
     #[error("the image is {bytes} bytes, above the limit of {limit} bytes (--max-image-bytes)")]
     TooManyBytes { bytes: usize, limit: usize },
+    #[error(
+        "the request's images are more than {limit} bytes in all (--max-request-image-bytes); send fewer or smaller images"
+    )]
+    RequestTooManyBytes { limit: usize },
     #[error("the image could not be decoded: {0}")]
     Corrupt(String),
 }

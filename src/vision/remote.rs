@@ -196,10 +196,39 @@ async fn vet(url: &reqwest::Url, policy: &RemotePolicy) -> Result<Vec<SocketAddr
     Ok(addrs)
 }
 
+/// Bytes a request's downloads may still take, shared by its fetches so
+/// that the request's total holds while they run, not after.
+#[derive(Debug)]
+pub struct Allowance {
+    left: std::sync::atomic::AtomicUsize,
+    total: usize,
+}
+
+impl Allowance {
+    pub fn new(total: usize) -> Self {
+        Allowance {
+            left: total.into(),
+            total,
+        }
+    }
+
+    /// Takes `n` bytes, or fails (taking none) when fewer are left.
+    fn take(&self, n: usize) -> Result<(), VisionError> {
+        use std::sync::atomic::Ordering;
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .map(drop)
+            .map_err(|_| VisionError::RequestTooManyBytes { limit: self.total })
+    }
+}
+
 /// Downloads an image, following at most `max_redirects` redirects.
 pub async fn fetch(
     url: &str,
     max_bytes: usize,
+    allowance: &Allowance,
     policy: &RemotePolicy,
 ) -> Result<Vec<u8>, VisionError> {
     if !policy.enabled {
@@ -207,19 +236,23 @@ pub async fn fetch(
             "remote image URLs are switched off on this server; send the image as a base64 data URL".into(),
         ));
     }
-    tokio::time::timeout(policy.timeout, fetch_inner(url, max_bytes, policy))
-        .await
-        .map_err(|_| {
-            VisionError::Fetch(format!(
-                "the image download took longer than {} s",
-                policy.timeout.as_secs_f32()
-            ))
-        })?
+    tokio::time::timeout(
+        policy.timeout,
+        fetch_inner(url, max_bytes, allowance, policy),
+    )
+    .await
+    .map_err(|_| {
+        VisionError::Fetch(format!(
+            "the image download took longer than {} s",
+            policy.timeout.as_secs_f32()
+        ))
+    })?
 }
 
 async fn fetch_inner(
     url: &str,
     max_bytes: usize,
+    allowance: &Allowance,
     policy: &RemotePolicy,
 ) -> Result<Vec<u8>, VisionError> {
     let mut url = reqwest::Url::parse(url).map_err(|e| refused(format!("invalid URL: {e}")))?;
@@ -275,6 +308,7 @@ async fn fetch_inner(
                     limit: max_bytes,
                 });
             }
+            allowance.take(chunk.len())?;
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
@@ -291,6 +325,18 @@ async fn fetch_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_fetches_share_one_allowance() {
+        let a = Allowance::new(10);
+        assert!(a.take(6).is_ok());
+        assert!(matches!(
+            a.take(5),
+            Err(VisionError::RequestTooManyBytes { limit: 10 })
+        ));
+        assert!(a.take(4).is_ok());
+        assert!(a.take(1).is_err());
+    }
 
     #[test]
     fn address_ranges_parse_and_match() {
@@ -350,16 +396,26 @@ mod tests {
     #[tokio::test]
     async fn refuses_loopback_and_plain_http_by_default() {
         let policy = RemotePolicy::default();
-        let err = fetch("https://127.0.0.1:9/x.png", 100, &policy)
-            .await
-            .unwrap_err();
+        let err = fetch(
+            "https://127.0.0.1:9/x.png",
+            100,
+            &Allowance::new(100),
+            &policy,
+        )
+        .await
+        .unwrap_err();
         assert!(
-            matches!(err, VisionError::RemoteRefused(ref m) if m.contains("127.0.0.1")),
+            matches!(err, VisionError::RemoteRefused(ref m) if m == UNREACHABLE),
             "{err}"
         );
-        let err = fetch("http://example.com/x.png", 100, &policy)
-            .await
-            .unwrap_err();
+        let err = fetch(
+            "http://example.com/x.png",
+            100,
+            &Allowance::new(100),
+            &policy,
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, VisionError::RemoteRefused(ref m) if m.contains("http://")),
             "{err}"
@@ -368,7 +424,7 @@ mod tests {
             enabled: false,
             ..RemotePolicy::default()
         };
-        let err = fetch("https://example.com/x.png", 100, &off)
+        let err = fetch("https://example.com/x.png", 100, &Allowance::new(100), &off)
             .await
             .unwrap_err();
         assert!(matches!(err, VisionError::RemoteRefused(ref m) if m.contains("switched off")));

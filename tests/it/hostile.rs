@@ -194,3 +194,92 @@ async fn at_the_connection_cap_health_answers_and_others_are_refused() {
     assert!(error_message(&v).contains("--max-connections"), "{v}");
     assert_eq!(assert_envelope(&v)["code"], "too_many_connections");
 }
+
+/// A host for image URLs that never finishes a body: it sends headers
+/// and then holds the connection. Counts connections, and the most open
+/// at once.
+struct HangingHost {
+    url: String,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn hanging_host() -> HangingHost {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s, o, m) = (seen.clone(), open.clone(), most.clone());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            s.fetch_add(1, Ordering::SeqCst);
+            let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(now, Ordering::SeqCst);
+            let o = o.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\n\r\n")
+                    .await;
+                // Held until the client gives up.
+                let _ = sock.read(&mut buf).await;
+                o.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    HangingHost {
+        url: format!("http://{addr}/x.png"),
+        seen,
+        most,
+    }
+}
+
+fn with_urls(urls: &[String]) -> Value {
+    let mut parts = vec![text_part("x")];
+    parts.extend(
+        urls.iter()
+            .map(|u| json!({"type": "image_url", "image_url": {"url": u}})),
+    );
+    greedy(parts, 1)
+}
+
+/// Before, a request's images were fetched one after another, each with
+/// its own timeout (16 URLs: 16 timeouts), and none of it was charged to
+/// `--max-decode-memory`. Now at most four download at once, all within
+/// one timeout, and their bytes are reserved from the budget first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_images_download_within_one_deadline_and_the_budget() {
+    use std::sync::atomic::Ordering;
+    let host = hanging_host().await;
+    let s = start_mlp(&[
+        "--allow-http-image-urls",
+        "--allow-private-image-urls",
+        "--image-fetch-timeout",
+        "1",
+    ])
+    .await;
+    let (status, v) = s.post(&with_urls(&vec![host.url.clone(); 8])).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(host.most.load(Ordering::SeqCst), 4, "{v}");
+    assert_eq!(host.seen.load(Ordering::SeqCst), 4, "{v}");
+    drop(s);
+
+    // Two URLs may bring 2 x 20 MB: more than a 16 MiB budget holds, so
+    // the request is refused before anything is downloaded.
+    let host = hanging_host().await;
+    let s = start_mlp(&[
+        "--allow-http-image-urls",
+        "--allow-private-image-urls",
+        "--max-decode-memory",
+        "16",
+    ])
+    .await;
+    let (status, v) = s.post(&with_urls(&vec![host.url.clone(); 2])).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(assert_envelope(&v)["code"], "image_too_large", "{v}");
+    assert_eq!(host.seen.load(Ordering::SeqCst), 0);
+}
