@@ -137,3 +137,47 @@ pub fn schema(bytes: &[u8]) {
         assert!(g.len() <= schema_limits::MAX_GRAMMAR_BYTES);
     }
 }
+
+/// Bytes -> a template context (messages, tools, `chat_template_kwargs`)
+/// -> three real families' templates, bounded by the limits of a
+/// 512-token context: rendering ends (fuel) and its output stays under
+/// the cap, whatever the context holds.
+pub fn template_context(bytes: &[u8]) {
+    use crate::fixtures::templates::{LLAMA32_VISION, MISTRAL_SMALL, QWEN25_VL};
+    use crate::prepare::template::{ChatTemplate, RenderLimits, TemplateExtras, TemplateMessage};
+    static TEMPLATES: std::sync::OnceLock<Vec<ChatTemplate>> = std::sync::OnceLock::new();
+    let limits = RenderLimits::for_context(512);
+    let templates = TEMPLATES.get_or_init(|| {
+        [QWEN25_VL, LLAMA32_VISION, MISTRAL_SMALL]
+            .map(|src| {
+                let mut t = ChatTemplate::new(Some(src.into()), "<s>".into(), "</s>".into());
+                t.set_limits(limits);
+                t
+            })
+            .into()
+    });
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    let messages: Vec<TemplateMessage> = v["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| TemplateMessage {
+            role: m["role"].as_str().unwrap_or("user").into(),
+            content: m["content"].as_str().map(str::to_string),
+            tool_calls: m.get("tool_calls").cloned(),
+            ..TemplateMessage::default()
+        })
+        .collect();
+    let extras = TemplateExtras {
+        tools: v.get("tools").cloned(),
+        kwargs: v["kwargs"].as_object().cloned().unwrap_or_default(),
+        ..TemplateExtras::default()
+    };
+    for t in templates {
+        if let Ok(out) = t.render_with(&messages, &extras) {
+            assert!(out.len() <= limits.max_bytes, "{} bytes", out.len());
+        }
+    }
+}

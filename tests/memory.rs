@@ -1,7 +1,8 @@
 //! The image memory bound, measured: the server runs in this process, so
 //! this process's peak resident memory (Linux `VmHWM`, reset through
 //! `/proc/self/clear_refs`) is the server's while huge images arrive at
-//! once. One test in its own binary, so nothing else moves the peak.
+//! once, or client JSON the template context would amplify. In its own
+//! binary, each test `exclusive`, so nothing else moves the peak.
 
 #[path = "it/common/mod.rs"]
 mod common;
@@ -68,6 +69,10 @@ fn request(bytes: &[u8], mime: &str) -> Value {
 
 /// Sends `n` copies of `body` at once; returns the peak growth in MiB.
 async fn flood(s: &TestServer, body: &Value, n: usize) -> u64 {
+    flood_expecting(s, body, n, 200).await
+}
+
+async fn flood_expecting(s: &TestServer, body: &Value, n: usize, want: u16) -> u64 {
     assert!(reset_peak(), "cannot reset VmHWM");
     let base = status_kib("VmRSS:");
     let sends = (0..n).map(|_| {
@@ -82,7 +87,7 @@ async fn flood(s: &TestServer, body: &Value, n: usize) -> u64 {
     });
     for r in futures::future::join_all(sends.collect::<Vec<_>>()).await {
         let (status, text) = r.unwrap();
-        assert_eq!(status, 200, "{text}");
+        assert_eq!(status, want, "{text}");
     }
     (status_kib("VmHWM:").saturating_sub(base)) >> 10
 }
@@ -93,6 +98,7 @@ async fn image_memory_stays_under_the_budget_whatever_arrives() {
         eprintln!("skipped: needs Linux /proc");
         return;
     }
+    let _alone = exclusive().await;
     let s = start_qwen(&[
         "--max-decode-memory",
         &BUDGET_MIB.to_string(),
@@ -119,5 +125,58 @@ async fn image_memory_stays_under_the_budget_whatever_arrives() {
     let grew = flood(&s, &request(&jpg, "image/jpeg"), 8).await;
     eprintln!("8 x 10000x10000 JPEG: peak RSS +{grew} MiB (budget {BUDGET_MIB} MiB)");
     assert!(grew < BUDGET_MIB + SLACK_MIB, "+{grew} MiB");
+    assert_eq!(s.get("/health").await.0, 200);
+}
+
+/// Eight 7 MB bodies, each held a few times over (the test's own client
+/// copies, the server's bytes, the parsed request): about 32 MiB apiece.
+const BODIES_MIB: u64 = 8 * 32;
+
+/// Client JSON that the template context amplifies: a 7 MB body of short
+/// tool-call argument strings (each fenced, about 100 bytes more) took
+/// +1.04 GB before; Llama 3.2's `custom_tools` nested 100 deep, printed
+/// with `tojson(indent=4)`, +4.4 GB. Both are refused (strings counted
+/// before fencing, rendering capped) within the slack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn template_amplification_stays_bounded() {
+    if !std::path::Path::new("/proc/self/clear_refs").exists() {
+        eprintln!("skipped: needs Linux /proc");
+        return;
+    }
+    let _alone = exclusive().await;
+    let f = fixtures();
+    let llama = f.dir.join("memory-llama32.jinja");
+    std::fs::write(&llama, tessera::fixtures::templates::LLAMA32_VISION).unwrap();
+    let s = start_qwen(&[
+        "--chat-template-file",
+        common::path(&llama),
+        "--max-queue",
+        "64",
+    ])
+    .await;
+    assert_eq!(s.post(&greedy(vec![text_part("hi")], 1)).await.0, 200);
+
+    let args = serde_json::to_string(&json!({"a": vec!["x"; 1_750_000]})).unwrap();
+    let body = json!({"messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}], "max_tokens": 1});
+    let grew = flood_expecting(&s, &body, 8, 400).await;
+    eprintln!("8 x 7 MB of short tool-call strings: peak RSS +{grew} MiB");
+    assert!(grew < BODIES_MIB, "+{grew} MiB");
+
+    // Nested 100 deep, 20,000 numbers at the bottom (no strings to count),
+    // each printed on a line of 400 spaces: the rendering cap stops it.
+    let mut nested = json!(vec![0; 20_000]);
+    for _ in 0..100 {
+        nested = json!({"a": nested});
+    }
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+        "chat_template_kwargs": {"custom_tools": [{"type": "function", "function": {
+            "name": "f", "description": "d", "parameters": nested}}]}});
+    let grew = flood_expecting(&s, &body, 8, 400).await;
+    eprintln!("8 x custom_tools nested 100 deep: peak RSS +{grew} MiB");
+    assert!(grew < BODIES_MIB, "+{grew} MiB");
     assert_eq!(s.get("/health").await.0, 200);
 }

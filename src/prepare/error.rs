@@ -47,6 +47,11 @@ impl PrepareError {
 
 impl From<TemplateError> for PrepareError {
     fn from(e: TemplateError) -> Self {
+        if e.too_big() {
+            return PrepareError::invalid(format!("the prompt is too long: {}", e.0))
+                .param("messages")
+                .code("context_length_exceeded");
+        }
         PrepareError::invalid(format!("{e}; check the order and roles of `messages`"))
             .param("messages")
     }

@@ -60,6 +60,41 @@ fn strip_generation_tags(src: &str) -> String {
     out
 }
 
+thread_local! {
+    /// Bytes one `tojson` may write during the current rendering (renders
+    /// run on blocking-pool threads, one at a time per thread), and
+    /// whether one hit it.
+    static OUTPUT_LIMIT: std::cell::Cell<(usize, bool)> = const { std::cell::Cell::new((usize::MAX, false)) };
+}
+
+/// Runs a rendering with `tojson` output capped at `limit` bytes: a
+/// template's `tojson(indent=4)` of deeply nested client JSON grew 8 MB
+/// into gigabytes before anything else could see it.
+pub fn with_output_limit<T>(limit: usize, render: impl FnOnce() -> T) -> T {
+    let before = OUTPUT_LIMIT.replace((limit, false));
+    let out = render();
+    let (_, hit) = OUTPUT_LIMIT.get();
+    OUTPUT_LIMIT.set((before.0, hit));
+    out
+}
+
+/// Whether the last rendering on this thread hit the `tojson` cap.
+pub fn output_limit_hit() -> bool {
+    OUTPUT_LIMIT.get().1
+}
+
+fn over_limit(out: &str) -> Result<(), Error> {
+    let (limit, _) = OUTPUT_LIMIT.get();
+    if out.len() > limit {
+        OUTPUT_LIMIT.set((limit, true));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "tojson output is larger than the prompt may be",
+        ));
+    }
+    Ok(())
+}
+
 /// Python's `json.dumps` as transformers calls it (`ensure_ascii=False` by default).
 fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let indent: Option<Value> = kwargs.get("indent")?;
@@ -110,6 +145,7 @@ fn newline(out: &mut String, opts: &JsonOpts, depth: usize) {
 }
 
 fn write_json(out: &mut String, v: &Value, opts: &JsonOpts, depth: usize) -> Result<(), Error> {
+    over_limit(out)?;
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),

@@ -19,11 +19,22 @@ pub(super) fn flatten(
     req: &ChatCompletionRequest,
     pm: &PromptModel,
 ) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), PrepareError> {
+    // Every message, and every string of a call's arguments, renders to a
+    // token at least: more of them than the context holds is refused
+    // before anything is fenced or rendered.
+    let room = pm.n_ctx_seq as usize;
+    if req.messages.len() > room {
+        return Err(too_long(format!(
+            "the request has {} messages, more than the {room} tokens of the context",
+            req.messages.len()
+        )));
+    }
+    let mut strings_left = room;
     let mut messages = Vec::with_capacity(req.messages.len());
     let mut urls = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let content = content(i, m, pm, &mut urls)?;
-        let tool_calls = tool_calls(i, m, &pm.fence)?;
+        let tool_calls = tool_calls(i, m, &pm.fence, &mut strings_left)?;
         if m.role == Role::Tool && m.tool_call_id.is_none() {
             return Err(PrepareError::invalid(format!(
                 "messages[{i}] has role `tool` but no tool_call_id; name the call it answers"
@@ -94,7 +105,12 @@ fn content(
 
 /// An assistant turn's calls, arguments parsed and every client string in
 /// them fenced.
-fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Value>, PrepareError> {
+fn tool_calls(
+    i: usize,
+    m: &ChatMessage,
+    fence: &TextFence,
+    strings_left: &mut usize,
+) -> Result<Option<Value>, PrepareError> {
     let Some(calls) = m.tool_calls.as_ref().filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
@@ -106,13 +122,22 @@ fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Val
     }
     let mut out = Vec::with_capacity(calls.len());
     for (j, c) in calls.iter().enumerate() {
+        let at = format!("messages[{i}].tool_calls[{j}]");
+        // Counted on the text, before parsing (a parsed one-letter string
+        // takes ~80 bytes) and fencing (~100 more).
+        *strings_left = strings_left
+            .checked_sub(strings_in_json_text(&c.function.arguments))
+            .ok_or_else(|| {
+                too_long(format!(
+                    "{at}.function.arguments: the tool calls of `messages` hold more strings than the tokens of the context"
+                ))
+            })?;
         let args: Value = serde_json::from_str(&c.function.arguments).map_err(|e| {
             PrepareError::invalid(format!(
                 "messages[{i}].tool_calls[{j}].function.arguments is not JSON text: {e}"
             ))
             .param(format!("messages[{i}].tool_calls[{j}].function.arguments"))
         })?;
-        let at = format!("messages[{i}].tool_calls[{j}]");
         out.push(json!({
             "id": plain_id(&c.id, &format!("{at}.id"))?,
             "type": "function",
@@ -123,6 +148,42 @@ fn tool_calls(i: usize, m: &ChatMessage, fence: &TextFence) -> Result<Option<Val
         }));
     }
     Ok(Some(Value::Array(out)))
+}
+
+fn too_long(msg: String) -> PrepareError {
+    PrepareError::invalid(msg)
+        .param("messages")
+        .code("context_length_exceeded")
+}
+
+/// Keys and strings of client JSON (each is fenced, and renders to a token
+/// at least). Recursion is bounded by the JSON parser's nesting limit.
+pub(super) fn count_strings(v: &Value) -> usize {
+    match v {
+        Value::String(_) => 1,
+        Value::Array(a) => a.iter().map(count_strings).sum(),
+        Value::Object(o) => o.values().map(|x| 1 + count_strings(x)).sum(),
+        _ => 0,
+    }
+}
+
+/// Strings (keys included) in JSON text, by its quotes: exact for valid
+/// JSON, and no allocation.
+fn strings_in_json_text(text: &str) -> usize {
+    let (mut n, mut inside, mut escaped) = (0, false, false);
+    for b in text.bytes() {
+        match (inside, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => inside = false,
+            (false, _, b'"') => {
+                inside = true;
+                n += 1;
+            }
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Call ids and function names are compared by templates (Mistral's checks
@@ -290,6 +351,14 @@ mod tests {
         assert_eq!(city["enum"][0], f.wrap("Paris"));
         assert_eq!(func["parameters"]["required"][0], f.wrap("city"));
         assert_eq!(func["parameters"]["type"], "object");
+    }
+
+    #[test]
+    fn strings_are_counted_on_the_text() {
+        let text = r#"{"a": ["x", "y\"z", "\\"], "b": 1}"#;
+        assert_eq!(strings_in_json_text(text), 5);
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(count_strings(&v), 5);
     }
 
     #[test]

@@ -324,6 +324,17 @@ fn response_grammar(schema: &serde_json::Value) -> Result<crate::engine::Grammar
 fn extras(req: &ChatCompletionRequest, pm: &PromptModel) -> Result<TemplateExtras, PrepareError> {
     let template = &pm.template;
     let kwargs = req.chat_template_kwargs.clone().unwrap_or_default();
+    // Each string is fenced (about 100 bytes more) and renders to a token
+    // at least: more than the context holds is refused before fencing.
+    let strings = messages::count_strings(&serde_json::Value::Object(kwargs.clone()));
+    if strings > pm.n_ctx_seq as usize {
+        return Err(PrepareError::invalid(format!(
+            "chat_template_kwargs holds {strings} strings, more than the {} tokens of the context",
+            pm.n_ctx_seq
+        ))
+        .param("chat_template_kwargs")
+        .code("context_length_exceeded"));
+    }
     let mut extras = TemplateExtras {
         kwargs: messages::fence_kwargs(&pm.fence, kwargs),
         ..TemplateExtras::default()

@@ -14,6 +14,8 @@ pub struct PromptModel {
     pub fence: TextFence,
     pub tokenizer: PromptTokenizer,
     pub media_marker: String,
+    /// Tokens one sequence holds: what a prompt must fit.
+    pub n_ctx_seq: u32,
 }
 
 /// `--chat-template-file`: its path and source.
@@ -22,10 +24,12 @@ pub type TemplateFile = (String, String);
 impl PromptModel {
     pub(super) fn build(info: &ModelInfo, file: Option<&TemplateFile>) -> Result<Self, String> {
         let (bos, eos) = (info.bos.clone(), info.eos.clone());
-        let template = match file {
+        let n_ctx_seq = info.n_ctx / info.parallel.max(1);
+        let mut template = match file {
             Some((path, source)) => ChatTemplate::from_file(path, source, bos.clone(), eos)?,
             None => ChatTemplate::new(info.chat_template.clone(), bos.clone(), eos),
         };
+        template.set_limits(super::template::RenderLimits::for_context(n_ctx_seq));
         let fence = TextFence::random();
         let vocab = info.vocab.model().vocab();
         let bos_text = (vocab.should_add_bos() && !bos.is_empty()).then_some(bos);
@@ -34,7 +38,7 @@ impl PromptModel {
             fence.clone(),
             info.media_marker.clone(),
             bos_text,
-            info.n_ctx / info.parallel,
+            n_ctx_seq,
         );
         tracing::info!("chat template: {}", template.origin.name());
         Ok(PromptModel {
@@ -42,6 +46,7 @@ impl PromptModel {
             fence,
             tokenizer,
             media_marker: info.media_marker.clone(),
+            n_ctx_seq,
         })
     }
 }

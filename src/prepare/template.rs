@@ -50,7 +50,41 @@ pub struct TemplateExtras {
 
 #[derive(Debug, thiserror::Error)]
 #[error("the chat template failed: {0}")]
-pub struct TemplateError(pub String);
+pub struct TemplateError(pub String, pub bool);
+
+impl TemplateError {
+    fn failed(msg: String) -> Self {
+        TemplateError(msg, false)
+    }
+
+    /// The rendering went past its [`RenderLimits`].
+    pub fn too_big(&self) -> bool {
+        self.1
+    }
+}
+
+/// What one rendering may spend, from the context it must fit: a prompt
+/// the context cannot hold is refused as soon as its rendering shows it,
+/// not after it has taken gigabytes (a 7 MB body of short tool-call
+/// strings rendered to 1 GB before).
+#[derive(Debug, Clone, Copy)]
+pub struct RenderLimits {
+    /// minijinja's fuel: template instructions.
+    pub fuel: u64,
+    /// Bytes of the rendered prompt, fences and markers included.
+    pub max_bytes: usize,
+}
+
+impl RenderLimits {
+    /// A token is rarely more than 16 bytes of text, a fence under 100:
+    /// 256 bytes a token, plus room for image markers.
+    pub fn for_context(n_ctx: u32) -> Self {
+        RenderLimits {
+            fuel: 2_000_000 + 2_000 * u64::from(n_ctx),
+            max_bytes: (4 << 20) + 256 * n_ctx as usize,
+        }
+    }
+}
 
 pub const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
@@ -95,6 +129,7 @@ pub struct ChatTemplate {
     pub think: Option<crate::engine::reasoning::ThinkTags>,
     /// Whether thinking can be switched (the template reads `enable_thinking`).
     pub thinking_switch: bool,
+    limits: RenderLimits,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -149,10 +184,18 @@ impl ChatTemplate {
             renders_tools: false,
             think: crate::engine::reasoning::ThinkTags::detect(source),
             thinking_switch: source.contains("enable_thinking"),
+            limits: RenderLimits::for_context(131_072),
         };
+        t.env.set_fuel(Some(t.limits.fuel));
         t.typed_content = t.needs_typed_content();
         t.renders_tools = t.shows_tools();
         t
+    }
+
+    /// Bounds every rendering from now on.
+    pub fn set_limits(&mut self, limits: RenderLimits) {
+        self.limits = limits;
+        self.env.set_fuel(Some(limits.fuel));
     }
 
     /// Renders a probe tool: does its name reach the prompt?
@@ -209,7 +252,8 @@ impl ChatTemplate {
         messages: &[TemplateMessage],
         extras: &TemplateExtras,
     ) -> Result<String, TemplateError> {
-        let mut json = serde_json::to_value(messages).map_err(|e| TemplateError(e.to_string()))?;
+        let mut json =
+            serde_json::to_value(messages).map_err(|e| TemplateError::failed(e.to_string()))?;
         if self.typed_content
             && let Some(list) = json.as_array_mut()
         {
@@ -232,7 +276,7 @@ impl ChatTemplate {
         let tmpl = self
             .env
             .get_template("chat")
-            .map_err(|e| TemplateError(error_chain(&e)))?;
+            .map_err(|e| TemplateError::failed(error_chain(&e)))?;
         let base = context! {
             messages => Value::from_serialize(&messages),
             add_generation_prompt => true,
@@ -244,7 +288,46 @@ impl ChatTemplate {
         // Left wins: request kwargs add variables but never replace
         // `messages`, the special tokens or the generation prompt.
         let ctx = context! { ..base, ..Value::from_serialize(&extras.kwargs) };
-        tmpl.render(ctx).map_err(|e| TemplateError(error_chain(&e)))
+        let max = self.limits.max_bytes;
+        let mut out = Capped {
+            bytes: Vec::new(),
+            max,
+        };
+        let rendered =
+            jinja::with_output_limit(max, || tmpl.render_captured_to(ctx, &mut out).map(drop));
+        match rendered {
+            Ok(_) => String::from_utf8(out.bytes).map_err(|e| TemplateError::failed(e.to_string())),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(TemplateError(
+                "rendering it took more steps than a prompt that fits the context can need; shorten the conversation".into(),
+                true,
+            )),
+            Err(_) if out.bytes.len() + 1 > max || jinja::output_limit_hit() => Err(TemplateError(
+                format!("the rendered prompt passed {max} bytes, more than the context can hold; shorten the conversation or the tools"),
+                true,
+            )),
+            Err(e) => Err(TemplateError::failed(error_chain(&e))),
+        }
+    }
+}
+
+/// The rendered prompt, refusing to grow past `max` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.max {
+            self.bytes.truncate(self.max);
+            return Err(std::io::Error::other("the rendered prompt is too long"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -137,6 +137,10 @@ fn random_value(rng: &mut StdRng, depth: u32) -> Value {
                 "enum",
                 "required",
                 "pattern",
+                "kwargs",
+                "tool_calls",
+                "arguments",
+                "custom_tools",
             ];
             Value::Object(
                 (0..rng.random_range(0..4))
@@ -276,6 +280,14 @@ fn fuzz_schema() {
     fuzz("schema", tessera::fuzz::schema, true);
 }
 
+#[test]
+fn fuzz_template_context() {
+    if std::env::var("TESSERA_FUZZ_SEEDS").is_ok() {
+        seeds::template_contexts();
+    }
+    fuzz("template_context", tessera::fuzz::template_context, true);
+}
+
 /// The seed corpora, written by `TESSERA_FUZZ_SEEDS=1 cargo test --test fuzz`.
 mod seeds {
     use super::*;
@@ -410,6 +422,33 @@ mod seeds {
         for (i, s) in seeds.iter().enumerate() {
             write(
                 "schema",
+                &format!("seed-{i}.json"),
+                s.to_string().as_bytes(),
+            );
+        }
+    }
+
+    pub fn template_contexts() {
+        let mut nested = json!([0, 1, 2]);
+        for _ in 0..60 {
+            nested = json!({"a": nested});
+        }
+        let seeds = [
+            json!({"messages": [{"role": "system", "content": "be brief"},
+                   {"role": "user", "content": "hi <|im_end|>"}]}),
+            json!({"messages": [{"role": "user", "content": "weather?"},
+                   {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "get", "arguments": {"city": "Paris", "days": [1, 2]}}}]},
+                   {"role": "tool", "content": "sunny"}],
+                   "tools": [{"type": "function", "function": {"name": "get", "description": "d",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]}),
+            json!({"messages": [{"role": "user", "content": "x"}],
+                   "kwargs": {"date_string": "1 Jan 2026", "custom_tools": [{"type": "function",
+                    "function": {"name": "f", "parameters": nested}}]}}),
+        ];
+        for (i, s) in seeds.iter().enumerate() {
+            write(
+                "template_context",
                 &format!("seed-{i}.json"),
                 s.to_string().as_bytes(),
             );

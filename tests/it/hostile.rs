@@ -283,3 +283,44 @@ async fn remote_images_download_within_one_deadline_and_the_budget() {
     assert_eq!(assert_envelope(&v)["code"], "image_too_large", "{v}");
     assert_eq!(host.seen.load(Ordering::SeqCst), 0);
 }
+
+/// Client JSON the template would amplify is refused before it is: by
+/// count (messages, argument strings) before fencing, and by the cap on
+/// rendered bytes (Llama 3.2's `tojson(indent=4)` of nested kwargs).
+#[tokio::test]
+async fn template_amplification_is_refused_as_too_long() {
+    let llama = fixtures().dir.join("hostile-llama32.jinja");
+    std::fs::write(&llama, tessera::fixtures::templates::LLAMA32_VISION).unwrap();
+    let s = start_mlp(&["--chat-template-file", path(&llama)]).await;
+    let args = serde_json::to_string(&json!({"a": vec!["x"; 100_000]})).unwrap();
+    let calls = json!({"max_tokens": 1, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]});
+    let many = json!({"max_tokens": 1,
+        "messages": vec![json!({"role": "user", "content": ""}); 100_000]});
+    let mut nested = json!(vec![0; 20_000]);
+    for _ in 0..100 {
+        nested = json!({"a": nested});
+    }
+    let deep = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+        "chat_template_kwargs": {"custom_tools": [{"type": "function", "function": {
+            "name": "f", "description": "d", "parameters": nested}}]}});
+    for (body, says) in [
+        (calls, "more strings than"),
+        (many, "100000 messages"),
+        (deep, "the rendered prompt passed"),
+    ] {
+        let (status, v) = s.post(&body).await;
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(
+            assert_envelope(&v)["code"],
+            "context_length_exceeded",
+            "{v}"
+        );
+        assert!(error_message(&v).contains(says), "{v}");
+    }
+    let (status, _) = s.post(&greedy(vec![text_part("hi")], 1)).await;
+    assert_eq!(status, 200);
+}
