@@ -34,9 +34,7 @@ const SCHEMA_ONE: &[&str] = &["items", "additionalProperties", "additionalItems"
 /// Keys whose value is a list of schemas.
 const SCHEMA_LISTS: &[&str] = &["oneOf", "anyOf", "allOf", "prefixItems"];
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SchemaError(pub String);
+pub use super::schema_limits::SchemaError;
 
 /// Refuses schemas using a keyword the grammar cannot enforce, naming it
 /// and where it is (a JSON pointer).

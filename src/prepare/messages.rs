@@ -25,7 +25,7 @@ pub(super) fn flatten(
     let room = pm.n_ctx_seq as usize;
     if req.messages.len() > room {
         return Err(too_long(format!(
-            "the request has {} messages, more than the {room} tokens of the context",
+            "the request has {} messages, which take at least as many tokens, more than the {room} of the context",
             req.messages.len()
         )));
     }

@@ -9,9 +9,13 @@
 //! OpenAI's structured outputs allow 5,000 properties and 1,000 enum
 //! values in all; ours are no tighter for schemas a person writes.
 
-use super::grammar::SchemaError;
 use serde_json::Value;
 use std::collections::HashMap;
+
+/// A schema refused, and why (a message for the client).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SchemaError(pub String);
 
 /// Schema objects in all (every property, item and branch is one).
 pub const MAX_NODES: usize = 10_000;

@@ -292,6 +292,7 @@ impl ChatTemplate {
         let mut out = Capped {
             bytes: Vec::new(),
             max,
+            hit: false,
         };
         let rendered =
             jinja::with_output_limit(max, || tmpl.render_captured_to(ctx, &mut out).map(drop));
@@ -301,8 +302,8 @@ impl ChatTemplate {
                 "rendering it took more steps than a prompt that fits the context can need; shorten the conversation".into(),
                 true,
             )),
-            Err(_) if out.bytes.len() + 1 > max || jinja::output_limit_hit() => Err(TemplateError(
-                format!("the rendered prompt passed {max} bytes, more than the context can hold; shorten the conversation or the tools"),
+            Err(_) if out.hit || jinja::output_limit_hit() => Err(TemplateError(
+                format!("the rendered prompt passed {max} bytes: it takes at least more tokens than the context holds; shorten the conversation or the tools"),
                 true,
             )),
             Err(e) => Err(TemplateError::failed(error_chain(&e))),
@@ -314,12 +315,13 @@ impl ChatTemplate {
 struct Capped {
     bytes: Vec<u8>,
     max: usize,
+    hit: bool,
 }
 
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.bytes.len() + buf.len() > self.max {
-            self.bytes.truncate(self.max);
+            self.hit = true;
             return Err(std::io::Error::other("the rendered prompt is too long"));
         }
         self.bytes.extend_from_slice(buf);

@@ -309,7 +309,7 @@ async fn template_amplification_is_refused_as_too_long() {
             "name": "f", "description": "d", "parameters": nested}}]}});
     for (body, says) in [
         (calls, "more strings than"),
-        (many, "100000 messages"),
+        (many, "100000 messages, which take at least"),
         (deep, "the rendered prompt passed"),
     ] {
         let (status, v) = s.post(&body).await;

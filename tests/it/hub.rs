@@ -379,6 +379,7 @@ async fn a_malicious_hub_cannot_write_outside_the_cache_or_past_a_size() {
     };
     hub.files = hub_with_fixtures().files.clone();
     let endpoint = serve_hub(Arc::new(hub)).await;
+    let _ = std::fs::remove_dir_all(fixtures().dir.join("hub-caches/evil"));
     let cache = fresh_cache("evil/a/b/c/d/e");
     let err = resolve(&format!("{REPO}:Q4_K_M"), &opts(&endpoint, &cache))
         .await
