@@ -156,28 +156,10 @@ impl Client {
                 what: format!("{file}: the hub answered {}", head.status()),
             });
         }
-        let header = |name: &str| {
-            head.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let etag = header("x-linked-etag")
-            .or_else(|| header(ETAG.as_str()))
-            .map(|e| clean_etag(&e))
-            .filter(|e| names::is_etag(e))
-            .ok_or_else(|| HubError::Hub {
-                repo: repo.into(),
-                what: format!("{file}: no usable ETag in the hub's answer"),
-            })?;
-        // Without a size nothing would bound the write.
-        let size = header("x-linked-size")
-            .or_else(|| header(CONTENT_LENGTH.as_str()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| HubError::Hub {
-                repo: repo.into(),
-                what: format!("{file}: the hub did not say the file's size"),
-            })?;
+        let (etag, size) = blob_facts(head.headers()).map_err(|what| HubError::Hub {
+            repo: repo.into(),
+            what: format!("{file}: {what}"),
+        })?;
         let blob = cache.blob(&etag)?;
         let complete = std::fs::metadata(&blob).is_ok_and(|m| m.len() == size);
         if !complete {
@@ -243,32 +225,20 @@ impl Client {
                 .truncate(!resumed)
                 .open(&part)?;
             bar.set_position(if resumed { have } else { 0 });
-            let mut body = resp.bytes_stream();
-            let mut cut = false;
-            let mut written = if resumed { have } else { 0 };
-            while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        written += bytes.len() as u64;
-                        if written > size {
-                            drop(out);
-                            let _ = std::fs::remove_file(&part);
-                            bar.abandon();
-                            return Err(io(format!(
-                                "{}: the hub sent more than the {size} bytes it announced; nothing was kept",
-                                names::printable(file)
-                            )));
-                        }
-                        out.write_all(&bytes)?;
-                        bar.inc(bytes.len() as u64);
-                    }
-                    Err(e) => {
-                        last_error = e.to_string();
-                        cut = true;
-                        break;
-                    }
+            let written = if resumed { have } else { 0 };
+            let cut = match write_body(resp, &mut out, (written, size), file, &bar).await {
+                Ok(cut) => cut,
+                Err(e) => {
+                    drop(out);
+                    let _ = std::fs::remove_file(&part);
+                    bar.abandon();
+                    return Err(e);
                 }
+            };
+            if let Some(e) = &cut {
+                last_error = e.clone();
             }
+            let cut = cut.is_some();
             out.flush()?;
             let now = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
             if !cut && now >= size {
@@ -287,6 +257,51 @@ impl Client {
             names::printable(&last_error)
         )))
     }
+}
+
+/// The blob's name (its ETag) and size from the hub's metadata headers.
+/// Without a size nothing would bound the write, so one is required.
+fn blob_facts(headers: &reqwest::header::HeaderMap) -> Result<(String, u64), &'static str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let etag = header("x-linked-etag")
+        .or_else(|| header(ETAG.as_str()))
+        .map(clean_etag)
+        .filter(|e| names::is_etag(e))
+        .ok_or("no usable ETag in the hub's answer")?;
+    let size = header("x-linked-size")
+        .or_else(|| header(CONTENT_LENGTH.as_str()))
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or("the hub did not say the file's size")?;
+    Ok((etag, size))
+}
+
+/// Appends a response body to `out` (which holds `written` bytes), never
+/// past `size`: more is an error, and the caller keeps nothing. A cut
+/// connection is `Some(why)`, to be resumed.
+async fn write_body(
+    resp: reqwest::Response,
+    out: &mut std::fs::File,
+    (mut written, size): (u64, u64),
+    file: &str,
+    bar: &ProgressBar,
+) -> Result<Option<String>, HubError> {
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let bytes = match chunk {
+            Ok(b) => b,
+            Err(e) => return Ok(Some(e.to_string())),
+        };
+        written += bytes.len() as u64;
+        if written > size {
+            return Err(io(format!(
+                "{}: the hub sent more than the {size} bytes it announced; nothing was kept",
+                names::printable(file)
+            )));
+        }
+        out.write_all(&bytes)?;
+        bar.inc(bytes.len() as u64);
+    }
+    Ok(None)
 }
 
 /// Refuses a download the disk cannot hold, before writing any of it.
