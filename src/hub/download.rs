@@ -175,6 +175,19 @@ impl Client {
         Ok(cache.link(commit, file, &etag)?)
     }
 
+    /// GET of `url` from byte `have` on (a Range request when above 0).
+    async fn get_from(&self, url: &str, have: u64) -> Result<reqwest::Response, String> {
+        let mut req = self.auth(self.http.get(url));
+        if have > 0 {
+            req = req.header(RANGE, format!("bytes={have}-"));
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("the hub answered {}", resp.status()));
+        }
+        Ok(resp)
+    }
+
     /// Downloads into `<blob>.incomplete`, resuming after cuts, then renames.
     async fn download(
         &self,
@@ -186,37 +199,21 @@ impl Client {
         let part = PathBuf::from(format!("{}.incomplete", blob.display()));
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         room_for(blob, size.saturating_sub(have))?;
-        let bar = ProgressBar::new(size);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(names::printable(file));
+        let bar = progress(size, file);
         let mut last_error = String::new();
         for _ in 0..ATTEMPTS {
             let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
             if have >= size {
                 break;
             }
-            let mut req = self.auth(self.http.get(url));
-            if have > 0 {
-                req = req.header(RANGE, format!("bytes={have}-"));
-            }
-            let resp = match req.send().await {
+            let resp = match self.get_from(url, have).await {
                 Ok(r) => r,
                 Err(e) => {
-                    last_error = e.to_string();
+                    last_error = e;
                     continue;
                 }
             };
             let resumed = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
-            if !resp.status().is_success() {
-                last_error = format!("the hub answered {}", resp.status());
-                continue;
-            }
             // A server that ignores Range sends everything again: start over.
             let mut out = std::fs::OpenOptions::new()
                 .create(true)
@@ -257,6 +254,20 @@ impl Client {
             names::printable(&last_error)
         )))
     }
+}
+
+/// A progress bar for `file` (hidden when stderr is not a terminal).
+fn progress(size: u64, file: &str) -> ProgressBar {
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(names::printable(file));
+    bar
 }
 
 /// The blob's name (its ETag) and size from the hub's metadata headers.
