@@ -3,7 +3,6 @@
 //! default (`general.sampling.*` of the GGUF, else llama-server's).
 
 use super::error::PrepareError;
-use super::grammar;
 use super::schema_limits::Tally;
 use super::tools::{ToolChoice, ToolSpec};
 use crate::engine::SamplingParams;
@@ -269,8 +268,8 @@ fn tools(req: &ChatCompletionRequest, tally: &mut Tally) -> Result<Option<ToolPl
             ))
             .param(format!("{param}.parameters")));
         }
-        grammar::check_schema(&parameters)
-            .and_then(|()| tally.add(&parameters))
+        tally
+            .add(&parameters)
             .map_err(|e| PrepareError::invalid(e.0).param(format!("{param}.parameters")))?;
         let mut def =
             json!({"type": "function", "function": {"name": f.name, "parameters": parameters}});
@@ -312,8 +311,8 @@ fn response_schema(
             .clone()
             .unwrap_or_else(|| json!({"type": "object"})),
     };
-    grammar::check_schema(&schema)
-        .and_then(|()| tally.add(&schema))
+    tally
+        .add(&schema)
         .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))?;
     Ok(Some(schema))
 }

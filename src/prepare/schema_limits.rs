@@ -1,5 +1,7 @@
-//! What a client's JSON schema may cost before llama.cpp's converter sees
-//! it. The converter recurses through `$ref` chains on the caller's stack
+//! What a client's JSON schema may hold and cost before llama.cpp's
+//! converter sees it, in one walk of the document. Keywords the converter
+//! does not enforce are refused by name and place, never silently
+//! ignored. The converter recurses through `$ref` chains on the caller's stack
 //! (1,600 links overflowed a tokio worker) and takes cubic time in an
 //! object's optional properties (800 took 1 s, 1,200 took 7 s), and the
 //! grammar it writes is walked by the sampler at every step, so each of
@@ -16,6 +18,28 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct SchemaError(pub String);
+
+/// Keywords the converter does not enforce.
+const UNSUPPORTED: &[&str] = &[
+    "not",
+    "if",
+    "then",
+    "else",
+    "patternProperties",
+    "propertyNames",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+    "multipleOf",
+    "minProperties",
+    "maxProperties",
+];
 
 /// Schema objects in all (every property, item and branch is one).
 pub const MAX_NODES: usize = 10_000;
@@ -44,7 +68,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Counts one schema document against the caps.
+    /// Checks one schema document's keywords and counts it against the caps.
     pub fn add(&mut self, schema: &Value) -> Result<(), SchemaError> {
         self.walk(schema, "#", 0)?;
         Depth::new(schema).check()
@@ -87,6 +111,7 @@ impl Tally {
         }
         for (k, child) in obj {
             let here = format!("{at}/{k}");
+            supported(k, child, &here)?;
             match child {
                 Value::Object(m) if is_map(k) => {
                     for (name, sub) in m {
@@ -104,6 +129,25 @@ impl Tally {
         }
         Ok(())
     }
+}
+
+/// Refuses a keyword the grammar cannot enforce, and a remote `$ref`,
+/// naming where it is (a JSON pointer).
+fn supported(k: &str, v: &Value, here: &str) -> Result<(), SchemaError> {
+    if UNSUPPORTED.contains(&k) {
+        return Err(SchemaError(format!(
+            "the JSON schema keyword `{k}` (at {here}) is not supported by constrained decoding; remove it"
+        )));
+    }
+    if k == "$ref"
+        && let Some(r) = v.as_str()
+        && !r.starts_with('#')
+    {
+        return Err(SchemaError(format!(
+            "only local `$ref`s (\"#/...\") are supported, not `{r}` (at {here})"
+        )));
+    }
+    Ok(())
 }
 
 fn properties(obj: &serde_json::Map<String, Value>, n: usize, at: &str) -> Result<(), SchemaError> {
@@ -212,22 +256,23 @@ impl<'a> Depth<'a> {
     }
 }
 
+/// `$defs.a0` -> `a1` -> ... -> `a{n}`, a string: the shape of the chain
+/// that overflowed a worker's stack at 1,600 links (tests, fuzz seeds).
+#[cfg(any(test, feature = "testing"))]
+pub fn ref_chain(n: usize) -> Value {
+    let mut defs = serde_json::Map::new();
+    for i in 0..n {
+        let next = serde_json::json!({"$ref": format!("#/$defs/a{}", i + 1)});
+        defs.insert(format!("a{i}"), next);
+    }
+    defs.insert(format!("a{n}"), serde_json::json!({"type": "string"}));
+    serde_json::json!({"$ref": "#/$defs/a0", "$defs": defs})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn chain(n: usize) -> Value {
-        let mut defs = serde_json::Map::new();
-        for i in 0..n {
-            defs.insert(
-                format!("a{i}"),
-                json!({"$ref": format!("#/$defs/a{}", i + 1)}),
-            );
-        }
-        defs.insert(format!("a{n}"), json!({"type": "string"}));
-        json!({"$ref": "#/$defs/a0", "$defs": defs})
-    }
 
     fn check(s: &Value) -> Result<(), SchemaError> {
         Tally::default().add(s)
@@ -235,8 +280,8 @@ mod tests {
 
     #[test]
     fn a_long_reference_chain_is_refused_by_name() {
-        assert!(check(&chain(MAX_DEPTH - 2)).is_ok());
-        let e = check(&chain(1_600)).unwrap_err();
+        assert!(check(&ref_chain(MAX_DEPTH - 2)).is_ok());
+        let e = check(&ref_chain(1_600)).unwrap_err();
         assert!(
             e.0.contains("deeper than 64") && e.0.contains("$ref"),
             "{e}"
