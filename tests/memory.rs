@@ -144,9 +144,10 @@ async fn template_amplification_stays_bounded() {
         return;
     }
     let _alone = exclusive().await;
-    let f = fixtures();
-    let llama = f.dir.join("memory-llama32.jinja");
-    std::fs::write(&llama, tessera::fixtures::templates::LLAMA32_VISION).unwrap();
+    let llama = template_file(
+        "memory-llama32.jinja",
+        tessera::fixtures::templates::LLAMA32_VISION,
+    );
     let s = start_qwen(&[
         "--chat-template-file",
         common::path(&llama),
@@ -156,25 +157,14 @@ async fn template_amplification_stays_bounded() {
     .await;
     assert_eq!(s.post(&greedy(vec![text_part("hi")], 1)).await.0, 200);
 
-    let args = serde_json::to_string(&json!({"a": vec!["x"; 1_750_000]})).unwrap();
-    let body = json!({"messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-            "function": {"name": "f", "arguments": args}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "ok"}], "max_tokens": 1});
+    let body = tool_call_strings(1_750_000);
     let grew = flood_expecting(&s, &body, 8, 400).await;
     eprintln!("8 x 7 MB of short tool-call strings: peak RSS +{grew} MiB");
     assert!(grew < BODIES_MIB, "+{grew} MiB");
 
     // Nested 100 deep, 20,000 numbers at the bottom (no strings to count),
     // each printed on a line of 400 spaces: the rendering cap stops it.
-    let mut nested = json!(vec![0; 20_000]);
-    for _ in 0..100 {
-        nested = json!({"a": nested});
-    }
-    let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
-        "chat_template_kwargs": {"custom_tools": [{"type": "function", "function": {
-            "name": "f", "description": "d", "parameters": nested}}]}});
+    let body = nested_custom_tools(100, 20_000);
     let grew = flood_expecting(&s, &body, 8, 400).await;
     eprintln!("8 x custom_tools nested 100 deep: peak RSS +{grew} MiB");
     assert!(grew < BODIES_MIB, "+{grew} MiB");

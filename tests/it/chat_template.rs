@@ -20,12 +20,6 @@ fn broken_template_model() -> std::path::PathBuf {
     path
 }
 
-fn template_file(name: &str, body: &str) -> std::path::PathBuf {
-    let path = fixtures().dir.join(name);
-    std::fs::write(&path, body).expect("write template");
-    path
-}
-
 #[tokio::test]
 async fn a_template_that_does_not_compile_is_reported_not_hidden() {
     let model = broken_template_model();

@@ -393,20 +393,8 @@ mod seeds {
         }
     }
 
-    /// `$defs.a0` -> ... -> `a{n}`.
-    fn chain(n: usize) -> Value {
-        let mut defs = serde_json::Map::new();
-        for i in 0..n {
-            defs.insert(
-                format!("a{i}"),
-                json!({"$ref": format!("#/$defs/a{}", i + 1)}),
-            );
-        }
-        defs.insert(format!("a{n}"), json!({"type": "string"}));
-        json!({"$ref": "#/$defs/a0", "$defs": defs})
-    }
-
     pub fn schemas() {
+        use tessera::prepare::schema_limits::ref_chain;
         let seeds = [
             json!({"type": "object", "properties": {"a": {"type": "integer", "minimum": 0},
                    "b": {"type": "array", "items": {"enum": ["x", "y"]}, "maxItems": 3}},
@@ -415,8 +403,8 @@ mod seeds {
                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}}}),
             json!({"anyOf": [{"$ref": "#/definitions/a"}, {"type": "string", "pattern": "^[a-z]+$"}],
                    "definitions": {"a": {"oneOf": [{"const": 1}, {"type": "null"}]}}}),
-            chain(40),
-            chain(1_600),
+            ref_chain(40),
+            ref_chain(1_600),
             json!({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}),
         ];
         for (i, s) in seeds.iter().enumerate() {

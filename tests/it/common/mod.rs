@@ -51,6 +51,38 @@ pub async fn start(args: &[&str]) -> TestServer {
     }
 }
 
+/// A chat template written into the fixtures folder, for
+/// `--chat-template-file`.
+pub fn template_file(name: &str, body: &str) -> PathBuf {
+    let path = fixtures().dir.join(name);
+    std::fs::write(&path, body).expect("write template");
+    path
+}
+
+/// A conversation whose one past tool call has arguments of `n`
+/// one-letter strings (each fenced, were it let through).
+pub fn tool_call_strings(n: usize) -> Value {
+    let args = serde_json::to_string(&json!({"a": vec!["x"; n]})).expect("JSON");
+    json!({"max_tokens": 1, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
+}
+
+/// Llama 3.2's `custom_tools` kwarg with parameters nested `depth` deep
+/// over `numbers` zeros: no strings to count, and each number on a line
+/// of `4 * depth` spaces under its `tojson(indent=4)`.
+pub fn nested_custom_tools(depth: usize, numbers: usize) -> Value {
+    let mut nested = json!(vec![0; numbers]);
+    for _ in 0..depth {
+        nested = json!({"a": nested});
+    }
+    json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+        "chat_template_kwargs": {"custom_tools": [{"type": "function", "function": {
+            "name": "f", "description": "d", "parameters": nested}}]}})
+}
+
 pub fn path(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
