@@ -326,7 +326,7 @@ fn extras(req: &ChatCompletionRequest, pm: &PromptModel) -> Result<TemplateExtra
     let kwargs = req.chat_template_kwargs.clone().unwrap_or_default();
     // Each string is fenced (about 100 bytes more) and renders to a token
     // at least: more than the context holds is refused before fencing.
-    let strings = messages::count_strings(&serde_json::Value::Object(kwargs.clone()));
+    let strings = kwargs.len() + kwargs.values().map(messages::count_strings).sum::<usize>();
     if strings > pm.n_ctx_seq as usize {
         return Err(PrepareError::invalid(format!(
             "chat_template_kwargs holds {strings} strings, more than the {} tokens of the context",
