@@ -43,6 +43,7 @@ pub fn image_pipeline(bytes: &[u8]) {
         rule: PieceRule::Fixed,
         thumbnail_budget: 75,
         tiling: crate::vision::TilingPolicy::Fit,
+        slices_itself: false,
     };
     let dynamic = ProjectorProfile {
         tile_size: 112,
@@ -50,10 +51,13 @@ pub fn image_pipeline(bytes: &[u8]) {
         rule: PieceRule::Dynamic {
             unit: 28,
             overhead: 2,
+            per_row: 0,
             min_tokens: 4,
+            max_tokens: 4096,
         },
         thumbnail_budget: 16,
         tiling: crate::vision::TilingPolicy::Internvl,
+        slices_itself: false,
     };
     for (profile, detail) in [
         (fixed, RequestedDetail::High),

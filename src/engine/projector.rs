@@ -28,10 +28,11 @@ struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    /// mtmd's chunks for a blank `w` x `h` image (preprocessed, not encoded).
+    /// mtmd's chunks for a `w` x `h` image without pixels: mtmd counts its
+    /// tokens exactly as for a real one and touches no pixel, so probes
+    /// of any size cost nothing.
     fn chunks(&self, w: u32, h: u32) -> Result<MtmdInputChunks, String> {
-        let bitmap = MtmdBitmap::from_image_data(w, h, &vec![128u8; (w * h * 3) as usize])
-            .map_err(|e| e.to_string())?;
+        let bitmap = MtmdBitmap::placeholder(w, h).map_err(|e| e.to_string())?;
         let text = MtmdInputText {
             text: self.marker.to_string(),
             add_special: false,
@@ -74,6 +75,10 @@ pub fn measure(
     let budget = settings.thumbnail_budget;
     let projector = meta.str("clip.projector_type");
     let tiling = super::families::tiling(projector.as_deref(), settings.tiling);
+    let slices_itself = projector
+        .as_deref()
+        .and_then(super::families::family)
+        .is_some_and(|f| f.slices_itself);
     if longest_edge
         && let Some(longest) = get("clip.vision.preproc_image_size")
         && let Some(n) = measure_native(&probe, native, longest)?
@@ -84,6 +89,7 @@ pub fn measure(
             rule: PieceRule::NativeSlices(n),
             thumbnail_budget: budget,
             tiling,
+            slices_itself,
         });
     }
 
@@ -96,44 +102,17 @@ pub fn measure(
         } else {
             settings.tile_size
         };
-        return fixed(&probe, tile_size, budget, tiling);
+        return fixed(&probe, tile_size, budget, tiling, slices_itself);
     }
-    // Dynamic: find the pixel unit that one token covers (patch x merge).
-    for merge in 1..=4u32 {
-        let unit = patch * merge;
-        let want = if settings.tile_size == 0 {
-            448
-        } else {
-            settings.tile_size
-        };
-        let k = (want as f64 / unit as f64).round().max(1.0) as u32;
-        let tile_size = k * unit;
-        let tile_tokens = probe.cost(tile_size, tile_size)?;
-        let Some(overhead) = tile_tokens.checked_sub(k * k) else {
-            continue;
-        };
-        let half = (k / 2).max(1);
-        let consistent = probe.cost(tile_size, half * unit)? == k * half + overhead
-            && probe.cost(half * unit, tile_size)? == k * half + overhead
-            && probe.cost((k - 1).max(1) * unit, k * unit)? == (k - 1).max(1) * k + overhead;
-        if !consistent {
-            continue;
-        }
-        // Smallest grid the projector does not upscale.
-        let mut min_tokens = 1;
-        while min_tokens < 256 && probe.cost(min_tokens * unit, unit)? != min_tokens + overhead {
-            min_tokens += 1;
-        }
+    if let Some(rule) = measure_dynamic(&probe, patch, settings.tile_size)? {
+        let tile_size = settings_tile(settings.tile_size, rule);
         return Ok(ProjectorProfile {
             tile_size,
-            tile_tokens,
-            rule: PieceRule::Dynamic {
-                unit,
-                overhead,
-                min_tokens,
-            },
+            tile_tokens: probe.cost(tile_size, tile_size)?,
+            rule,
             thumbnail_budget: budget,
             tiling,
+            slices_itself,
         });
     }
     // A projector that sizes images in its own way: send every piece at one
@@ -143,7 +122,7 @@ pub fn measure(
     } else {
         settings.tile_size
     };
-    fixed(&probe, tile_size, budget, tiling)
+    fixed(&probe, tile_size, budget, tiling, slices_itself)
 }
 
 /// The price of every grid the longest-edge rule can produce, probed
@@ -181,6 +160,7 @@ fn fixed(
     tile_size: u32,
     budget: u32,
     tiling: TilingPolicy,
+    slices_itself: bool,
 ) -> Result<ProjectorProfile, String> {
     Ok(ProjectorProfile {
         tile_size,
@@ -188,5 +168,71 @@ fn fixed(
         rule: PieceRule::Fixed,
         thumbnail_budget: budget,
         tiling,
+        slices_itself,
     })
 }
+
+/// The tile side for a dynamic projector: `--tile-size` (0 = 448 px),
+/// rounded to whole units.
+fn settings_tile(wanted: u32, rule: PieceRule) -> u32 {
+    let PieceRule::Dynamic { unit, .. } = rule else {
+        return wanted;
+    };
+    let want = if wanted == 0 { 448 } else { wanted };
+    (want as f64 / unit as f64).round().max(1.0) as u32 * unit
+}
+
+/// Dynamic resolution: finds the pixels one token covers (patch x merge),
+/// the tokens per row and per image, and the range of tokens mtmd keeps
+/// without resizing; `None` when the costs follow no such rule.
+fn measure_dynamic(probe: &Probe, patch: u32, tile: u32) -> Result<Option<PieceRule>, String> {
+    for merge in 1..=4u32 {
+        let unit = patch * merge;
+        let want = if tile == 0 { 448 } else { tile };
+        let k = ((want as f64 / unit as f64).round() as u32).max(4);
+        let half = k / 2;
+        // cost(cols, rows) = cols*rows + rows*per_row + overhead
+        let c = |cols: u32, rows: u32| probe.cost(cols * unit, rows * unit);
+        let (full, wide) = (c(k, k)?, c(k, half)?);
+        let Some(per_row) = (full.checked_sub(wide))
+            .filter(|d| d % (k - half) == 0)
+            .and_then(|d| (d / (k - half)).checked_sub(k))
+        else {
+            continue;
+        };
+        let Some(overhead) = full.checked_sub(k * k + k * per_row) else {
+            continue;
+        };
+        let rule = |cols: u32, rows: u32| cols * rows + rows * per_row + overhead;
+        let consistent = c(half, k)? == rule(half, k) && c(k - 1, k)? == rule(k - 1, k);
+        if !consistent {
+            continue;
+        }
+        // A strip of m x 1 units is kept as it is iff min <= m <= max.
+        let kept = |m: u32| -> Result<bool, String> { Ok(c(m, 1)? == rule(m, 1)) };
+        let mut min_tokens = 1;
+        while min_tokens < 1024 && !kept(min_tokens)? {
+            min_tokens += 1;
+        }
+        let (mut lo, mut hi) = (min_tokens, MAX_PROBED_TOKENS);
+        if kept(hi)? {
+            lo = hi;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if kept(mid)? { lo = mid } else { hi = mid - 1 }
+        }
+        return Ok(Some(PieceRule::Dynamic {
+            unit,
+            overhead,
+            per_row,
+            min_tokens,
+            max_tokens: lo,
+        }));
+    }
+    Ok(None)
+}
+
+/// The largest image-token count probed: beyond it a projector is treated
+/// as unbounded (a request's pixels are capped long before).
+const MAX_PROBED_TOKENS: u32 = 1 << 20;

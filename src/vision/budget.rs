@@ -134,7 +134,7 @@ pub fn image_cost(header: &super::Header, plan: &super::TilePlan) -> ImageCost {
     let need = plan.needed_size();
     let (_, dh) = header.decoded_size(need);
     let resize = u64::from(dh) * u64::from(need.0) * 3;
-    let per_byte = if plan.whole.is_some() {
+    let per_byte = if plan.sliced_by_projector {
         TENSOR_PER_RGB_BYTE_SLICED
     } else {
         TENSOR_PER_RGB_BYTE

@@ -33,6 +33,10 @@ impl Default for TileLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TilingPolicy {
+    /// The family's own geometry, as its processor was trained on
+    /// (`whole.rs`): one whole image at dynamic resolution or the native
+    /// square, or the projector's own slices.
+    Native,
     /// Scale down only, so that the image fits `max_tiles` tiles; the grid
     /// is the fewest tiles that cover it, the rest padding.
     Fit,
@@ -47,6 +51,7 @@ pub enum TilingPolicy {
 impl TilingPolicy {
     pub fn name(self) -> &'static str {
         match self {
+            TilingPolicy::Native => "native",
             TilingPolicy::Fit => "fit",
             TilingPolicy::Internvl => "internvl",
             TilingPolicy::Openai => "openai",
@@ -76,7 +81,8 @@ pub fn grid(w: u32, h: u32, s: u32, policy: TilingPolicy, limits: TileLimits) ->
                 drawn: (cols * s, rows * s),
             }
         }
-        TilingPolicy::Fit => covering(fit_size(w, h, s, max), s),
+        // `native` is planned whole (`whole.rs`); as tiles it is `fit`.
+        TilingPolicy::Fit | TilingPolicy::Native => covering(fit_size(w, h, s, max), s),
         TilingPolicy::Openai => {
             let (ow, oh) = openai_size(w, h);
             // 512 px tiles onto S px tiles; rounding up keeps OpenAI's count.

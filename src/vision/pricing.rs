@@ -13,12 +13,16 @@ pub enum PieceRule {
     /// The projector resizes every image to its native size and charges a
     /// fixed count: every piece is `tile_size` square and costs `tile_tokens`.
     Fixed,
-    /// Dynamic resolution (e.g. Qwen2-VL): a piece of (a*unit) x (b*unit)
-    /// pixels costs a*b + overhead tokens, provided a*b >= min_tokens.
+    /// Dynamic resolution (e.g. Qwen2-VL, Pixtral): a piece of (a*unit) x
+    /// (b*unit) pixels costs a*b + b*per_row + overhead tokens, provided
+    /// min_tokens <= a*b <= max_tokens (the projector resizes the rest).
     Dynamic {
         unit: u32,
         overhead: u32,
+        /// Tokens each row of units adds (Pixtral's `[IMG_BREAK]`).
+        per_row: u32,
         min_tokens: u32,
+        max_tokens: u32,
     },
     /// The projector slices each image itself by the longest-edge rule
     /// (Idefics3 / SmolVLM): the image is sent whole and priced by its grid.
@@ -38,6 +42,9 @@ pub struct ProjectorProfile {
     /// How `high` detail cuts images for this projector (`--tiling`, or
     /// the family's default).
     pub tiling: TilingPolicy,
+    /// The projector cuts a whole image into slices of its own (InternVL,
+    /// LFM2, MiniCPM-V): `native` then means tiles under its grid rule.
+    pub slices_itself: bool,
 }
 
 /// How far a thumbnail's aspect ratio may stray from the image's (x1.3)
@@ -62,10 +69,13 @@ impl ProjectorProfile {
         rule: PieceRule::Dynamic {
             unit: 28,
             overhead: 2,
+            per_row: 0,
             min_tokens: 8,
+            max_tokens: 4096,
         },
         thumbnail_budget: 75,
         tiling: TilingPolicy::Fit,
+        slices_itself: false,
     };
 
     /// The global thumbnail of a `w` x `h` image.
@@ -79,7 +89,9 @@ impl ProjectorProfile {
         let PieceRule::Dynamic {
             unit,
             overhead,
+            per_row,
             min_tokens,
+            ..
         } = self.rule
         else {
             return self.tile();
@@ -90,10 +102,19 @@ impl ProjectorProfile {
             .max(min_tokens.max(1));
         let (long_px, short_px) = (w.max(h).max(1) as f64, w.min(h).max(1) as f64);
         let ratio = long_px / short_px;
+        // Units along the long side that fit with `short` along the other,
+        // row tokens included (rows run along the short side of a landscape).
+        let longest = |short: u32| {
+            if w >= h {
+                avail.saturating_sub(short * per_row) / short
+            } else {
+                avail / (short + per_row)
+            }
+        };
         let mut candidates = Vec::new();
         let mut short = 1u32;
-        while short * short <= avail {
-            let long = ((short as f64 * ratio).round() as u32).clamp(short, avail / short);
+        while longest(short) >= short {
+            let long = ((short as f64 * ratio).round() as u32).clamp(short, longest(short));
             let distortion = ((long as f64 / short as f64) / ratio).ln().abs();
             candidates.push((long, short, distortion));
             short += 1;
@@ -123,8 +144,28 @@ impl ProjectorProfile {
         PieceSize {
             width: a * unit,
             height: b * unit,
-            tokens: a * b + overhead,
+            tokens: a * b + b * per_row + overhead,
         }
+    }
+
+    /// Tokens a whole `w` x `h` piece costs on a dynamic projector, when
+    /// both sides are whole units and the projector keeps it as it is.
+    pub fn dynamic_price(&self, w: u32, h: u32) -> Option<u32> {
+        let PieceRule::Dynamic {
+            unit,
+            overhead,
+            per_row,
+            min_tokens,
+            max_tokens,
+        } = self.rule
+        else {
+            return None;
+        };
+        let unit = unit.max(1);
+        let (a, b) = (w / unit, h / unit);
+        let tokens = a.saturating_mul(b);
+        let kept = w % unit == 0 && h % unit == 0 && (min_tokens..=max_tokens).contains(&tokens);
+        kept.then(|| tokens + b * per_row + overhead)
     }
 
     /// One full tile.
@@ -191,6 +232,7 @@ mod tests {
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
             tiling: TilingPolicy::Fit,
+            slices_itself: false,
         };
         assert_eq!(p.thumbnail(10, 4000), p.tile());
     }

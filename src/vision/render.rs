@@ -10,8 +10,8 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 
 fn resize(
     img: &DecodedImage,
-    w: u32,
-    h: u32,
+    (w, h): (u32, u32),
+    filter: FilterType,
     resizer: &mut Resizer,
 ) -> Result<DecodedImage, VisionError> {
     if (img.width, img.height) == (w, h) {
@@ -22,7 +22,7 @@ fn resize(
     let src =
         ImageRef::new(img.width, img.height, &img.rgb, PixelType::U8x3).map_err(|e| corrupt(&e))?;
     let mut dst = Image::new(w, h, PixelType::U8x3);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
     resizer
         .resize(&src, &mut dst, &options)
         .map_err(|e| corrupt(&e))?;
@@ -77,13 +77,22 @@ fn pad(img: DecodedImage, w: u32, h: u32) -> DecodedImage {
 /// The pieces of `img` in prompt order: tiles row-major, then the thumbnail.
 pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, VisionError> {
     let mut resizer = Resizer::new();
+    // A whole image is resized as the family's processor resizes it
+    // (bicubic, as Pillow's and mtmd's); tiles and thumbnails bilinearly.
     if let Some(whole) = plan.whole {
-        return Ok(vec![resize(img, whole.width, whole.height, &mut resizer)?]);
+        let size = (whole.width, whole.height);
+        return Ok(vec![resize(
+            img,
+            size,
+            FilterType::CatmullRom,
+            &mut resizer,
+        )?]);
     }
+    let bilinear = FilterType::Bilinear;
     let mut pieces = Vec::with_capacity(plan.pieces() as usize);
     if plan.tiles() > 0 {
         let s = plan.tile.width;
-        let drawn = resize(img, plan.drawn.0, plan.drawn.1, &mut resizer)?;
+        let drawn = resize(img, plan.drawn, bilinear, &mut resizer)?;
         let canvas = pad(drawn, s * plan.cols, s * plan.rows);
         for r in 0..plan.rows {
             for c in 0..plan.cols {
@@ -92,7 +101,7 @@ pub fn render(img: &DecodedImage, plan: &TilePlan) -> Result<Vec<DecodedImage>, 
         }
     }
     if let Some(t) = plan.thumbnail {
-        pieces.push(resize(img, t.width, t.height, &mut resizer)?);
+        pieces.push(resize(img, (t.width, t.height), bilinear, &mut resizer)?);
     }
     Ok(pieces)
 }
@@ -130,6 +139,7 @@ mod tests {
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
             tiling: crate::vision::TilingPolicy::Internvl,
+            slices_itself: false,
         };
         let p = plan(w, h, RequestedDetail::High, &profile, TileLimits::default());
         assert_eq!((p.cols, p.rows), (2, 1));
@@ -157,6 +167,7 @@ mod tests {
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
             tiling: crate::vision::TilingPolicy::Fit,
+            slices_itself: false,
         };
         let p = plan(
             60,

@@ -6,7 +6,7 @@
 //! tile (both sides <= S), `high` otherwise. A thumbnail joins the tiles
 //! when there is more than one tile.
 
-use super::grid::{TileLimits, grid};
+use super::grid::{TileLimits, TilingPolicy, grid};
 use super::native::NativeSlicing;
 use super::pricing::{PieceRule, PieceSize, ProjectorProfile};
 use serde::Serialize;
@@ -32,6 +32,8 @@ pub enum RequestedDetail {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TilePlan {
     pub detail: Detail,
+    /// The policy that made this plan.
+    pub policy: TilingPolicy,
     pub width: u32,
     pub height: u32,
     /// Grid of full-resolution tiles; 0x0 for `low`.
@@ -40,6 +42,11 @@ pub struct TilePlan {
     /// The size the image is resized to for the grid, anchored top-left:
     /// at most `cols*S` x `rows*S`, the rest of the grid is padding.
     pub drawn: (u32, u32),
+    /// What the model's input is drawn on: the tile grid, the native square
+    /// (the drawn image centred on it) or the whole image itself.
+    pub canvas: (u32, u32),
+    /// Where the drawn image's top-left corner sits on the canvas.
+    pub offset: (u32, u32),
     pub tile: PieceSize,
     /// The global view; present for `low` and for grids of 2+ tiles.
     pub thumbnail: Option<PieceSize>,
@@ -47,6 +54,8 @@ pub struct TilePlan {
     /// this size, and this is its whole price. `cols` x `rows` are then the
     /// projector's slices and the thumbnail its overview (wrappers included).
     pub whole: Option<PieceSize>,
+    /// The projector cuts the whole image into its own slices (SmolVLM).
+    pub sliced_by_projector: bool,
 }
 
 impl TilePlan {
@@ -84,7 +93,8 @@ impl TilePlan {
     pub fn pieces_bytes(&self) -> u64 {
         let px = |w: u32, h: u32| u64::from(w) * u64::from(h) * 3;
         if let Some(w) = self.whole {
-            return px(w.width, w.height);
+            // mtmd pads a fixed projector's image onto its square.
+            return px(w.width.max(self.canvas.0), w.height.max(self.canvas.1));
         }
         px(self.tile.width * self.cols, self.tile.height * self.rows)
             + self.thumbnail.map_or(0, |t| px(t.width, t.height))
@@ -130,14 +140,18 @@ pub fn plan(
     let thumbnail = (detail == Detail::Low || cols * rows > 1).then(|| profile.thumbnail(w, h));
     TilePlan {
         detail,
+        policy: profile.tiling,
         width: w,
         height: h,
         cols,
         rows,
         drawn,
+        canvas: (cols * s, rows * s),
+        offset: (0, 0),
         tile,
         thumbnail,
         whole: None,
+        sliced_by_projector: false,
     }
 }
 
@@ -149,11 +163,14 @@ fn native_plan(w: u32, h: u32, n: &NativeSlicing) -> TilePlan {
     let slices = cols * rows * n.slice_tokens;
     TilePlan {
         detail: Detail::High,
+        policy: TilingPolicy::Native,
         width: w,
         height: h,
         cols,
         rows,
         drawn: (sw, sh),
+        canvas: (sw, sh),
+        offset: (0, 0),
         tile: PieceSize {
             width: n.slice,
             height: n.slice,
@@ -169,13 +186,13 @@ fn native_plan(w: u32, h: u32, n: &NativeSlicing) -> TilePlan {
             height: sh,
             tokens: total,
         }),
+        sliced_by_projector: true,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::TilingPolicy;
     use proptest::prelude::*;
 
     const L: TileLimits = TileLimits {
@@ -194,6 +211,7 @@ mod tests {
             rule: PieceRule::Fixed,
             thumbnail_budget: 75,
             tiling: TilingPolicy::Fit,
+            slices_itself: false,
         }
     }
 

@@ -423,6 +423,20 @@ impl MtmdBitmap {
         Ok(Self { bitmap })
     }
 
+    /// Tessera patch: a bitmap of `nx` x `ny` without pixels. mtmd treats it
+    /// as a placeholder: `tokenize` counts its tokens (preprocessing skips
+    /// every pixel operation), and encoding it is an error.
+    ///
+    /// # Errors
+    ///
+    /// * `NullResult` - Underlying C function returned null
+    #[doc(hidden)]
+    pub fn placeholder(nx: u32, ny: u32) -> Result<Self, MtmdBitmapError> {
+        let bitmap = unsafe { llama_cpp_sys_2::mtmd_bitmap_init(nx, ny, std::ptr::null()) };
+        let bitmap = Ptr::new(bitmap).ok_or(MtmdBitmapError::NullResult)?;
+        Ok(Self { bitmap })
+    }
+
     /// Create a bitmap from audio data in PCM F32 format.
     ///
     /// # Arguments

@@ -1,0 +1,247 @@
+//! The `native` policy: each family's own geometry, the image sent to the
+//! encoder whole, as its Hugging Face processor and the pinned mtmd do.
+//! - dynamic resolution (Qwen2/2.5/3-VL, Pixtral): `smart_resize` within
+//!   the budget, so a 640x480 photo is one 644x476 image of 23 x 17 units;
+//! - one fixed square (LLaVA 1.5, Gemma 3): the image scaled to fit the
+//!   native square, centred and padded by mtmd, at the fixed count;
+//! - longest-edge slicing (SmolVLM): the projector's own grid (`native.rs`).
+//!
+//! Projectors that cut their own tiles from a whole image (InternVL, LFM2,
+//! MiniCPM-V) get Tessera's tiles under their trained grid rule instead
+//! (`internvl`): each tile is then one native slice to them.
+//!
+//! [`plan_image`] is the entry point for every policy: it applies the
+//! client's budget and `detail`, and says when a budget cannot be met.
+
+use super::grid::{TileLimits, TilingPolicy};
+use super::options::{ImageOptions, PriceError};
+use super::pricing::{PieceRule, PieceSize, ProjectorProfile};
+use super::smart_resize::{AreaBounds, smart_resize};
+use super::tiling::{self, Detail, RequestedDetail, TilePlan};
+
+/// Plans one image under the client's options (policy, detail, budget).
+pub fn plan_image(
+    w: u32,
+    h: u32,
+    opts: &ImageOptions,
+    profile: &ProjectorProfile,
+    limits: TileLimits,
+) -> Result<TilePlan, PriceError> {
+    let policy = opts.tiling.unwrap_or(profile.tiling);
+    let tiles = |tiling: TilingPolicy| {
+        let p = ProjectorProfile { tiling, ..*profile };
+        within_max(w, h, opts, &p, limits)
+    };
+    match (policy, profile.rule) {
+        (_, PieceRule::NativeSlices(_)) => {
+            capped(tiling::plan(w, h, opts.detail, profile, limits), opts)
+        }
+        (TilingPolicy::Native, PieceRule::Dynamic { .. }) => dynamic(w, h, opts, profile),
+        (TilingPolicy::Native, PieceRule::Fixed) if !profile.slices_itself => {
+            capped(square(w, h, profile), opts)
+        }
+        // Projectors that slice whole images themselves: their trained
+        // grid rule, cut by Tessera.
+        (TilingPolicy::Native, PieceRule::Fixed) => tiles(TilingPolicy::Internvl),
+        (policy, _) => tiles(policy),
+    }
+}
+
+/// A plan of one possible price is refused when it is over `max_tokens`.
+fn capped(plan: TilePlan, opts: &ImageOptions) -> Result<TilePlan, PriceError> {
+    match opts.max_tokens {
+        Some(max) if plan.tokens() > max => Err(PriceError {
+            smallest: plan.tokens(),
+        }),
+        _ => Ok(plan),
+    }
+}
+
+/// Tile policies under a price cap: the largest grid (then the thumbnail
+/// alone) whose price fits `max_tokens`.
+fn within_max(
+    w: u32,
+    h: u32,
+    opts: &ImageOptions,
+    profile: &ProjectorProfile,
+    limits: TileLimits,
+) -> Result<TilePlan, PriceError> {
+    let first = tiling::plan(w, h, opts.detail, profile, limits);
+    let Some(max) = opts.max_tokens else {
+        return Ok(first);
+    };
+    if first.tokens() <= max {
+        return Ok(first);
+    }
+    for tiles in (1..limits.max_tiles).rev() {
+        let fewer = TileLimits {
+            min_tiles: limits.min_tiles.min(tiles),
+            max_tiles: tiles,
+        };
+        let p = tiling::plan(w, h, RequestedDetail::High, profile, fewer);
+        if p.tokens() <= max {
+            return Ok(p);
+        }
+    }
+    capped(
+        tiling::plan(w, h, RequestedDetail::Low, profile, limits),
+        opts,
+    )
+}
+
+/// A dynamic projector's whole image: `smart_resize` within the client's
+/// bounds, inside the range the projector keeps as it is (so that mtmd
+/// does not resize it again). `low` caps the whole price at the thumbnail
+/// budget; `auto` is `low` when the image already fits that cap.
+fn dynamic(
+    w: u32,
+    h: u32,
+    opts: &ImageOptions,
+    profile: &ProjectorProfile,
+) -> Result<TilePlan, PriceError> {
+    let PieceRule::Dynamic {
+        unit,
+        overhead,
+        min_tokens,
+        max_tokens,
+        ..
+    } = profile.rule
+    else {
+        return Ok(square(w, h, profile));
+    };
+    let per = u64::from(unit) * u64::from(unit);
+    let (floor, ceiling) = (u64::from(min_tokens) * per, u64::from(max_tokens) * per);
+    let natural = AreaBounds {
+        min_pixels: floor,
+        max_pixels: ceiling,
+    };
+    let cheapest = AreaBounds {
+        min_pixels: floor,
+        max_pixels: floor,
+    };
+    if opts.max_area(per).is_some_and(|m| m < floor) {
+        return Err(PriceError {
+            smallest: price_at(w, h, unit, cheapest, profile),
+        });
+    }
+    let max = opts.max_area(per).unwrap_or(ceiling).min(ceiling);
+    let mut b = AreaBounds {
+        max_pixels: max,
+        min_pixels: opts.min_area(per).unwrap_or(floor).clamp(floor, max),
+    };
+    let low_cap = profile.thumbnail_budget;
+    let detail = match opts.detail {
+        RequestedDetail::Low => Detail::Low,
+        RequestedDetail::High => Detail::High,
+        RequestedDetail::Auto if price_at(w, h, unit, natural, profile) <= low_cap => Detail::Low,
+        RequestedDetail::Auto => Detail::High,
+    };
+    if detail == Detail::Low {
+        let units = u64::from(low_cap.saturating_sub(overhead));
+        b.max_pixels = b.max_pixels.min(units * per).max(floor);
+        b.min_pixels = floor;
+        // Row tokens come on top of the units: shrink until the price fits.
+        while price_at(w, h, unit, b, profile) > low_cap && b.max_pixels > floor {
+            b.max_pixels = b.max_pixels.saturating_sub(per).max(floor);
+        }
+    }
+    let mut size = settled(w, h, unit, b, natural);
+    // Growing to the minimum rounds up and may pass the maximum: the
+    // maximum wins.
+    let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    if area(size) > b.max_pixels {
+        b.min_pixels = floor;
+        size = settled(w, h, unit, b, natural);
+    }
+    let smallest = || PriceError {
+        smallest: price_at(w, h, unit, cheapest, profile),
+    };
+    if area(size) > b.max_pixels {
+        // `low` on an image whose cheapest geometry is over the thumbnail
+        // budget gets that geometry; a client's own cap is refused.
+        if opts.has_max() {
+            return Err(smallest());
+        }
+        size = settled(w, h, unit, cheapest, natural);
+    }
+    let (rw, rh) = size;
+    let tokens = profile.dynamic_price(rw, rh).ok_or_else(smallest)?;
+    Ok(whole_plan(w, h, detail, (rw, rh), tokens, profile))
+}
+
+/// `smart_resize` within `b`, then as mtmd would resize that again within
+/// its own range (a no-op unless `b`'s rounding fell below the projector's
+/// minimum): the size the projector keeps as it is.
+fn settled(w: u32, h: u32, unit: u32, b: AreaBounds, natural: AreaBounds) -> (u32, u32) {
+    let (rw, rh) = smart_resize(w, h, unit, b);
+    smart_resize(rw, rh, unit, natural)
+}
+
+/// The price of `w` x `h` resized within `b`; `u32::MAX` when the size
+/// falls outside what the projector keeps.
+fn price_at(w: u32, h: u32, unit: u32, b: AreaBounds, profile: &ProjectorProfile) -> u32 {
+    let PieceRule::Dynamic {
+        min_tokens,
+        max_tokens,
+        ..
+    } = profile.rule
+    else {
+        return u32::MAX;
+    };
+    let per = u64::from(unit) * u64::from(unit);
+    let natural = AreaBounds {
+        min_pixels: u64::from(min_tokens) * per,
+        max_pixels: u64::from(max_tokens) * per,
+    };
+    let (rw, rh) = settled(w, h, unit, b, natural);
+    profile.dynamic_price(rw, rh).unwrap_or(u32::MAX)
+}
+
+/// A fixed-count projector's one image: scaled to fit the native square
+/// (mtmd's own rounding: up, at most the square), centred on it by mtmd.
+fn square(w: u32, h: u32, profile: &ProjectorProfile) -> TilePlan {
+    let s = profile.tile_size.max(1);
+    let (w1, h1) = (w.max(1), h.max(1));
+    let scale = (s as f32 / w1 as f32).min(s as f32 / h1 as f32);
+    let side = |v: u32| ((v as f32 * scale).ceil() as u32).clamp(1, s);
+    let fitted = (side(w1), side(h1));
+    let mut p = whole_plan(w, h, Detail::High, fitted, profile.tile_tokens, profile);
+    p.canvas = (s, s);
+    p.offset = ((s - fitted.0) / 2, (s - fitted.1) / 2);
+    p
+}
+
+/// A plan that sends the image whole at `resized`; `cols` x `rows` are the
+/// tile-sized regions it covers (the per-tile view of its price).
+fn whole_plan(
+    w: u32,
+    h: u32,
+    detail: Detail,
+    resized: (u32, u32),
+    tokens: u32,
+    profile: &ProjectorProfile,
+) -> TilePlan {
+    let s = profile.tile_size.max(1);
+    TilePlan {
+        detail,
+        policy: TilingPolicy::Native,
+        width: w,
+        height: h,
+        cols: resized.0.div_ceil(s),
+        rows: resized.1.div_ceil(s),
+        drawn: resized,
+        canvas: resized,
+        offset: (0, 0),
+        tile: profile.tile(),
+        thumbnail: None,
+        whole: Some(PieceSize {
+            width: resized.0,
+            height: resized.1,
+            tokens,
+        }),
+        sliced_by_projector: false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+use super::*;
+
+const L: TileLimits = TileLimits {
+    min_tiles: 1,
+    max_tiles: 12,
+};
+
+/// A Qwen2-VL projector as the pinned mtmd measures: 28 px units, two
+/// wrapper tokens, 8..4096 image tokens, `native` by default.
+fn qwen() -> ProjectorProfile {
+    ProjectorProfile {
+        tiling: TilingPolicy::Native,
+        ..ProjectorProfile::QWEN2VL_448
+    }
+}
+
+/// Pixtral 12B: 16 px patches, one `[IMG_BREAK]` / `[IMG_END]` per row.
+fn pixtral() -> ProjectorProfile {
+    ProjectorProfile {
+        tile_size: 448,
+        tile_tokens: 28 * 28 + 28,
+        rule: PieceRule::Dynamic {
+            unit: 16,
+            overhead: 0,
+            per_row: 1,
+            min_tokens: 8,
+            max_tokens: 1024,
+        },
+        thumbnail_budget: 75,
+        tiling: TilingPolicy::Native,
+        slices_itself: false,
+    }
+}
+
+fn gemma() -> ProjectorProfile {
+    ProjectorProfile {
+        tile_size: 896,
+        tile_tokens: 258,
+        rule: PieceRule::Fixed,
+        thumbnail_budget: 75,
+        tiling: TilingPolicy::Native,
+        slices_itself: false,
+    }
+}
+
+fn opts() -> ImageOptions {
+    ImageOptions::default()
+}
+
+#[test]
+fn a_photo_is_one_image_at_llama_servers_price() {
+    let p = plan_image(640, 480, &opts(), &qwen(), L).unwrap();
+    assert_eq!(p.whole.map(|w| (w.width, w.height)), Some((644, 476)));
+    // 23 x 17 units + <|vision_start|> / <|vision_end|>: what llama-server
+    // charged on the same GGUFs.
+    assert_eq!(p.tokens(), 391 + 2);
+    assert_eq!(
+        (p.pieces(), p.detail, p.policy),
+        (1, Detail::High, TilingPolicy::Native)
+    );
+    // The per-tile view: 2 x 2 regions of 448 px.
+    assert_eq!((p.cols, p.rows), (2, 2));
+    let big = plan_image(4032, 3024, &opts(), &qwen(), L).unwrap();
+    assert!(big.tokens() <= 4096 + 2, "{}", big.tokens());
+}
+
+#[test]
+fn client_budgets_pick_the_largest_geometry_inside() {
+    let cap = ImageOptions {
+        max_tokens: Some(256),
+        ..opts()
+    };
+    let p = plan_image(1024, 768, &cap, &qwen(), L).unwrap();
+    assert!(
+        p.tokens() - 2 <= 256 && p.tokens() - 2 > 200,
+        "{}",
+        p.tokens()
+    );
+    let floor = ImageOptions {
+        min_tokens: Some(1024),
+        ..opts()
+    };
+    let p = plan_image(640, 480, &floor, &qwen(), L).unwrap();
+    assert!(p.tokens() - 2 >= 1024, "{}", p.tokens());
+    let pixels = ImageOptions {
+        max_pixels: Some(200_000),
+        ..opts()
+    };
+    let w = plan_image(1024, 768, &pixels, &qwen(), L)
+        .unwrap()
+        .whole
+        .unwrap();
+    assert!(u64::from(w.width) * u64::from(w.height) <= 200_000);
+    // Below the projector's minimum (8 tokens): refused, with the floor.
+    let tiny = ImageOptions {
+        max_tokens: Some(4),
+        ..opts()
+    };
+    let e = plan_image(640, 480, &tiny, &qwen(), L).unwrap_err();
+    assert!(e.smallest >= 8 + 2 && e.smallest < 20, "{e:?}");
+}
+
+#[test]
+fn detail_low_is_the_thumbnail_budget_as_one_image() {
+    let low = ImageOptions {
+        detail: RequestedDetail::Low,
+        ..opts()
+    };
+    for (w, h) in [(640, 480), (4000, 400), (300, 3000), (1, 1)] {
+        for profile in [qwen(), pixtral()] {
+            let p = plan_image(w, h, &low, &profile, L).unwrap();
+            assert_eq!((p.detail, p.pieces()), (Detail::Low, 1));
+            assert!(p.tokens() <= 75, "{w}x{h}: {}", p.tokens());
+        }
+    }
+    // `auto` is `low` only when the image already fits the budget.
+    let small = plan_image(150, 100, &opts(), &qwen(), L).unwrap();
+    assert_eq!(small.detail, Detail::Low);
+    assert_eq!(small.whole.map(|w| (w.width, w.height)), Some((140, 112)));
+    assert_eq!(
+        plan_image(640, 480, &opts(), &qwen(), L).unwrap().detail,
+        Detail::High
+    );
+}
+
+#[test]
+fn pixtral_pays_a_token_per_row() {
+    let p = plan_image(640, 480, &opts(), &pixtral(), L).unwrap();
+    let w = p.whole.unwrap();
+    let (a, b) = (w.width / 16, w.height / 16);
+    assert!(a * b <= 1024);
+    assert_eq!(p.tokens(), a * b + b);
+}
+
+#[test]
+fn fixed_families_see_one_padded_square() {
+    let p = plan_image(1024, 768, &opts(), &gemma(), L).unwrap();
+    assert_eq!((p.tokens(), p.pieces()), (258, 1));
+    assert_eq!(p.whole.map(|w| (w.width, w.height)), Some((896, 672)));
+    assert_eq!((p.canvas, p.offset), ((896, 896), (0, 112)));
+    let cap = ImageOptions {
+        max_tokens: Some(100),
+        ..opts()
+    };
+    assert_eq!(
+        plan_image(1024, 768, &cap, &gemma(), L)
+            .unwrap_err()
+            .smallest,
+        258
+    );
+}
+
+#[test]
+fn tile_policies_stay_selectable_and_honour_a_cap() {
+    let fit = ImageOptions {
+        tiling: Some(TilingPolicy::Fit),
+        ..opts()
+    };
+    let p = plan_image(640, 480, &fit, &qwen(), L).unwrap();
+    assert_eq!((p.cols, p.rows, p.tokens()), (2, 2, 4 * 258 + 74));
+    let capped = ImageOptions {
+        max_tokens: Some(600),
+        ..fit
+    };
+    let p = plan_image(640, 480, &capped, &qwen(), L).unwrap();
+    assert!(p.tokens() <= 600 && p.tiles() >= 1, "{p:?}");
+}
+
+#[test]
+fn native_on_a_self_slicing_projector_uses_its_trained_grid() {
+    let internvl = ProjectorProfile {
+        slices_itself: true,
+        ..gemma()
+    };
+    let p = plan_image(1000, 600, &opts(), &internvl, L).unwrap();
+    assert_eq!(p.policy, TilingPolicy::Internvl);
+    assert!(p.whole.is_none() && p.tiles() > 1);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the budget, a dynamic plan is a size mtmd keeps as it
+        /// is, its price is the rule's, and it respects the client's cap.
+        #[test]
+        fn dynamic_plans_are_fixed_points_within_budget(
+            w in 1u32..6000, h in 1u32..6000, max in 8u32..5000, min in 0u32..3000
+        ) {
+            let o = ImageOptions { max_tokens: Some(max), min_tokens: Some(min), ..opts() };
+            for profile in [qwen(), pixtral()] {
+                let PieceRule::Dynamic { unit, min_tokens, max_tokens, .. } = profile.rule else { unreachable!() };
+                let Ok(p) = plan_image(w, h, &o, &profile, L) else { continue };
+                let whole = p.whole.unwrap();
+                let (a, b) = (whole.width / unit, whole.height / unit);
+                prop_assert_eq!((whole.width % unit, whole.height % unit), (0, 0));
+                prop_assert!(a * b >= min_tokens && a * b <= max_tokens);
+                prop_assert!(a * b <= max.max(min_tokens), "{}x{} -> {}x{}", w, h, a, b);
+                let per = u64::from(unit * unit);
+                let natural = AreaBounds { min_pixels: u64::from(min_tokens) * per, max_pixels: u64::from(max_tokens) * per };
+                prop_assert_eq!(smart_resize(whole.width, whole.height, unit, natural), (whole.width, whole.height));
+            }
+        }
+    }
+}
+
+#[test]
+fn low_never_fails_without_a_client_cap() {
+    let low = ImageOptions {
+        detail: RequestedDetail::Low,
+        ..opts()
+    };
+    let mut tight = qwen();
+    tight.thumbnail_budget = 10;
+    // The cheapest geometry keeps the aspect ratio: a 1x5000 strip is one
+    // unit wide and 200 tall however small the budget (as in mtmd).
+    for (w, h, most) in [
+        (126, 406, 16),
+        (1, 5000, 202),
+        (5000, 1, 202),
+        (640, 480, 14),
+    ] {
+        let p = plan_image(w, h, &low, &tight, L).unwrap();
+        assert!(p.tokens() <= most, "{w}x{h}: {}", p.tokens());
+    }
+}
