@@ -215,7 +215,11 @@ pub struct Config {
     )]
     pub max_queue: usize,
 
-    /// Most tokens one image may take with dynamic-resolution projectors (-1 = model default).
+    /// Fewest tokens an image gets on dynamic-resolution projectors (its own tokens, as llama-server counts them; -1 = the model's minimum); a request may ask for fewer.
+    #[arg(help_heading = "Performance", long, env = "TESSERA_IMAGE_MIN_TOKENS", value_parser = clap::value_parser!(i32).range(-1..=65_536), default_value_t = -1, allow_hyphen_values = true)]
+    pub image_min_tokens: i32,
+
+    /// Most tokens one image may take with dynamic-resolution projectors (its own tokens, as llama-server counts them; -1 = model default); also the most a request may ask for.
     #[arg(help_heading = "Performance", long, env = "TESSERA_IMAGE_MAX_TOKENS", value_parser = clap::value_parser!(i32).range(-1..=65_536), default_value_t = -1, allow_hyphen_values = true)]
     pub image_max_tokens: i32,
 
@@ -329,11 +333,11 @@ pub struct Config {
     )]
     pub max_tiles: u32,
 
-    /// How `high` detail tiles an image: `fit` scales down only and covers the image with the fewest tiles; `internvl` stretches it to the grid of the closest aspect ratio; `openai` uses OpenAI's `high` geometry. Default: `internvl` for InternVL projectors, `fit` otherwise.
+    /// How an image is shaped for the model: `native` is the family's own geometry (one whole image at dynamic resolution or the native square, or the projector's slices); `fit` scales down only and covers the image with the fewest tiles; `internvl` stretches it to the grid of the closest aspect ratio; `openai` uses OpenAI's `high` geometry. Requests may choose per image. Default: `native` for known families, `fit` otherwise.
     #[arg(help_heading = "Vision", long, env = "TESSERA_TILING", value_enum)]
     pub tiling: Option<crate::vision::TilingPolicy>,
 
-    /// Tile side in pixels (0 = automatic: the projector's native size, or 448 px for dynamic-resolution projectors).
+    /// Tile side in pixels for the tile policies (0 = automatic: the projector's native size, or 448 px, at most 16x16 tokens, for dynamic-resolution projectors).
     #[arg(
         help_heading = "Vision",
         long,

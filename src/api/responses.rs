@@ -160,6 +160,9 @@ fn to_chat(r: &ResponsesRequest) -> Result<ChatCompletionRequest, ApiError> {
             }
         };
     }
+    if let Some(k) = &r.mm_processor_kwargs {
+        chat["mm_processor_kwargs"] = k.clone();
+    }
     if let Some(effort) = r.reasoning.as_ref().and_then(|x| x.get("effort")) {
         chat["reasoning_effort"] = effort.clone();
     }
@@ -255,8 +258,10 @@ fn content_part(at: &str, p: &Value) -> Result<Value, ApiError> {
         Some("input_image") => match p["image_url"].as_str() {
             Some(url) => {
                 let mut img = json!({"url": url});
-                if let Some(d) = p.get("detail").filter(|d| d.is_string()) {
-                    img["detail"] = d.clone();
+                for key in ["detail", "min_tokens", "max_tokens", "tiling"] {
+                    if let Some(v) = p.get(key).filter(|v| !v.is_null()) {
+                        img[key] = v.clone();
+                    }
                 }
                 Ok(json!({"type": "image_url", "image_url": img}))
             }

@@ -4,8 +4,8 @@ use super::error::ApiError;
 use super::state::{AppState, SharedState};
 use crate::engine::{EngineError, Status};
 use crate::openai::{
-    BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, Model, ModelCapabilities,
-    ModelList, SamplingDefaultsInfo,
+    BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, ImageTokenRange, Model,
+    ModelCapabilities, ModelList, SamplingDefaultsInfo,
 };
 use crate::prepare::template::TemplateOrigin;
 use crate::vision::PieceRule;
@@ -36,6 +36,23 @@ fn model_entry(state: &AppState) -> Model {
                 },
                 thumbnail_budget: p.thumbnail_budget,
                 tiling: p.tiling.name().into(),
+                image_tokens: match p.rule {
+                    PieceRule::Dynamic {
+                        unit,
+                        min_tokens,
+                        max_tokens,
+                        ..
+                    } => Some(ImageTokenRange {
+                        min: min_tokens,
+                        max: max_tokens,
+                        unit_px: unit,
+                    }),
+                    _ => None,
+                },
+                geometry: family
+                    .map_or("tiles (unknown family)", |f| f.geometry)
+                    .into(),
+                coordinates: family.map_or("unknown", |f| f.coordinates).into(),
             }),
             positions: if info.mrope { "mrope" } else { "plain" }.into(),
             chat_template: template_info(&pm.template),

@@ -21,6 +21,15 @@ impl Config {
         if self.image_max_tokens == 0 {
             return Err("--image-max-tokens must be -1 (the model's default) or at least 1".into());
         }
+        if self.image_min_tokens == 0 {
+            return Err("--image-min-tokens must be -1 (the model's minimum) or at least 1".into());
+        }
+        if self.image_max_tokens > 0 && self.image_min_tokens > self.image_max_tokens {
+            return Err(format!(
+                "--image-min-tokens {} is above --image-max-tokens {}",
+                self.image_min_tokens, self.image_max_tokens
+            ));
+        }
         // One engine step holds a token of every generating sequence.
         if (self.batch_size as usize) <= self.parallel {
             return Err(format!(

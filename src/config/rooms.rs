@@ -52,6 +52,10 @@ impl Config {
                     min_tiles: self.min_tiles,
                     max_tiles: self.max_tiles,
                 },
+                image: crate::vision::ImageOptions {
+                    min_tokens: u32::try_from(self.image_min_tokens).ok(),
+                    ..Default::default()
+                },
                 remote: RemotePolicy {
                     enabled: !self.no_remote_images,
                     allow_http: self.allow_http_image_urls,

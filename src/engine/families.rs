@@ -20,9 +20,11 @@ pub struct Family {
     /// (Idefics3): Tessera then sends images whole and prices the
     /// projector's grid (`vision/native.rs`) instead of cutting tiles.
     pub longest_edge_slicing: bool,
-    /// The tiling policy the family's models were trained on, where it is
-    /// not Tessera's default (`fit`).
-    pub tiling: Option<TilingPolicy>,
+    /// How its Hugging Face processor shapes an image (the README's
+    /// family table): what `native` means for it.
+    pub geometry: &'static str,
+    /// What the coordinates in its grounding output refer to.
+    pub coordinates: &'static str,
 }
 
 pub const FAMILIES: &[Family] = &[
@@ -32,7 +34,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "one padded square",
+        coordinates: "0-1 relative to the padded square",
     },
     Family {
         projector: "qwen2vl_merger",
@@ -40,7 +43,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "one image, dynamic resolution",
+        coordinates: "0-1000 relative",
     },
     Family {
         projector: "qwen2.5vl_merger",
@@ -48,7 +52,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "one image, dynamic resolution",
+        coordinates: "absolute pixels of the resized image",
     },
     Family {
         projector: "qwen3vl_merger",
@@ -56,7 +61,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "one image, dynamic resolution",
+        coordinates: "0-1000 relative",
     },
     Family {
         projector: "gemma3",
@@ -64,7 +70,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "one square (896 px on real models)",
+        coordinates: "none",
     },
     Family {
         projector: "idefics3",
@@ -72,7 +79,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: true,
-        tiling: None,
+        geometry: "longest-edge slices plus an overview",
+        coordinates: "none",
     },
     Family {
         projector: "internvl",
@@ -80,7 +88,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
-        tiling: Some(TilingPolicy::Internvl),
+        geometry: "tiles plus a thumbnail (closest aspect ratio)",
+        coordinates: "0-1000 relative",
     },
     Family {
         projector: "lfm2",
@@ -88,7 +97,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "tiles plus a thumbnail (closest aspect ratio)",
+        coordinates: "none",
     },
     Family {
         projector: "pixtral",
@@ -96,7 +106,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "one image, dynamic resolution",
+        coordinates: "none",
     },
     Family {
         projector: "resampler",
@@ -104,16 +115,22 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
-        tiling: None,
+        geometry: "slices plus an overview",
+        coordinates: "0-1000 relative",
     },
 ];
 
-/// The tiling policy for a projector: `--tiling` when given, else the
-/// family's own, else `fit`.
+/// The tiling policy for a projector: `--tiling` when given, else
+/// `native` for every family Tessera knows (each is fed as it was trained),
+/// else `fit`: an unknown projector's own geometry is not known, and tiles
+/// of its native size are priced exactly whatever it does with them.
 pub fn tiling(projector: Option<&str>, chosen: Option<TilingPolicy>) -> TilingPolicy {
-    chosen
-        .or_else(|| projector.and_then(family).and_then(|f| f.tiling))
-        .unwrap_or(TilingPolicy::Fit)
+    let known = projector.and_then(family).is_some();
+    chosen.unwrap_or(if known {
+        TilingPolicy::Native
+    } else {
+        TilingPolicy::Fit
+    })
 }
 
 /// The row for a projector type, if Tessera has one.
@@ -137,9 +154,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internvl_keeps_its_trained_tiling_unless_told_otherwise() {
-        assert_eq!(tiling(Some("internvl"), None), TilingPolicy::Internvl);
-        assert_eq!(tiling(Some("qwen2vl_merger"), None), TilingPolicy::Fit);
+    fn known_families_are_native_unless_told_otherwise() {
+        assert_eq!(tiling(Some("internvl"), None), TilingPolicy::Native);
+        assert_eq!(tiling(Some("qwen2vl_merger"), None), TilingPolicy::Native);
+        assert_eq!(tiling(Some("glm4v"), None), TilingPolicy::Fit);
         assert_eq!(tiling(None, None), TilingPolicy::Fit);
         let chosen = Some(TilingPolicy::Openai);
         assert_eq!(tiling(Some("internvl"), chosen), TilingPolicy::Openai);

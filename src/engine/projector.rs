@@ -104,7 +104,7 @@ pub fn measure(
         };
         return fixed(&probe, tile_size, budget, tiling, slices_itself);
     }
-    if let Some(rule) = measure_dynamic(&probe, patch, settings.tile_size)? {
+    if let Some(rule) = measure_dynamic(&probe, patch)? {
         let tile_size = settings_tile(settings.tile_size, rule);
         return Ok(ProjectorProfile {
             tile_size,
@@ -172,30 +172,39 @@ fn fixed(
     })
 }
 
-/// The tile side for a dynamic projector: `--tile-size` (0 = 448 px),
-/// rounded to whole units.
+/// The tile side for a dynamic projector: `--tile-size` rounded to whole
+/// units, or automatically 448 px but at most 16 x 16 units (a Qwen tile:
+/// on Pixtral's 8 or 16 px units 448 px would cost up to 3,000 tokens),
+/// and never more units than the projector keeps without resizing.
 fn settings_tile(wanted: u32, rule: PieceRule) -> u32 {
-    let PieceRule::Dynamic { unit, .. } = rule else {
+    let PieceRule::Dynamic {
+        unit, max_tokens, ..
+    } = rule
+    else {
         return wanted;
     };
-    let want = if wanted == 0 { 448 } else { wanted };
-    (want as f64 / unit as f64).round().max(1.0) as u32 * unit
+    let units = if wanted == 0 {
+        (448 / unit).clamp(1, 16)
+    } else {
+        (wanted as f64 / unit as f64).round().max(1.0) as u32
+    };
+    let most = (f64::from(max_tokens).sqrt() as u32).max(1);
+    units.min(most) * unit
 }
 
 /// Dynamic resolution: finds the pixels one token covers (patch x merge),
 /// the tokens per row and per image, and the range of tokens mtmd keeps
 /// without resizing; `None` when the costs follow no such rule.
-fn measure_dynamic(probe: &Probe, patch: u32, tile: u32) -> Result<Option<PieceRule>, String> {
+fn measure_dynamic(probe: &Probe, patch: u32) -> Result<Option<PieceRule>, String> {
+    // Probes of 16..64 tokens: inside every dynamic projector's kept range.
+    let (k, half) = (8u32, 4u32);
     for merge in 1..=4u32 {
         let unit = patch * merge;
-        let want = if tile == 0 { 448 } else { tile };
-        let k = ((want as f64 / unit as f64).round() as u32).max(4);
-        let half = k / 2;
         // cost(cols, rows) = cols*rows + rows*per_row + overhead
         let c = |cols: u32, rows: u32| probe.cost(cols * unit, rows * unit);
         let (full, wide) = (c(k, k)?, c(k, half)?);
         let Some(per_row) = (full.checked_sub(wide))
-            .filter(|d| d % (k - half) == 0)
+            .filter(|d| d.is_multiple_of(k - half))
             .and_then(|d| (d / (k - half)).checked_sub(k))
         else {
             continue;

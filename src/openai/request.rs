@@ -90,6 +90,10 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Extension (as vLLM): how this request's images are shaped and what
+    /// they may cost; an image's own `image_url` fields win over these.
+    #[serde(default)]
+    pub mm_processor_kwargs: Option<MmProcessorKwargs>,
     /// Functions the model may call. Their names must be 1-64 letters,
     /// digits, `_` or `-`; `parameters` is a JSON schema (an object).
     #[serde(default)]
@@ -428,6 +432,46 @@ pub struct ImageUrl {
     pub url: String,
     #[serde(default)]
     pub detail: Option<ImageDetail>,
+    /// Extension: fewest tokens this image should get (dynamic-resolution
+    /// models; as `--image-min-tokens`).
+    #[serde(default)]
+    pub min_tokens: Option<u32>,
+    /// Extension: most tokens this image may take; a cap the model cannot
+    /// meet is a 400 that names its smallest price.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Extension: the tiling policy for this image.
+    #[serde(default)]
+    pub tiling: Option<ImageTiling>,
+}
+
+/// `mm_processor_kwargs`: vLLM's per-request processor settings, with the
+/// token forms of llama-server's flags and Tessera's tiling policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MmProcessorKwargs {
+    /// Fewest pixels of the resized image (Hugging Face's `min_pixels`).
+    #[serde(default)]
+    pub min_pixels: Option<u64>,
+    /// Most pixels of the resized image (Hugging Face's `max_pixels`).
+    #[serde(default)]
+    pub max_pixels: Option<u64>,
+    #[serde(default)]
+    pub min_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub tiling: Option<ImageTiling>,
+}
+
+/// A tiling policy a request may choose (`--tiling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageTiling {
+    Native,
+    Fit,
+    Internvl,
+    Openai,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

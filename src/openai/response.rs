@@ -103,13 +103,50 @@ pub struct ImageUsage {
     pub tile_size: u32,
     pub tile_tokens: u32,
     pub thumbnail: Option<ThumbnailUsage>,
-    /// Tokens (KV cells) the image takes: tiles x tile_tokens + thumbnail.
+    /// Tokens (KV cells) the image takes: tiles x tile_tokens + thumbnail,
+    /// or the whole image's exact price when it is sent whole (then `cols`
+    /// x `rows` are the tile-sized regions it covers).
     pub tokens: u32,
+    /// The policy that shaped it: `native`, `fit`, `internvl` or `openai`.
+    pub policy: String,
+    /// The size the image was drawn at for the model, before padding or
+    /// cutting: a box the model gives in these pixels maps back to the
+    /// original by `width / resized.width` and `height / resized.height`.
+    pub resized: ImageSize,
+    /// Whether the model saw fewer pixels than the image has.
+    pub downscaled: bool,
+    /// What the resized image is drawn on (the tile grid, the native square
+    /// or just itself) and where its top-left corner sits on it.
+    pub canvas: ImageSize,
+    pub offset: ImageOffset,
+    /// Each tile's box `[x0, y0, x1, y1]` in the original image's pixels,
+    /// row-major; absent when the image is sent whole.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tile_boxes: Vec<[u32; 4]>,
     /// True when the projector sliced the image itself (Idefics3 /
     /// SmolVLM): the grid is its slices and the thumbnail its overview,
     /// wrapper tokens included.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sliced_by_projector: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImageTokenRange {
+    pub min: u32,
+    pub max: u32,
+    pub unit_px: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImageOffset {
+    pub x: u32,
+    pub y: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -313,4 +350,14 @@ pub struct ImagePricing {
     /// `openai` (OpenAI's `high` geometry).
     #[schema(example = "fit")]
     pub tiling: String,
+    /// Dynamic-resolution projectors: the range of an image's own tokens
+    /// the projector takes without resizing (`min_tokens` / `max_tokens`
+    /// a request may ask for are clamped into it), and the pixels one
+    /// token covers per side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_tokens: Option<ImageTokenRange>,
+    /// How the family's processor shapes an image (what `native` means).
+    pub geometry: String,
+    /// What the coordinates in the family's grounding output refer to.
+    pub coordinates: String,
 }

@@ -17,6 +17,10 @@ pub struct ResponsesRequest {
     /// `output_text` parts), `function_call` and `function_call_output`.
     #[schema(value_type = ResponseInput)]
     pub input: Value,
+    /// Extension (as on chat): `mm_processor_kwargs` for the input's images.
+    #[serde(default)]
+    #[schema(value_type = Option<super::MmProcessorKwargs>)]
+    pub mm_processor_kwargs: Option<Value>,
     /// A system message put before the input.
     #[serde(default)]
     pub instructions: Option<String>,

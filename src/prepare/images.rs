@@ -2,12 +2,15 @@
 //! gets: fetching remote images, then decoding, planning and cutting.
 
 use super::error::{PrepareError, image_error};
-use crate::openai::{ImageUsage, ThumbnailUsage};
+use crate::openai::{
+    ImageDetail, ImageOffset, ImageSize, ImageTiling, ImageUrl, ImageUsage, MmProcessorKwargs,
+    ThumbnailUsage,
+};
 use crate::vision::budget::{ImageCost, image_cost};
-use crate::vision::tiling::{self, Detail, RequestedDetail, TilePlan};
+use crate::vision::tiling::{Detail, RequestedDetail, TilePlan};
 use crate::vision::{
-    DecodedImage, Header, ImageSource, ProjectorProfile, decode_to, image_bytes, probe, remote,
-    render, source,
+    DecodedImage, Header, ImageOptions, ImageSource, ProjectorProfile, TilingPolicy, decode_to,
+    image_bytes, plan_image, probe, remote, render, source,
 };
 
 /// Request limits checked before anything reaches the engine.
@@ -18,6 +21,8 @@ pub struct Limits {
     pub max_images: usize,
     pub max_request_image_bytes: usize,
     pub tiles: crate::vision::TileLimits,
+    /// The server's defaults for every image (`--image-min-tokens`).
+    pub image: crate::vision::ImageOptions,
     pub remote: crate::vision::RemotePolicy,
 }
 
@@ -25,8 +30,70 @@ pub struct Limits {
 /// locate errors.
 pub(super) struct ImageRef {
     pub(super) url: String,
-    pub(super) detail: RequestedDetail,
+    /// The image part's own settings; the request's and the server's are
+    /// merged under them before planning.
+    pub(super) options: ImageOptions,
     pub(super) param: String,
+}
+
+/// An `image_url` part's settings (`detail`, and the extensions
+/// `min_tokens`, `max_tokens`, `tiling`).
+pub(super) fn part_options(u: &ImageUrl, param: &str) -> Result<ImageOptions, PrepareError> {
+    let detail = match u.detail.unwrap_or_default() {
+        ImageDetail::Auto => RequestedDetail::Auto,
+        ImageDetail::Low => RequestedDetail::Low,
+        ImageDetail::High => RequestedDetail::High,
+    };
+    let options = ImageOptions {
+        detail,
+        tiling: u.tiling.map(tiling),
+        min_tokens: u.min_tokens,
+        max_tokens: u.max_tokens,
+        ..Default::default()
+    };
+    positive(&options, param)?;
+    Ok(options)
+}
+
+/// `mm_processor_kwargs`, for every image of the request.
+pub(super) fn request_options(k: Option<&MmProcessorKwargs>) -> Result<ImageOptions, PrepareError> {
+    let Some(k) = k else {
+        return Ok(ImageOptions::default());
+    };
+    let options = ImageOptions {
+        tiling: k.tiling.map(tiling),
+        min_tokens: k.min_tokens,
+        max_tokens: k.max_tokens,
+        min_pixels: k.min_pixels,
+        max_pixels: k.max_pixels,
+        ..Default::default()
+    };
+    positive(&options, "mm_processor_kwargs")?;
+    Ok(options)
+}
+
+fn tiling(t: ImageTiling) -> TilingPolicy {
+    match t {
+        ImageTiling::Native => TilingPolicy::Native,
+        ImageTiling::Fit => TilingPolicy::Fit,
+        ImageTiling::Internvl => TilingPolicy::Internvl,
+        ImageTiling::Openai => TilingPolicy::Openai,
+    }
+}
+
+/// A zero bound or a minimum above the maximum is a client's mistake.
+fn positive(o: &ImageOptions, param: &str) -> Result<(), PrepareError> {
+    let zero = [o.min_tokens, o.max_tokens].contains(&Some(0))
+        || [o.min_pixels, o.max_pixels].contains(&Some(0));
+    let crossed = matches!((o.min_tokens, o.max_tokens), (Some(a), Some(b)) if a > b)
+        || matches!((o.min_pixels, o.max_pixels), (Some(a), Some(b)) if a > b);
+    if zero || crossed {
+        return Err(PrepareError::invalid(format!(
+            "{param}: min_tokens, max_tokens, min_pixels and max_pixels must be at least 1, each minimum at most its maximum"
+        ))
+        .param(param.to_string()));
+    }
+    Ok(())
 }
 
 /// Remote images a request downloads at once.
@@ -99,7 +166,15 @@ pub(super) fn probe_all(
 ) -> Result<Vec<Probed>, PrepareError> {
     let mut total_bytes = 0usize;
     let mut out = Vec::with_capacity(images.len());
-    for (ImageRef { url, detail, param }, fetched) in images {
+    for (
+        ImageRef {
+            url,
+            options,
+            param,
+        },
+        fetched,
+    ) in images
+    {
         let bytes = match fetched {
             Some(b) => b,
             None => image_bytes(&url, limits.max_image_bytes)
@@ -115,7 +190,13 @@ pub(super) fn probe_all(
             ))
             .param(param));
         }
-        let plan = tiling::plan(header.width, header.height, detail, profile, limits.tiles);
+        let options = options.or(limits.image);
+        let plan = plan_image(header.width, header.height, &options, profile, limits.tiles)
+            .map_err(|e| {
+                PrepareError::invalid(format!("{param}: {e}"))
+                    .param(param.clone())
+                    .code("image_budget_too_small")
+            })?;
         let cost = image_cost(&header, &plan);
         out.push(Probed {
             bytes,
@@ -165,6 +246,21 @@ pub(super) fn image_usage(p: &TilePlan) -> ImageUsage {
             tokens: t.tokens,
         }),
         tokens: p.tokens(),
-        sliced_by_projector: p.whole.is_some(),
+        policy: p.policy.name().into(),
+        resized: ImageSize {
+            width: p.drawn.0,
+            height: p.drawn.1,
+        },
+        downscaled: p.downscaled(),
+        canvas: ImageSize {
+            width: p.canvas.0,
+            height: p.canvas.1,
+        },
+        offset: ImageOffset {
+            x: p.offset.0,
+            y: p.offset.1,
+        },
+        tile_boxes: p.tile_boxes(),
+        sliced_by_projector: p.sliced_by_projector,
     }
 }

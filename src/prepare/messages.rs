@@ -9,10 +9,7 @@ use super::fence::TextFence;
 use super::images::ImageRef;
 use super::prompt_model::PromptModel;
 use super::template::TemplateMessage;
-use crate::openai::{
-    ChatCompletionRequest, ChatMessage, ContentPart, ImageDetail, MessageContent, Role,
-};
-use crate::vision::tiling::RequestedDetail;
+use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role};
 use serde_json::{Value, json};
 
 pub(super) fn flatten(
@@ -88,11 +85,7 @@ fn content(
                         content.push_str(&pm.media_marker);
                         urls.push(ImageRef {
                             url: image_url.url.clone(),
-                            detail: match image_url.detail.unwrap_or_default() {
-                                ImageDetail::Auto => RequestedDetail::Auto,
-                                ImageDetail::Low => RequestedDetail::Low,
-                                ImageDetail::High => RequestedDetail::High,
-                            },
+                            options: super::images::part_options(image_url, &param)?,
                             param,
                         });
                     }

@@ -136,7 +136,11 @@ impl Preparer {
     ) -> Result<Prepared, PrepareError> {
         let (info, pm) = self.ready()?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
-        let (messages, urls) = messages::flatten(&req, pm)?;
+        let (messages, mut urls) = messages::flatten(&req, pm)?;
+        let request_images = images::request_options(req.mm_processor_kwargs.as_ref())?;
+        for u in &mut urls {
+            u.options = u.options.or(request_images);
+        }
         let (decoded, hold) = self.images(info, urls, deadline).await?;
         let extras = extras(&req, pm)?;
         let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();

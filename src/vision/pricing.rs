@@ -164,7 +164,9 @@ impl ProjectorProfile {
         let unit = unit.max(1);
         let (a, b) = (w / unit, h / unit);
         let tokens = a.saturating_mul(b);
-        let kept = w % unit == 0 && h % unit == 0 && (min_tokens..=max_tokens).contains(&tokens);
+        let kept = w.is_multiple_of(unit)
+            && h.is_multiple_of(unit)
+            && (min_tokens..=max_tokens).contains(&tokens);
         kept.then(|| tokens + b * per_row + overhead)
     }
 

@@ -100,6 +100,34 @@ impl TilePlan {
             + self.thumbnail.map_or(0, |t| px(t.width, t.height))
     }
 
+    /// Whether the model sees fewer pixels than the image has.
+    pub fn downscaled(&self) -> bool {
+        u64::from(self.drawn.0) * u64::from(self.drawn.1)
+            < u64::from(self.width) * u64::from(self.height)
+    }
+
+    /// Each tile's box `[x0, y0, x1, y1]` in the original image's pixels,
+    /// row-major (the part of the tile that is image, not padding); empty
+    /// when the image is sent whole.
+    pub fn tile_boxes(&self) -> Vec<[u32; 4]> {
+        if self.whole.is_some() || self.tiles() == 0 {
+            return Vec::new();
+        }
+        let s = u64::from(self.tile.width);
+        let map = |v: u64, drawn: u32, full: u32| {
+            (v * u64::from(full) / u64::from(drawn.max(1))).min(u64::from(full)) as u32
+        };
+        let mut boxes = Vec::with_capacity(self.tiles() as usize);
+        for r in 0..u64::from(self.rows) {
+            for c in 0..u64::from(self.cols) {
+                let x = |v: u64| map(v, self.drawn.0, self.width);
+                let y = |v: u64| map(v, self.drawn.1, self.height);
+                boxes.push([x(c * s), y(r * s), x((c + 1) * s), y((r + 1) * s)]);
+            }
+        }
+        boxes
+    }
+
     /// Pieces sent to the encoder: tiles (row-major), then the thumbnail;
     /// one when the projector slices the image itself.
     pub fn pieces(&self) -> u32 {
@@ -250,6 +278,22 @@ mod tests {
             L,
         );
         assert_eq!((i.cols, i.rows), (4, 3));
+    }
+
+    #[test]
+    fn tile_boxes_map_back_to_the_original_image() {
+        // 1000x600 under `fit`: drawn at its own size on 3x2 tiles of 448.
+        let p = plan(1000, 600, RequestedDetail::High, &qwen(), L);
+        let b = p.tile_boxes();
+        assert_eq!(b.len(), 6);
+        assert_eq!(b[0], [0, 0, 448, 448]);
+        assert_eq!(b[5], [896, 448, 1000, 600]);
+        assert!(!p.downscaled());
+        // 4032x3024 drawn smaller: boxes scale back up, the last reaches the edge.
+        let p = plan(4032, 3024, RequestedDetail::High, &qwen(), L);
+        assert!(p.downscaled());
+        let last = *p.tile_boxes().last().unwrap();
+        assert_eq!((last[2], last[3]), (4032, 3024));
     }
 
     #[test]
