@@ -5,6 +5,7 @@
 mod common;
 
 mod bench;
+mod budgets;
 mod chat;
 mod chat_template;
 mod choices;
@@ -12,6 +13,7 @@ mod concurrency;
 mod context;
 mod deploy;
 mod errors;
+mod faithfulness;
 mod families;
 mod first_run;
 mod fuzz;

@@ -106,6 +106,34 @@ def test_create_with_an_image(server):
     assert r.usage.prompt_tokens > 25
 
 
+def test_image_budgets_through_extra_body(server):
+    """Budgets and policies ride in `extra_body`, per request and per image."""
+    client = server.client()
+
+    def image_tokens(image_url, **extra):
+        r = client.chat.completions.create(
+            model="tiny-text",
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": "What is in this image?"},
+                {"type": "image_url", "image_url": image_url},
+            ]}],
+            max_tokens=1, temperature=0, **extra)
+        return r.usage.prompt_tokens_details.image_tokens
+
+    url = data_url(100, 60)
+    # The fixture's LLaVA-style projector sees one padded square: 25 tokens.
+    assert image_tokens({"url": url}) == 25
+    # `fit` tiles chosen for the request: 3 x 2 tiles plus a thumbnail.
+    assert image_tokens({"url": url}, extra_body={"mm_processor_kwargs": {"tiling": "fit"}}) == 7 * 25
+    # ... and capped per image (a dict part carries the extension field).
+    assert image_tokens({"url": url, "max_tokens": 100},
+                        extra_body={"mm_processor_kwargs": {"tiling": "fit"}}) <= 100
+    with pytest.raises(openai.BadRequestError) as e:
+        image_tokens({"url": url, "max_tokens": 10})
+    assert e.value.code == "image_budget_too_small"
+    assert "cannot cost less than 25" in e.value.message
+
+
 def test_streaming_with_usage(server):
     stream = server.client().chat.completions.create(
         model="tiny-text",

@@ -91,8 +91,20 @@ pub fn path(p: &std::path::Path) -> &str {
 pub async fn start_mlp(extra: &[&str]) -> TestServer {
     let f = fixtures();
     let mut args = vec!["--model", path(&f.text), "--mmproj", path(&f.mmproj_mlp)];
+    args.extend_from_slice(tiles_unless_chosen(extra));
     args.extend_from_slice(extra);
     start(&args).await
+}
+
+/// The figures of the tests on these two fixtures were written for tiles
+/// plus a thumbnail (several pieces per image); `native` (one whole image)
+/// has its own tests in `budgets.rs`, `families.rs` and the SDK's.
+fn tiles_unless_chosen(extra: &[&str]) -> &'static [&'static str] {
+    if extra.contains(&"--tiling") {
+        &[]
+    } else {
+        &["--tiling", "fit"]
+    }
 }
 
 pub async fn start_qwen(extra: &[&str]) -> TestServer {
@@ -110,6 +122,7 @@ pub async fn start_qwen_on(text: &std::path::Path, extra: &[&str]) -> TestServer
         "--image-max-tokens",
         "256",
     ];
+    args.extend_from_slice(tiles_unless_chosen(extra));
     args.extend_from_slice(extra);
     start(&args).await
 }
