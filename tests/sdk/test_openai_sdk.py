@@ -368,7 +368,7 @@ def test_json_logs_one_line_per_request_without_prompt_text():
     import json
 
     for log_prompts in (False, True):
-        s = Server("--log-format", "json", *(["--log-prompts"] if log_prompts else []))
+        s = Server("--log-format", "json", "--tiling", "fit", *(["--log-prompts"] if log_prompts else []))
         try:
             s.client().chat.completions.create(
                 model="tiny-text",
