@@ -92,7 +92,7 @@ pub struct ChatCompletionRequest {
     pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
     /// Extension (as vLLM): how this request's images are shaped and what
     /// they may cost; an image's own `image_url` fields win over these.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "kwargs_object")]
     pub mm_processor_kwargs: Option<MmProcessorKwargs>,
     /// Functions the model may call. Their names must be 1-64 letters,
     /// digits, `_` or `-`; `parameters` is a JSON schema (an object).
@@ -462,6 +462,22 @@ pub struct MmProcessorKwargs {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub tiling: Option<ImageTiling>,
+}
+
+/// `mm_processor_kwargs` as an object or null only: serde would also take a
+/// struct from a JSON array (`[]` as all defaults), which the schema forbids.
+fn kwargs_object<'de, D>(d: D) -> Result<Option<MmProcessorKwargs>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("mm_processor_kwargs must be an object")),
+    }
 }
 
 /// A tiling policy a request may choose (`--tiling`).
