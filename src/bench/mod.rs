@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::time::Instant;
 
 pub mod images;
+mod photos;
 mod report;
 mod stats;
 
@@ -41,6 +42,10 @@ pub struct BenchArgs {
     /// Skip the image workloads (text-only models).
     #[arg(long)]
     pub no_images: bool,
+    /// Only the photo comparison: one client's first-token time and prompt
+    /// tokens for one photo of each size (e.g. `640x480,1024x768`).
+    #[arg(long, value_delimiter = ',')]
+    pub photos: Vec<String>,
     /// Instead of measuring speed, flood the server with mixed valid,
     /// invalid and abandoned requests and check that nothing was lost.
     #[arg(long)]
@@ -97,6 +102,7 @@ impl Client {
         let mut text = String::new();
         let mut stamps: Vec<Instant> = Vec::new();
         let mut usage_tokens = None;
+        let mut prompt_tokens = None;
         'read: while let Some(chunk) = stream.next().await {
             buf.push_str(&String::from_utf8_lossy(&chunk?));
             while let Some(end) = buf.find("\n\n") {
@@ -111,6 +117,9 @@ impl Client {
                     let v: Value = serde_json::from_str(data)?;
                     if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
                         usage_tokens = Some(n as u32);
+                    }
+                    if let Some(n) = v["usage"]["prompt_tokens"].as_u64() {
+                        prompt_tokens = Some(n as u32);
                     }
                     if let Some(c) = v["choices"][0]["delta"]["content"].as_str()
                         && !c.is_empty()
@@ -132,6 +141,7 @@ impl Client {
             itl: (stamps.len() > 1).then(|| last.duration_since(first) / (stamps.len() as u32 - 1)),
             tokens,
             decode_tps: (tokens > 1 && decode > 0.0).then(|| (tokens - 1) as f64 / decode),
+            prompt_tokens,
         };
         Ok((sample, text))
     }
@@ -243,6 +253,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "the soak found lost or wrong answers, or a busy end state"
         );
         return Ok(());
+    }
+    if !args.photos.is_empty() {
+        return photos::run(&args).await;
     }
     let main = measure(&args, &args.url).await?;
     report::print_report("Server under test", &args.url, &main);

@@ -12,6 +12,8 @@ pub(super) struct Sample {
     pub(super) tokens: u32,
     /// Completion tokens after the first, per second of decoding.
     pub(super) decode_tps: Option<f64>,
+    /// `usage.prompt_tokens`, when the server reported it.
+    pub(super) prompt_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
