@@ -20,6 +20,10 @@ pub struct Family {
     /// (Idefics3): Tessera then sends images whole and prices the
     /// projector's grid (`vision/native.rs`) instead of cutting tiles.
     pub longest_edge_slicing: bool,
+    /// A projector that slices whole images itself gets them whole under
+    /// `native`, priced by mtmd's own count (as llama-server sends them);
+    /// false: Tessera cuts tiles under its grid rule instead.
+    pub whole_to_projector: bool,
     /// How its Hugging Face processor shapes an image (the README's
     /// family table): what `native` means for it.
     pub geometry: &'static str,
@@ -34,6 +38,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "one padded square",
         coordinates: "0-1 relative to the padded square",
     },
@@ -43,6 +48,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "one image, dynamic resolution",
         coordinates: "0-1000 relative",
     },
@@ -52,6 +58,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "one image, dynamic resolution",
         coordinates: "absolute pixels of the resized image",
     },
@@ -61,6 +68,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "one image, dynamic resolution",
         coordinates: "0-1000 relative",
     },
@@ -70,6 +78,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "one square (896 px on real models)",
         coordinates: "none",
     },
@@ -79,6 +88,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: true,
+        whole_to_projector: false,
         geometry: "longest-edge slices plus an overview",
         coordinates: "none",
     },
@@ -88,6 +98,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: true,
         geometry: "tiles plus a thumbnail (closest aspect ratio)",
         coordinates: "0-1000 relative",
     },
@@ -97,6 +108,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "tiles plus a thumbnail (closest aspect ratio)",
         coordinates: "none",
     },
@@ -106,6 +118,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: false,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: false,
         geometry: "one image, dynamic resolution",
         coordinates: "none",
     },
@@ -115,6 +128,7 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
+        whole_to_projector: true,
         geometry: "slices plus an overview",
         coordinates: "0-1000 relative",
     },

@@ -92,6 +92,20 @@ impl Preprocessor {
         images.into_iter().map(|img| self.piece(&img)).collect()
     }
 
+    /// Tokens a `w` x `h` image takes, counted by mtmd's own tokenizer on a
+    /// bitmap without pixels (no pixel is touched): the price of an image
+    /// the projector slices in its own way, known before decoding.
+    pub fn count(&self, w: u32, h: u32) -> Option<u32> {
+        let bitmap = MtmdBitmap::placeholder(w, h).ok()?;
+        let text = MtmdInputText {
+            text: self.marker.clone(),
+            add_special: false,
+            parse_special: true,
+        };
+        let chunks = self.read().tokenize(text, &[&bitmap]).ok()?;
+        u32::try_from(chunks.total_tokens()).ok()
+    }
+
     fn piece(&self, img: &DecodedImage) -> Result<ImagePiece, EngineError> {
         let bitmap = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
             .map_err(|e| EngineError::Image(e.to_string()))?;

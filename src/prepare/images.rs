@@ -2,15 +2,17 @@
 //! gets: fetching remote images, then decoding, planning and cutting.
 
 use super::error::{PrepareError, image_error};
+use crate::engine::pieces::Preprocessor;
 use crate::openai::{
     ImageDetail, ImageOffset, ImageSize, ImageTiling, ImageUrl, ImageUsage, MmProcessorKwargs,
     ThumbnailUsage,
 };
 use crate::vision::budget::{ImageCost, image_cost};
 use crate::vision::tiling::{Detail, RequestedDetail, TilePlan};
+use crate::vision::whole::{Oracle, plan_image_with};
 use crate::vision::{
     DecodedImage, Header, ImageOptions, ImageSource, ProjectorProfile, TilingPolicy, decode_to,
-    image_bytes, plan_image, probe, remote, render, source,
+    image_bytes, probe, remote, render, source,
 };
 
 /// Request limits checked before anything reaches the engine.
@@ -163,7 +165,10 @@ pub(super) fn probe_all(
     images: Vec<(ImageRef, Option<Vec<u8>>)>,
     limits: &Limits,
     profile: &ProjectorProfile,
+    preprocessor: Option<&Preprocessor>,
 ) -> Result<Vec<Probed>, PrepareError> {
+    let count = |w: u32, h: u32| preprocessor.and_then(|p| p.count(w, h));
+    let oracle: Option<Oracle> = preprocessor.map(|_| &count as Oracle);
     let mut total_bytes = 0usize;
     let mut out = Vec::with_capacity(images.len());
     for (
@@ -191,12 +196,19 @@ pub(super) fn probe_all(
             .param(param));
         }
         let options = options.or(limits.image);
-        let plan = plan_image(header.width, header.height, &options, profile, limits.tiles)
-            .map_err(|e| {
-                PrepareError::invalid(format!("{param}: {e}"))
-                    .param(param.clone())
-                    .code("image_budget_too_small")
-            })?;
+        let plan = plan_image_with(
+            header.width,
+            header.height,
+            &options,
+            profile,
+            limits.tiles,
+            oracle,
+        )
+        .map_err(|e| {
+            PrepareError::invalid(format!("{param}: {e}"))
+                .param(param.clone())
+                .code("image_budget_too_small")
+        })?;
         let cost = image_cost(&header, &plan);
         out.push(Probed {
             bytes,

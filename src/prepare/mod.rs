@@ -262,7 +262,17 @@ impl Preparer {
             .sum();
         let downloads = reserve.keep(came as u64);
         drop(reserve);
-        let decoded = self.decode(fetched, downloads, profile, deadline).await?;
+        // mtmd's own count prices whole images for the families that get
+        // them whole (`families::Family::whole_to_projector`).
+        let whole = info
+            .projector
+            .as_deref()
+            .and_then(crate::engine::families::family)
+            .is_some_and(|f| f.whole_to_projector);
+        let oracle = info.preprocessor.clone().filter(|_| whole);
+        let decoded = self
+            .decode(fetched, downloads, (profile, oracle), deadline)
+            .await?;
         self.metrics
             .image_decode
             .observe(started.elapsed().as_secs_f64());
@@ -280,13 +290,16 @@ impl Preparer {
         &self,
         fetched: Vec<(ImageRef, Option<Vec<u8>>)>,
         downloads: Grant,
-        profile: ProjectorProfile,
+        (profile, oracle): (
+            ProjectorProfile,
+            Option<Arc<crate::engine::pieces::Preprocessor>>,
+        ),
         deadline: Option<std::time::Instant>,
     ) -> Result<(Vec<(TilePlan, Vec<DecodedImage>)>, Grant), PrepareError> {
         let limits = self.limits.clone();
         let probed = self
             .images
-            .run(move || probe_all(fetched, &limits, &profile))
+            .run(move || probe_all(fetched, &limits, &profile, oracle.as_deref()))
             .await
             .map_err(blocking_failed)??;
         let costs: Vec<_> = probed.iter().map(|p| p.cost).collect();

@@ -6,9 +6,11 @@
 //!   native square, centred and padded by mtmd, at the fixed count;
 //! - longest-edge slicing (SmolVLM): the projector's own grid (`native.rs`).
 //!
-//! Projectors that cut their own tiles from a whole image (InternVL, LFM2,
-//! MiniCPM-V) get Tessera's tiles under their trained grid rule instead
-//! (`internvl`): each tile is then one native slice to them.
+//! Projectors that cut their own slices from a whole image: InternVL and
+//! MiniCPM-V get the image whole too, priced by mtmd's own count (an
+//! [`Oracle`], which the caller gives for those families); LFM2-VL, or any
+//! of them without an oracle, gets Tessera's tiles under the trained grid
+//! rule (`internvl`), each tile one native slice to it.
 //!
 //! [`plan_image`] is the entry point for every policy: it applies the
 //! client's budget and `detail`, and says when a budget cannot be met.
@@ -19,6 +21,16 @@ use super::pricing::{PieceRule, PieceSize, ProjectorProfile};
 use super::smart_resize::{AreaBounds, smart_resize};
 use super::tiling::{self, Detail, RequestedDetail, TilePlan};
 
+/// What the loaded projector charges for a whole `w` x `h` image, as mtmd
+/// counts it (`None` when it cannot say).
+pub type Oracle<'a> = &'a dyn Fn(u32, u32) -> Option<u32>;
+
+/// Longest side an image is sent at to a projector that slices it itself:
+/// past it their slicing gains little (InternVL: 12 tiles of 448 px;
+/// MiniCPM-V: 9 slices of 448), and mtmd's float copy of a 12 MP photo
+/// would take 150 MB.
+pub const SLICED_MAX_SIDE: u32 = 2048;
+
 /// Plans one image under the client's options (policy, detail, budget).
 pub fn plan_image(
     w: u32,
@@ -26,6 +38,21 @@ pub fn plan_image(
     opts: &ImageOptions,
     profile: &ProjectorProfile,
     limits: TileLimits,
+) -> Result<TilePlan, PriceError> {
+    plan_image_with(w, h, opts, profile, limits, None)
+}
+
+/// [`plan_image`], with mtmd's own count for projectors that slice whole
+/// images themselves (InternVL, MiniCPM-V): `native` then sends the image
+/// whole, as llama-server does, and prices it by that count. Without it
+/// they get tiles under the trained grid rule.
+pub fn plan_image_with(
+    w: u32,
+    h: u32,
+    opts: &ImageOptions,
+    profile: &ProjectorProfile,
+    limits: TileLimits,
+    oracle: Option<Oracle>,
 ) -> Result<TilePlan, PriceError> {
     let policy = opts.tiling.unwrap_or(profile.tiling);
     let tiles = |tiling: TilingPolicy| {
@@ -40,11 +67,29 @@ pub fn plan_image(
         (TilingPolicy::Native, PieceRule::Fixed) if !profile.slices_itself => {
             capped(square(w, h, profile), opts)
         }
-        // Projectors that slice whole images themselves: their trained
-        // grid rule, cut by Tessera.
-        (TilingPolicy::Native, PieceRule::Fixed) => tiles(TilingPolicy::Internvl),
+        // Projectors that slice whole images themselves: whole, priced by
+        // mtmd; else their trained grid rule, cut by Tessera.
+        (TilingPolicy::Native, PieceRule::Fixed) => {
+            match oracle.and_then(|o| sliced(w, h, o, profile)) {
+                Some(plan) => capped(plan, opts),
+                None => tiles(TilingPolicy::Internvl),
+            }
+        }
         (policy, _) => tiles(policy),
     }
+}
+
+/// A whole image for a projector that slices it itself, no larger than
+/// [`SLICED_MAX_SIDE`], at the price mtmd counts for that size.
+fn sliced(w: u32, h: u32, oracle: Oracle, profile: &ProjectorProfile) -> Option<TilePlan> {
+    let (w1, h1) = (w.max(1), h.max(1));
+    let scale = (SLICED_MAX_SIDE as f64 / f64::from(w1.max(h1))).min(1.0);
+    let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    let sent = (side(w1), side(h1));
+    let tokens = oracle(sent.0, sent.1)?;
+    let mut plan = whole_plan(w, h, Detail::High, sent, tokens, profile);
+    plan.sliced_by_projector = true;
+    Some(plan)
 }
 
 /// A plan of one possible price is refused when it is over `max_tokens`.

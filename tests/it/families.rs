@@ -298,8 +298,15 @@ async fn family_table() -> String {
 /// One image's price and shape, as the family table shows it.
 fn price_cell(image: &Value) -> String {
     let tokens = &image["tokens"];
-    if image["sliced_by_projector"] == true {
+    if image["sliced_by_projector"] == true && !image["thumbnail"].is_null() {
         return format!("{tokens} (its {}x{} slices)", image["cols"], image["rows"]);
+    }
+    if image["sliced_by_projector"] == true {
+        let r = &image["resized"];
+        return format!(
+            "{tokens} (whole, {}x{}, sliced by mtmd)",
+            r["width"], r["height"]
+        );
     }
     if image["tile_boxes"].is_null() && image["thumbnail"].is_null() {
         let r = &image["resized"];

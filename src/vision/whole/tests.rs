@@ -225,3 +225,32 @@ fn low_never_fails_without_a_client_cap() {
         assert!(p.tokens() <= most, "{w}x{h}: {}", p.tokens());
     }
 }
+
+#[test]
+fn self_slicing_projectors_get_the_image_whole_at_mtmds_count() {
+    let lfm2 = ProjectorProfile {
+        slices_itself: true,
+        ..gemma()
+    };
+    // A stand-in for mtmd's count: 64 per started 512 px slice, plus 100.
+    let count = |w: u32, h: u32| Some(w.div_ceil(512) * h.div_ceil(512) * 64 + 100);
+    let oracle: Oracle = &count;
+    let p = plan_image_with(4000, 3000, &opts(), &lfm2, L, Some(oracle)).unwrap();
+    let whole = p.whole.unwrap();
+    // Sent no larger than SLICED_MAX_SIDE, at mtmd's price for that size.
+    assert_eq!((whole.width, whole.height), (2048, 1536));
+    assert_eq!(p.tokens(), 4 * 3 * 64 + 100);
+    assert!(p.sliced_by_projector && p.policy == TilingPolicy::Native);
+    let small = plan_image_with(300, 200, &opts(), &lfm2, L, Some(oracle)).unwrap();
+    assert_eq!(small.whole.map(|w| (w.width, w.height)), Some((300, 200)));
+    let cap = ImageOptions {
+        max_tokens: Some(100),
+        ..opts()
+    };
+    let e = plan_image_with(300, 200, &cap, &lfm2, L, Some(oracle)).unwrap_err();
+    assert_eq!(e.smallest, 164);
+    // mtmd cannot say: Tessera's tiles under the trained grid rule.
+    let none = |_: u32, _: u32| None;
+    let p = plan_image_with(1000, 600, &opts(), &lfm2, L, Some(&none)).unwrap();
+    assert_eq!(p.policy, TilingPolicy::Internvl);
+}
