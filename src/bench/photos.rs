@@ -4,7 +4,17 @@
 //! with Tessera / baseline ratios. The question issue 19 asks: does a photo
 //! cost what llama-server charges, and is it as fast.
 
-use super::{BenchArgs, Client, images, user};
+use super::client::{Client, user};
+use super::images;
+
+/// What the photo comparison needs from `tessera bench`'s arguments.
+pub(super) struct PhotoRun<'a> {
+    pub(super) url: &'a str,
+    pub(super) baseline_url: Option<&'a str>,
+    pub(super) sizes: &'a [String],
+    pub(super) rounds: usize,
+    pub(super) max_tokens: u32,
+}
 
 struct Photo {
     w: u32,
@@ -20,7 +30,7 @@ fn parse(size: &str) -> anyhow::Result<(u32, u32)> {
     Ok((w.trim().parse()?, h.trim().parse()?))
 }
 
-async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Vec<Photo>> {
+async fn measure(args: &PhotoRun<'_>, url: &str) -> anyhow::Result<Vec<Photo>> {
     let client = Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(0)
@@ -29,7 +39,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Vec<Photo>> {
         max_tokens: args.max_tokens,
     };
     let mut out = Vec::new();
-    for (i, size) in args.photos.iter().enumerate() {
+    for (i, size) in args.sizes.iter().enumerate() {
         let (w, h) = parse(size)?;
         // Warm-up at this size: one-off buffer growth is not the photo's cost.
         let warm = user(70_000 + i, Some(images::photo_url(70_000 + i, w, h)));
@@ -54,9 +64,9 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Vec<Photo>> {
     Ok(out)
 }
 
-pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let main = measure(args, &args.url).await?;
-    let base = match &args.baseline_url {
+pub(super) async fn run(args: &PhotoRun<'_>) -> anyhow::Result<()> {
+    let main = measure(args, args.url).await?;
+    let base = match args.baseline_url {
         Some(u) => Some(measure(args, u).await?),
         None => None,
     };
