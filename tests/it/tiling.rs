@@ -29,16 +29,34 @@ async fn column(s: &TestServer) -> Vec<String> {
         let (status, pre) = s.post_to("/v1/chat/completions/input_tokens", &body).await;
         assert_eq!(status, 200, "{w}x{h}: {pre}");
         let image = &pre["images"][0];
-        out.push(format!(
-            "{} ({}x{})",
-            image["tokens"], image["cols"], image["rows"]
-        ));
+        out.push(if image["policy"] == "native" {
+            let r = &image["resized"];
+            format!(
+                "{} (whole, {}x{})",
+                image["tokens"], r["width"], r["height"]
+            )
+        } else {
+            format!("{} ({}x{})", image["tokens"], image["cols"], image["rows"])
+        });
     }
     out
 }
 
 async fn table() -> (String, Vec<Vec<String>>) {
-    let mut columns = Vec::new();
+    // `native` on the Qwen2-VL projector with mtmd's own token range
+    // (8..4096, as on a real Qwen2-VL; the other columns' server caps
+    // images at 256 tokens, which tiles never reach).
+    let f = fixtures();
+    let native = start(&[
+        "--model",
+        path(&f.text),
+        "--mmproj",
+        path(&f.mmproj_qwen2vl),
+        "--tiling",
+        "native",
+    ])
+    .await;
+    let mut columns = vec![("qwen2vl `native`".to_string(), column(&native).await)];
     for (fixture, start) in [("qwen2vl", 0), ("mlp", 1)] {
         for policy in POLICIES {
             let args = ["--tiling", policy];
@@ -80,8 +98,9 @@ async fn readme_tiling_table_is_current() {
     let (table, columns) = table().await;
     // The default `auto` on a 640x480 photo with 448 px tiles: at most 4
     // tiles (`internvl` takes 12), and `fit` keeps the photo's own pixels.
-    assert!(columns[0][0].ends_with("(2x2)"), "{table}");
-    assert!(columns[1][0].ends_with("(4x3)"), "{table}");
+    assert_eq!(columns[0][0], "393 (whole, 644x476)", "{table}");
+    assert!(columns[1][0].ends_with("(2x2)"), "{table}");
+    assert!(columns[2][0].ends_with("(4x3)"), "{table}");
     assert_readme_section("tiling", &table);
 }
 
