@@ -144,102 +144,122 @@ fn dynamic(
     opts: &ImageOptions,
     profile: &ProjectorProfile,
 ) -> Result<TilePlan, PriceError> {
-    let PieceRule::Dynamic {
-        unit,
-        overhead,
-        min_tokens,
-        max_tokens,
-        ..
-    } = profile.rule
-    else {
+    let Some(d) = Dynamic::of(profile) else {
         return Ok(square(w, h, profile));
     };
-    let per = u64::from(unit) * u64::from(unit);
-    let (floor, ceiling) = (u64::from(min_tokens) * per, u64::from(max_tokens) * per);
-    let natural = AreaBounds {
-        min_pixels: floor,
-        max_pixels: ceiling,
-    };
+    let (floor, ceiling) = (d.natural.min_pixels, d.natural.max_pixels);
     let cheapest = AreaBounds {
         min_pixels: floor,
         max_pixels: floor,
     };
-    if opts.max_area(per).is_some_and(|m| m < floor) {
-        return Err(PriceError {
-            smallest: price_at(w, h, unit, cheapest, profile),
-        });
+    let smallest = || PriceError {
+        smallest: d.price_at(w, h, cheapest),
+    };
+    if opts.max_area(d.per).is_some_and(|m| m < floor) {
+        return Err(smallest());
     }
-    let max = opts.max_area(per).unwrap_or(ceiling).min(ceiling);
+    let max = opts.max_area(d.per).unwrap_or(ceiling).min(ceiling);
     let mut b = AreaBounds {
         max_pixels: max,
-        min_pixels: opts.min_area(per).unwrap_or(floor).clamp(floor, max),
+        min_pixels: opts.min_area(d.per).unwrap_or(floor).clamp(floor, max),
     };
     let low_cap = profile.thumbnail_budget;
     let detail = match opts.detail {
         RequestedDetail::Low => Detail::Low,
         RequestedDetail::High => Detail::High,
-        RequestedDetail::Auto if price_at(w, h, unit, natural, profile) <= low_cap => Detail::Low,
+        RequestedDetail::Auto if d.price_at(w, h, d.natural) <= low_cap => Detail::Low,
         RequestedDetail::Auto => Detail::High,
     };
     if detail == Detail::Low {
-        let units = u64::from(low_cap.saturating_sub(overhead));
-        b.max_pixels = b.max_pixels.min(units * per).max(floor);
-        b.min_pixels = floor;
-        // Row tokens come on top of the units: shrink until the price fits.
-        while price_at(w, h, unit, b, profile) > low_cap && b.max_pixels > floor {
-            b.max_pixels = b.max_pixels.saturating_sub(per).max(floor);
-        }
+        b = d.within_price(w, h, b, low_cap);
     }
-    let mut size = settled(w, h, unit, b, natural);
+    let mut size = d.settled(w, h, b);
     // Growing to the minimum rounds up and may pass the maximum: the
     // maximum wins.
     let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
     if area(size) > b.max_pixels {
         b.min_pixels = floor;
-        size = settled(w, h, unit, b, natural);
+        size = d.settled(w, h, b);
     }
-    let smallest = || PriceError {
-        smallest: price_at(w, h, unit, cheapest, profile),
-    };
     if area(size) > b.max_pixels {
         // `low` on an image whose cheapest geometry is over the thumbnail
         // budget gets that geometry; a client's own cap is refused.
         if opts.has_max() {
             return Err(smallest());
         }
-        size = settled(w, h, unit, cheapest, natural);
+        size = d.settled(w, h, cheapest);
     }
     let (rw, rh) = size;
     let tokens = profile.dynamic_price(rw, rh).ok_or_else(smallest)?;
     Ok(whole_plan(w, h, detail, (rw, rh), tokens, profile))
 }
 
-/// `smart_resize` within `b`, then as mtmd would resize that again within
-/// its own range (a no-op unless `b`'s rounding fell below the projector's
-/// minimum): the size the projector keeps as it is.
-fn settled(w: u32, h: u32, unit: u32, b: AreaBounds, natural: AreaBounds) -> (u32, u32) {
-    let (rw, rh) = smart_resize(w, h, unit, b);
-    smart_resize(rw, rh, unit, natural)
+/// A dynamic projector's facts, as the whole-image planner uses them.
+struct Dynamic<'a> {
+    profile: &'a ProjectorProfile,
+    unit: u32,
+    overhead: u32,
+    /// Pixels one token covers.
+    per: u64,
+    /// The area range the projector keeps without resizing.
+    natural: AreaBounds,
 }
 
-/// The price of `w` x `h` resized within `b`; `u32::MAX` when the size
-/// falls outside what the projector keeps.
-fn price_at(w: u32, h: u32, unit: u32, b: AreaBounds, profile: &ProjectorProfile) -> u32 {
-    let PieceRule::Dynamic {
-        min_tokens,
-        max_tokens,
-        ..
-    } = profile.rule
-    else {
-        return u32::MAX;
-    };
-    let per = u64::from(unit) * u64::from(unit);
-    let natural = AreaBounds {
-        min_pixels: u64::from(min_tokens) * per,
-        max_pixels: u64::from(max_tokens) * per,
-    };
-    let (rw, rh) = settled(w, h, unit, b, natural);
-    profile.dynamic_price(rw, rh).unwrap_or(u32::MAX)
+impl<'a> Dynamic<'a> {
+    fn of(profile: &'a ProjectorProfile) -> Option<Self> {
+        let PieceRule::Dynamic {
+            unit,
+            overhead,
+            min_tokens,
+            max_tokens,
+            ..
+        } = profile.rule
+        else {
+            return None;
+        };
+        let per = u64::from(unit) * u64::from(unit);
+        Some(Dynamic {
+            profile,
+            unit,
+            overhead,
+            per,
+            natural: AreaBounds {
+                min_pixels: u64::from(min_tokens) * per,
+                max_pixels: u64::from(max_tokens) * per,
+            },
+        })
+    }
+
+    /// `smart_resize` within `b`, then as mtmd would resize that again
+    /// within its own range (a no-op unless `b`'s rounding fell below the
+    /// projector's minimum): the size the projector keeps as it is.
+    fn settled(&self, w: u32, h: u32, b: AreaBounds) -> (u32, u32) {
+        let (rw, rh) = smart_resize(w, h, self.unit, b);
+        smart_resize(rw, rh, self.unit, self.natural)
+    }
+
+    /// The price of `w` x `h` resized within `b`; `u32::MAX` when the size
+    /// falls outside what the projector keeps.
+    fn price_at(&self, w: u32, h: u32, b: AreaBounds) -> u32 {
+        let (rw, rh) = self.settled(w, h, b);
+        self.profile.dynamic_price(rw, rh).unwrap_or(u32::MAX)
+    }
+
+    /// `b` narrowed so that the whole price is at most `cap` (never below
+    /// the projector's minimum): its units first, then a unit at a time
+    /// while row tokens push the price past it.
+    fn within_price(&self, w: u32, h: u32, b: AreaBounds, cap: u32) -> AreaBounds {
+        let floor = self.natural.min_pixels;
+        let units = u64::from(cap.saturating_sub(self.overhead));
+        let mut b = AreaBounds {
+            max_pixels: b.max_pixels.min(units * self.per).max(floor),
+            min_pixels: floor,
+        };
+        while self.price_at(w, h, b) > cap && b.max_pixels > floor {
+            b.max_pixels = b.max_pixels.saturating_sub(self.per).max(floor);
+        }
+        b
+    }
 }
 
 /// A fixed-count projector's one image: scaled to fit the native square
