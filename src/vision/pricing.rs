@@ -78,6 +78,25 @@ impl ProjectorProfile {
         slices_itself: false,
     };
 
+    /// What a Pixtral 12B projector measures to in the pinned mtmd: 16 px
+    /// patches, one `[IMG_BREAK]` (the last `[IMG_END]`) per row of tokens,
+    /// 8..1,024 image tokens, 256 px tiles (16 x 16 units) and its family's
+    /// `native` policy. For docs and tests.
+    pub const PIXTRAL_16: ProjectorProfile = ProjectorProfile {
+        tile_size: 256,
+        tile_tokens: 16 * 16 + 16,
+        rule: PieceRule::Dynamic {
+            unit: 16,
+            overhead: 0,
+            per_row: 1,
+            min_tokens: 8,
+            max_tokens: 1024,
+        },
+        thumbnail_budget: 75,
+        tiling: TilingPolicy::Native,
+        slices_itself: false,
+    };
+
     /// The global thumbnail of a `w` x `h` image.
     ///
     /// Dynamic projectors: the largest a x b grid of units whose cost fits

@@ -7,7 +7,8 @@
 use serde_json::Value;
 use tessera::vision::grid::choose_grid;
 use tessera::vision::{
-    ImageOptions, NativeSlicing, PieceRule, ProjectorProfile, TileLimits, TilingPolicy, plan_image,
+    ImageOptions, NativeSlicing, PieceSize, ProjectorProfile, TileLimits, TilePlan, TilingPolicy,
+    plan_image,
 };
 
 fn reference() -> Vec<Value> {
@@ -27,6 +28,20 @@ fn n(v: &Value) -> u32 {
     v.as_u64().unwrap() as u32
 }
 
+/// The default plan of a `w` x `h` image, which `native` sends whole.
+fn native(w: u32, h: u32, profile: &ProjectorProfile) -> (TilePlan, PieceSize) {
+    let p = plan_image(
+        w,
+        h,
+        &ImageOptions::default(),
+        profile,
+        TileLimits::default(),
+    )
+    .unwrap();
+    let whole = p.whole.expect("sent whole");
+    (p, whole)
+}
+
 /// Qwen2/2.5-VL: `smart_resize` with the pinned mtmd's bounds (8..4096
 /// tokens; the published processor allows 4..16,384) gives the same size
 /// and token count on every size of the sweep.
@@ -39,15 +54,7 @@ fn qwen_matches_smart_resize() {
     for row in reference() {
         let (w, h) = size(&row);
         let want = &row["qwen2vl_mtmd"];
-        let p = plan_image(
-            w,
-            h,
-            &ImageOptions::default(),
-            &profile,
-            TileLimits::default(),
-        )
-        .unwrap();
-        let whole = p.whole.unwrap();
+        let (p, whole) = native(w, h, &profile);
         assert_eq!(
             (whole.width, whole.height),
             (n(&want["width"]), n(&want["height"])),
@@ -98,31 +105,10 @@ fn smolvlm_matches_its_longest_edge_slicing() {
 /// Tessera follows mtmd, which encodes. Both keep the aspect ratio.
 #[test]
 fn pixtral_follows_mtmd_within_its_cap() {
-    let profile = ProjectorProfile {
-        tile_size: 256,
-        tile_tokens: 16 * 16 + 16,
-        rule: PieceRule::Dynamic {
-            unit: 16,
-            overhead: 0,
-            per_row: 1,
-            min_tokens: 8,
-            max_tokens: 1024,
-        },
-        thumbnail_budget: 75,
-        tiling: TilingPolicy::Native,
-        slices_itself: false,
-    };
+    let profile = ProjectorProfile::PIXTRAL_16;
     for row in reference() {
         let (w, h) = size(&row);
-        let p = plan_image(
-            w,
-            h,
-            &ImageOptions::default(),
-            &profile,
-            TileLimits::default(),
-        )
-        .unwrap();
-        let whole = p.whole.unwrap();
+        let (p, whole) = native(w, h, &profile);
         let (a, b) = (whole.width / 16, whole.height / 16);
         assert!(a * b <= 1024 && p.tokens() == a * b + b, "{row}");
         // Same aspect ratio as the reference, to within a unit per side.

@@ -14,22 +14,8 @@ fn qwen() -> ProjectorProfile {
     }
 }
 
-/// Pixtral 12B: 16 px patches, one `[IMG_BREAK]` / `[IMG_END]` per row.
 fn pixtral() -> ProjectorProfile {
-    ProjectorProfile {
-        tile_size: 448,
-        tile_tokens: 28 * 28 + 28,
-        rule: PieceRule::Dynamic {
-            unit: 16,
-            overhead: 0,
-            per_row: 1,
-            min_tokens: 8,
-            max_tokens: 1024,
-        },
-        thumbnail_budget: 75,
-        tiling: TilingPolicy::Native,
-        slices_itself: false,
-    }
+    ProjectorProfile::PIXTRAL_16
 }
 
 fn gemma() -> ProjectorProfile {
