@@ -3,11 +3,13 @@
 //! as OpenAI does.
 
 pub mod error;
+pub mod image_part;
 pub mod request;
 pub mod response;
 pub mod responses;
 pub mod unsupported;
 
 pub use error::{ErrorBody, ErrorEnvelope};
+pub use image_part::*;
 pub use request::*;
 pub use response::*;
