@@ -32,8 +32,8 @@ pub struct Limits {
 /// locate errors.
 pub(super) struct ImageRef {
     pub(super) url: String,
-    /// The image part's own settings; the request's and the server's are
-    /// merged under them before planning.
+    /// The image part's own settings, with the request's and the server's
+    /// merged under them.
     pub(super) options: ImageOptions,
     pub(super) param: String,
 }
@@ -195,7 +195,6 @@ pub(super) fn probe_all(
             ))
             .param(param));
         }
-        let options = options.or(limits.image);
         let plan = plan_image_with(
             header.width,
             header.height,

@@ -137,7 +137,9 @@ impl Preparer {
         let (info, pm) = self.ready()?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
         let (messages, mut urls) = messages::flatten(&req, pm)?;
-        let request_images = images::request_options(req.mm_processor_kwargs.as_ref())?;
+        // Each image's settings over the request's over the server's.
+        let request_images =
+            images::request_options(req.mm_processor_kwargs.as_ref())?.or(self.limits.image);
         for u in &mut urls {
             u.options = u.options.or(request_images);
         }
