@@ -2,7 +2,10 @@
 //! that works on a laptop. `--help` lists them all.
 
 mod check;
+mod models;
 mod rooms;
+
+pub use models::ModelsArgs;
 
 use clap::Parser;
 use std::net::IpAddr;
@@ -14,8 +17,9 @@ fn default_threads() -> i32 {
         .unwrap_or(4)
 }
 
-/// Also a `Parser`, so tests build a config exactly as the CLI does.
-#[derive(Debug, Clone, Parser)]
+/// Also a `Parser`, so tests build a config exactly as the CLI does, and
+/// `Serialize`, so a router hands its runners the same settings as flags.
+#[derive(Debug, Clone, Parser, serde::Serialize)]
 #[command(name = "tessera")]
 pub struct Config {
     /// Path to the GGUF language model.
@@ -393,6 +397,10 @@ pub struct Config {
     /// Largest request body, in bytes (413 beyond it).
     #[arg(help_heading = "Server", long, env = "TESSERA_MAX_BODY_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=4_294_967_296), default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    #[serde(skip)]
+    pub models: ModelsArgs,
 }
 
 impl Config {

@@ -16,6 +16,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openai;
 pub mod prepare;
+pub mod router;
 mod serve;
 pub mod soak;
 pub mod vision;
@@ -58,9 +59,18 @@ impl Server {
     /// the engine dies, so that the process exits non-zero and its
     /// supervisor (systemd, Docker, Kubernetes) restarts it.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
+        self.run_until(serve::shutdown_signal()).await
+    }
+
+    /// Runs until `stop` completes (then shuts down gracefully) or the
+    /// engine dies (an error).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let engine = self.engine.clone();
         tokio::select! {
-            _ = shutdown_signal() => {
+            _ = stop => {
                 tracing::info!("shutting down");
                 self.shutdown().await
             }
@@ -71,24 +81,37 @@ impl Server {
             }
         }
     }
-}
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    /// A router's runner: says on stdout where it listens and whether its
+    /// model loaded, and stops, draining, when stdin closes (its router is
+    /// gone or unloads it) or on a signal.
+    pub async fn run_as_runner(self) -> std::io::Result<()> {
+        println!("{} {}", router::runner::LISTENING, self.addr);
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            match engine.wait_ready().await {
+                engine::Status::Ready => println!("{}", router::runner::READY),
+                engine::Status::Failed(e) | engine::Status::Dead(e) => {
+                    println!("{} {e}", router::runner::FAILED)
+                }
+                engine::Status::Loading => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        });
+        let stdin_closed = async {
+            use tokio::io::AsyncReadExt as _;
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = stdin.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        self.run_until(async {
+            tokio::select! { _ = serve::shutdown_signal() => {}, _ = stdin_closed => {} }
+        })
+        .await
+    }
 }
 
 /// Where `--demo` writes its model: `--demo-dir`, else the user's cache.
@@ -162,7 +185,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
     let state = Arc::new(AppState {
         metrics,
         gate: api::auth::Gate {
-            keys: api::auth::ApiKeys::new(&api_keys(&config)?),
+            keys: api::auth::ApiKeys::new(&api::auth::configured_keys(&config)?),
             metrics_public: config.metrics_public,
         },
         engine: engine.clone(),
@@ -231,21 +254,4 @@ fn chat_template_file(config: &Config) -> anyhow::Result<Option<prepare::Templat
         )
     })?;
     Ok(Some((path.display().to_string(), source)))
-}
-
-/// `--api-key` values and the keys of `--api-key-file`.
-fn api_keys(config: &Config) -> anyhow::Result<Vec<String>> {
-    let mut keys: Vec<String> = config
-        .api_key
-        .iter()
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .collect();
-    if let Some(path) = &config.api_key_file {
-        let from_file = api::auth::keys_from_file(path)
-            .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
-        anyhow::ensure!(!from_file.is_empty(), "{} holds no API key", path.display());
-        keys.extend(from_file);
-    }
-    Ok(keys)
 }

@@ -63,9 +63,19 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", tessera::api::openapi::json());
             Ok(())
         }
+        None if cli.serve.models.router_mode() => {
+            let router = tessera::router::start(cli.serve).await?;
+            router.run_until_signal().await?;
+            Ok(())
+        }
         None => {
+            let runner = cli.serve.models.runner;
             let server = tessera::start(cli.serve).await?;
-            server.run_until_signal().await?;
+            if runner {
+                server.run_as_runner().await?;
+            } else {
+                server.run_until_signal().await?;
+            }
             Ok(())
         }
     }

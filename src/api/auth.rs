@@ -3,6 +3,7 @@
 //! `--metrics-public`) needs `Authorization: Bearer <key>`.
 
 use super::error::ApiError;
+use anyhow::Context as _;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -93,6 +94,24 @@ pub fn keys_from_file(path: &std::path::Path) -> std::io::Result<Vec<String>> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
         .collect())
+}
+
+/// `--api-key` values and the keys of `--api-key-file`.
+pub fn configured_keys(config: &crate::config::Config) -> anyhow::Result<Vec<String>> {
+    let mut keys: Vec<String> = config
+        .api_key
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if let Some(path) = &config.api_key_file {
+        let from_file = keys_from_file(path)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
+        anyhow::ensure!(!from_file.is_empty(), "{} holds no API key", path.display());
+        keys.extend(from_file);
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ pub async fn chat_completions(
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    #[cfg(debug_assertions)]
+    if let Ok(b) = &body {
+        super::test_hooks::on_body(b).await;
+    }
     let request_id = super::log::request_id(&headers);
     let started = std::time::Instant::now();
     let log = RequestLog::new(&request_id, &state.model_id);

@@ -7,6 +7,7 @@ pub mod auth;
 mod chat;
 mod choices;
 mod deadline;
+pub(crate) use deadline::body_deadline;
 pub mod error;
 mod log;
 mod meta;
@@ -17,6 +18,8 @@ mod responses_stream;
 mod server;
 mod sse;
 mod state;
+#[cfg(debug_assertions)]
+mod test_hooks;
 
 use crate::config::Config;
 use axum::Router;
@@ -33,7 +36,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub fn router(state: SharedState, config: &Config) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route(
             "/v1/chat/completions/input_tokens",
@@ -64,11 +67,16 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             count_requests,
         ))
         .layer(cors(config))
-        .layer(CompressionLayer::new().compress_when(NotStreaming))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(CompressionLayer::new().compress_when(NotStreaming));
+    with_request_ids(app.with_state(state))
+}
+
+/// Every answer carries an `x-request-id`: the client's (when printable)
+/// or a new UUID.
+pub fn with_request_ids(app: Router) -> Router {
+    app.layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(axum::middleware::map_request(log::scrub_request_id))
-        .with_state(state)
 }
 
 #[cfg(feature = "testing")]
@@ -97,7 +105,7 @@ pub fn at_capacity(app: Router) -> Router {
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// CORS is off unless `--cors-origin` names origins (`*` for any).
-fn cors(config: &Config) -> CorsLayer {
+pub(crate) fn cors(config: &Config) -> CorsLayer {
     if config.cors_origin.is_empty() {
         return CorsLayer::new();
     }

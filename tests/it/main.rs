@@ -28,6 +28,7 @@ mod pricing;
 mod reasoning;
 mod reliability;
 mod responses;
+mod router;
 mod sampling;
 mod soak;
 mod structured;
