@@ -390,3 +390,63 @@ def test_json_logs_one_line_per_request_without_prompt_text():
         assert span["completion_tokens"] == 4 and span["finish_reason"] == "length"
         assert span["prompt_tokens"] > 0 and "ttft_ms" in span
         assert ("zebra-unique-prompt" in "".join(s.lines)) == log_prompts
+
+
+def test_router_lists_models_and_switches_between_them(tmp_path):
+    """Several models behind one endpoint: the SDK lists them and picks one per call."""
+    subprocess.run([str(BIN), "fixtures", str(FIXTURES)], check=True, capture_output=True)
+    config = tmp_path / "models.toml"
+    config.write_text(
+        f'[[models]]\nid = "text"\nmodel = "{FIXTURES / "tiny-text.gguf"}"\n'
+        f'mmproj = "{FIXTURES / "tiny-mmproj-mlp.gguf"}"\n\n'
+        f'[[models]]\nid = "stopper"\naliases = ["other"]\nmodel = "{FIXTURES / "tiny-text-stopper.gguf"}"\n'
+    )
+    env = dict(os.environ, TESSERA_LOG="info", NO_COLOR="1")
+    proc = subprocess.Popen(
+        [str(BIN), "--models-config", str(config), "--port", "0", "-t", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    base = None
+    lines = []
+    found = threading.Event()
+
+    def read():
+        nonlocal base
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.search(r"router listening on (http://[0-9.:]+)", line)
+            if m and base is None:
+                base = m.group(1)
+                found.set()
+        found.set()
+
+    drain = threading.Thread(target=read, daemon=True)
+    drain.start()
+    try:
+        assert found.wait(timeout=60) and base, "".join(lines[-20:])
+        client = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+        listed = client.models.list().data
+        assert [m.id for m in listed] == ["text", "stopper"]
+        assert all(m.model_extra["status"]["value"] == "unloaded" for m in listed)
+        for model in ("text", "other", "text"):
+            r = client.chat.completions.create(
+                model=model, max_tokens=3,
+                messages=[{"role": "user", "content": [
+                    {"type": "text", "text": "hi"},
+                    *([{"type": "image_url", "image_url": {"url": data_url()}}] if model == "text" else []),
+                ]}],
+            )
+            assert r.usage.completion_tokens <= 3
+        stream = client.chat.completions.create(
+            model="stopper", max_tokens=3, stream=True,
+            messages=[{"role": "user", "content": "hi"}])
+        assert any(chunk.choices and chunk.choices[0].finish_reason for chunk in stream)
+        states = {m.id: m.model_extra["status"]["value"] for m in client.models.list().data}
+        assert states == {"text": "loaded", "stopper": "loaded"}
+        with pytest.raises(openai.NotFoundError) as err:
+            client.chat.completions.create(model="nope", max_tokens=1, messages=[{"role": "user", "content": "hi"}])
+        assert err.value.code == "model_not_found"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        drain.join(timeout=30)
