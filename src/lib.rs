@@ -143,6 +143,18 @@ fn use_demo_model(config: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where and how the hub is reached, from the flags.
+fn hub_options(config: &Config, want_mmproj: bool) -> hub::HubOptions {
+    let offline_env = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
+    hub::HubOptions {
+        endpoint: config.hf_endpoint.clone(),
+        token: config.hf_token.clone().filter(|t| !t.is_empty()),
+        offline: config.offline || offline_env,
+        cache_root: config.hf_cache.clone().unwrap_or_else(hub::cache::root),
+        want_mmproj,
+    }
+}
+
 /// Fetches --hf-repo (or the default repository) into the model cache, or
 /// finds it there, and points the config at the files.
 async fn download_model(config: &mut Config) -> anyhow::Result<()> {
@@ -150,14 +162,7 @@ async fn download_model(config: &mut Config) -> anyhow::Result<()> {
         .hf_repo
         .clone()
         .unwrap_or_else(|| hub::DEFAULT_REPO.to_string());
-    let offline_env = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
-    let opts = hub::HubOptions {
-        endpoint: config.hf_endpoint.clone(),
-        token: config.hf_token.clone().filter(|t| !t.is_empty()),
-        offline: config.offline || offline_env,
-        cache_root: config.hf_cache.clone().unwrap_or_else(hub::cache::root),
-        want_mmproj: config.mmproj.is_none(),
-    };
+    let opts = hub_options(config, config.mmproj.is_none());
     tracing::info!(repo = %spec, cache = %opts.cache_root.display(), "resolving the model");
     let resolved = hub::resolve(&spec, &opts).await?;
     config.model = Some(resolved.model);
@@ -165,6 +170,20 @@ async fn download_model(config: &mut Config) -> anyhow::Result<()> {
         config.mmproj = resolved.mmproj;
     }
     Ok(())
+}
+
+/// `tessera pull owner/repo[:quant]`: the model and its mmproj into the
+/// cache (with progress and resume), as `--hf-repo` would fetch them.
+pub async fn pull(config: &Config, spec: &str) -> anyhow::Result<hub::Resolved> {
+    Ok(hub::resolve(spec, &hub_options(config, true)).await?)
+}
+
+/// `tessera list`: the cached GGUF models, and which a server at `url` runs.
+pub async fn list(config: &Config, url: &str) -> String {
+    let root = hub_options(config, false).cache_root;
+    let key = config.api_key.first().map(String::as_str);
+    let running = hub::list::running(url, key).await;
+    hub::list::table(&hub::list::cached(&root), &running)
 }
 
 /// Binds the listener, starts loading the model in the background and serves.

@@ -18,6 +18,17 @@ enum Command {
     Openapi,
     /// Load-test an OpenAI-compatible server (and optionally a baseline) and print TTFT, ITL and tokens/s.
     Bench(tessera::bench::BenchArgs),
+    /// Download a model and its mmproj into the Hugging Face cache: `owner/name[:quant]`.
+    Pull {
+        /// `owner/name[:quant]`, as --hf-repo takes it.
+        repo: String,
+    },
+    /// List the GGUF models in the Hugging Face cache, and which a local server runs.
+    List {
+        /// The server to ask what it runs.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
     /// Write the tiny deterministic test models (text + mmproj GGUFs) into a folder.
     Fixtures {
         /// Folder to write into.
@@ -59,6 +70,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Bench(args)) => tessera::bench::run(args).await,
+        Some(Command::Pull { repo }) => {
+            let got = tessera::pull(&cli.serve, &repo).await?;
+            println!("{}", got.model.display());
+            if let Some(m) = got.mmproj {
+                println!("{}", m.display());
+            }
+            Ok(())
+        }
+        Some(Command::List { url }) => {
+            print!("{}", tessera::list(&cli.serve, &url).await);
+            Ok(())
+        }
         Some(Command::Openapi) => {
             print!("{}", tessera::api::openapi::json());
             Ok(())

@@ -6,6 +6,7 @@
 pub mod cache;
 mod download;
 mod error;
+pub mod list;
 pub mod names;
 mod options;
 pub mod select;

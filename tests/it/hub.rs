@@ -359,6 +359,61 @@ async fn a_server_starts_from_a_hub_download() {
     assert!(err.to_string().contains("Q2_K"), "{err}");
 }
 
+/// `tessera pull` fills the cache, `tessera list` shows it (and what a
+/// server runs), and a router serves a cached repository by its name.
+#[tokio::test]
+async fn pull_list_and_a_router_serving_a_cached_repo_by_name() {
+    use clap::Parser as _;
+    let hub = hub_with_fixtures();
+    let endpoint = serve_hub(hub.clone()).await;
+    let cache = fresh_cache("pull");
+    let flags = ["--hf-endpoint", &endpoint, "--hf-cache", path(&cache)];
+    let config = tessera::config::Config::parse_from(std::iter::once("tessera").chain(flags));
+    let got = tessera::pull(&config, REPO).await.unwrap();
+    assert_eq!(std::fs::read(&got.model).unwrap(), hub.files[MODEL]);
+    assert!(got.mmproj.is_some());
+    let s = start(&["--hf-repo", REPO, "--offline", "--hf-cache", path(&cache)]).await;
+    let listed = tessera::list(&config, &s.base).await;
+    assert!(listed.contains(&format!("{REPO}\t{MODEL}\t")), "{listed}");
+    let running: Vec<&str> = listed.lines().filter(|l| l.ends_with("\tyes")).collect();
+    assert_eq!(running.len(), 1, "{listed}");
+    assert!(running[0].contains(MODEL), "{listed}");
+    drop(s);
+    // A router's config names the repository; its runner finds it cached.
+    let toml = cache.join("models.toml");
+    std::fs::write(
+        &toml,
+        format!("[[models]]\nid = \"vlm\"\nhf_repo = \"{REPO}\"\n"),
+    )
+    .unwrap();
+    let argv = [
+        "tessera",
+        "--port",
+        "0",
+        "-t",
+        "1",
+        "--offline",
+        "--hf-cache",
+        path(&cache),
+        "--models-config",
+        path(&toml),
+        "--runner-exe",
+        env!("CARGO_BIN_EXE_tessera"),
+    ];
+    let router = tessera::router::start(tessera::config::Config::parse_from(argv))
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", router.addr))
+        .json(&serde_json::json!({"model": "vlm", "max_tokens": 2,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    router.shutdown().await.unwrap();
+}
+
 /// A hub (or mirror) that lists names leading out of the cache, answers a
 /// path as its commit id, or lies about sizes: nothing is written outside
 /// the repository's folder, nothing past the announced size, nothing
