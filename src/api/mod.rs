@@ -7,6 +7,7 @@ pub mod auth;
 mod chat;
 mod choices;
 mod deadline;
+pub(crate) use chat::body_bytes;
 pub(crate) use deadline::body_deadline;
 pub mod error;
 mod log;

@@ -45,3 +45,30 @@ fn kv_bytes(path: &Path, ctx: u32) -> u64 {
     };
     cells * layers * heads_kv * (k + v) * 2
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kv_cache_grows_with_the_context_and_files_count_whole() {
+        let dir = std::env::temp_dir().join(format!("tessera-mem-{}", std::process::id()));
+        let set = crate::fixtures::write_all(&dir).unwrap();
+        let file = std::fs::metadata(&set.text).unwrap().len();
+        let mmproj = std::fs::metadata(&set.mmproj_mlp).unwrap().len();
+        let at = |ctx| estimate(Some(&set.text), None, ctx);
+        let per_1k = at(1024) - file;
+        assert!(per_1k > 0);
+        assert_eq!(at(4096) - file, 4 * per_1k);
+        assert_eq!(
+            estimate(Some(&set.text), Some(&set.mmproj_mlp), 1024),
+            at(1024) + mmproj
+        );
+        // An unreadable model counts its size only; a missing one nothing.
+        let junk = dir.join("junk.gguf");
+        std::fs::write(&junk, b"not a gguf").unwrap();
+        assert_eq!(estimate(Some(&junk), None, 1024), 10);
+        assert_eq!(estimate(Some(&dir.join("missing.gguf")), None, 1024), 0);
+        println!("tiny text model: {file} bytes + {per_1k} bytes of KV per 1,024 cells");
+    }
+}

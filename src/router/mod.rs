@@ -107,7 +107,6 @@ pub async fn start(config: Config) -> anyhow::Result<RouterServer> {
         http: reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?,
-        max_body_bytes: config.max_body_bytes,
         load_timeout: Duration::from_secs(match config.request_timeout {
             0 => 600,
             t => t,

@@ -13,8 +13,9 @@ use super::pool::{Lease, Unavailable};
 use super::state::RouterState;
 use crate::api::error::ApiError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -40,18 +41,30 @@ const HOP: &[&str] = &[
     "x-api-key",
 ];
 
-pub async fn forward(State(state): State<Arc<RouterState>>, req: Request) -> Response {
-    match forward_inner(&state, req).await {
+pub async fn forward(
+    State(state): State<Arc<RouterState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let bytes = match crate::api::body_bytes(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match forward_inner(&state, method, uri, headers, bytes).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn forward_inner(state: &Arc<RouterState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
+async fn forward_inner(
+    state: &Arc<RouterState>,
+    method: Method,
+    uri: Uri,
+    in_headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let routed: Routed = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::invalid(format!("the body is not valid JSON: {e}")))?;
     let slot = state.slot_for(routed.model.as_deref())?;
@@ -72,15 +85,15 @@ async fn forward_inner(state: &Arc<RouterState>, req: Request) -> Result<Respons
     let url = format!(
         "http://{}{}",
         lease.runner.addr,
-        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+        uri.path_and_query().map_or("/", |p| p.as_str())
     );
-    let mut headers = forwarded_headers(&parts.headers);
+    let mut headers = forwarded_headers(&in_headers);
     if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", state.runner_key)) {
         headers.insert(header::AUTHORIZATION, v);
     }
     let sent = state
         .http
-        .request(parts.method.clone(), url)
+        .request(method, url)
         .headers(headers)
         .body(bytes)
         .send()

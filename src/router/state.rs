@@ -13,7 +13,6 @@ pub struct RouterState {
     /// What the front sends its runners as their API key.
     pub(super) runner_key: String,
     pub(super) http: reqwest::Client,
-    pub(super) max_body_bytes: usize,
     /// How long a request waits for its model to load (or for room).
     pub(super) load_timeout: Duration,
     /// What the admin routes take: `--admin-key`, else the API keys.

@@ -407,3 +407,53 @@ async fn shutdown_finishes_open_streams_then_stops_every_runner() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_front_refuses_a_body_over_the_limit_before_loading_anything() {
+    let r = start("limit", &three_models(), &["--max-body-bytes", "1024"]).await;
+    let (status, body) = r.chat("text", &"x".repeat(4096)).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-body-bytes")
+    );
+    let (status, body) = r
+        .post("/v1/chat/completions", &json!("not an object"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(r.states().await.iter().all(|(_, s)| s == "unloaded"));
+    r.server.shutdown().await.unwrap();
+}
+
+/// The tiny models take ~4.4 MiB each at the default context (0.4 MiB of
+/// file, 256 KiB of F16 KV per 1,024 cells): 6 MiB holds one of them.
+#[tokio::test]
+async fn the_memory_budget_evicts_to_fit_and_refuses_a_model_that_never_fits() {
+    let toml = format!(
+        "{}\n[[models]]\nid = \"huge\"\nmodel = {:?}\n[models.options]\nctx-size = 65536\n",
+        three_models(),
+        fixtures().text
+    );
+    let r = start("memory", &toml, &["--models-memory-mb", "6"]).await;
+    assert_eq!(r.chat("text", "hi").await.0, 200);
+    assert_eq!(r.chat("stopper", "hi").await.0, 200);
+    assert_eq!(r.state("text").await, "unloaded");
+    assert_eq!(r.state("stopper").await, "loaded");
+    let (status, body) = r.chat("huge", "hi").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "model_too_large");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--models-memory-mb 6")
+    );
+    assert_eq!(
+        r.state("stopper").await,
+        "loaded",
+        "nothing is evicted for a model that cannot fit"
+    );
+    r.server.shutdown().await.unwrap();
+}
