@@ -104,8 +104,8 @@ async fn forward_inner(
     }
 }
 
-/// The runner's answer, streamed, holding the lease until the last byte.
-fn relay(resp: reqwest::Response, lease: Lease) -> Response {
+/// The runner's answer, streamed, holding `lease` until the last byte.
+fn relay<L: Send + 'static>(resp: reqwest::Response, lease: L) -> Response {
     let status = resp.status();
     let headers = forwarded_headers(resp.headers());
     let sse = headers
@@ -203,3 +203,6 @@ pub fn unavailable(id: &str, why: Unavailable) -> ApiError {
         Unavailable::TooBig(why) => retry_later(why, 60).code("model_too_large"),
     }
 }
+
+#[cfg(test)]
+mod tests;

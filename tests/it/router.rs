@@ -457,3 +457,31 @@ async fn the_memory_budget_evicts_to_fit_and_refuses_a_model_that_never_fits() {
     );
     r.server.shutdown().await.unwrap();
 }
+
+/// Each crash restarts the model after a backoff (1 s, then 2 s); the third
+/// in ten minutes leaves it `failed` until an admin load.
+#[tokio::test]
+async fn a_model_that_keeps_crashing_is_failed_until_an_admin_load() {
+    let r = start("crashes", &three_models(), &[]).await;
+    for _ in 0..3 {
+        let (status, body) = r.chat("text", ABORT).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "model_crashed");
+    }
+    r.wait_state("text", "failed").await;
+    let (status, body) = r.chat("text", "hi").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "model_failed");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("SIGABRT") && msg.contains("3 times"), "{msg}");
+    let load = r
+        .client
+        .post(format!("{}/models/load", r.base))
+        .json(&json!({"model": "text"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(load.status(), 200);
+    assert_eq!(r.chat("text", "hi").await.0, 200);
+    r.server.shutdown().await.unwrap();
+}
