@@ -206,10 +206,20 @@ impl Preparer {
         self.text
             .run(move || {
                 let pm = model.get().ok_or(EngineError::Loading)?;
-                let format = format.as_ref().map(response_grammar).transpose()?;
+                // With tools, the answer's format is part of their grammar.
                 let tools = match &tools {
-                    Some(t) => Some(tool_setup::apply(t, pm, &mut messages, &mut extras)?),
+                    Some(t) => Some(tool_setup::apply(
+                        t,
+                        format.as_ref(),
+                        pm,
+                        &mut messages,
+                        &mut extras,
+                    )?),
                     None => None,
+                };
+                let format = match tools {
+                    Some(_) => None,
+                    None => format.as_ref().map(response_grammar).transpose()?,
                 };
                 tool_setup::calls_as_text(pm, &mut messages);
                 let prompt = prompt::build(pm, &messages, &extras, &counts, keep_text)?;

@@ -175,13 +175,6 @@ pub fn validate(req: &ChatCompletionRequest, model: &ModelLimits) -> Result<Plan
     let logprobs = logprobs(req)?;
     let mut tally = Tally::default();
     let tools = tools(req, &mut tally)?;
-    if tools.is_some() && !matches!(req.response_format, None | Some(ResponseFormat::Text)) {
-        return Err(PrepareError::invalid(
-            "tools and a JSON response_format cannot be combined: each constrains the whole answer; \
-             send one of them (or tool_choice: \"none\")",
-        )
-        .param("response_format"));
-    }
     let seed = match req.seed {
         // Any 64-bit seed maps onto llama.cpp's 32-bit one, reproducibly.
         Some(s) => (s as u64 ^ ((s as u64) >> 32)) as u32,

@@ -8,7 +8,7 @@ use super::messages::fence_tools;
 use super::params::ToolPlan;
 use super::prompt_model::PromptModel;
 use super::template::{TemplateExtras, TemplateMessage};
-use super::tools::{self, ToolChoice, ToolFormat};
+use super::tools::{self, ToolFormat};
 use crate::engine::Grammar;
 
 /// For a template that does not render tools: past calls become the
@@ -47,6 +47,7 @@ pub struct ToolSetup {
 
 pub fn apply(
     plan: &ToolPlan,
+    answer: Option<&serde_json::Value>,
     pm: &PromptModel,
     messages: &mut Vec<TemplateMessage>,
     extras: &mut TemplateExtras,
@@ -73,8 +74,15 @@ pub fn apply(
             _ => messages.insert(0, TemplateMessage::new("system", teach)),
         }
     }
-    let g = tools::grammar(format, &plan.specs, &plan.choice, plan.parallel)
-        .map_err(|e| PrepareError::invalid(e.0).param("tools"))?;
+    let g =
+        tools::grammar(format, &plan.specs, &plan.choice, plan.parallel, answer).map_err(|e| {
+            let param = if e.0.contains("response_format") {
+                "response_format.json_schema.schema"
+            } else {
+                "tools"
+            };
+            PrepareError::invalid(e.0).param(param)
+        })?;
     let markers: &[&str] = match format {
         ToolFormat::Hermes => &["<tool_call>", "</tool_call>"],
         ToolFormat::Mistral => &["[TOOL_CALLS]", "[ARGS]"],
@@ -86,7 +94,7 @@ pub fn apply(
         .filter_map(|m| pm.tokenizer.control_token(m))
         .map(|t| t.0)
         .collect();
-    let trigger_tokens = if plan.choice == ToolChoice::Auto {
+    let trigger_tokens = if !g.triggers.is_empty() {
         g.triggers
             .iter()
             .filter_map(|w| pm.tokenizer.control_token(w))

@@ -120,6 +120,74 @@ async fn round_trip(s: &TestServer, format: &str) {
     assert_eq!(streamed[0].1, "get_time");
     check_args("get_time", &streamed[0].2);
 
+    // Tools with a typed final answer (openai-agents' `output_type`,
+    // pydantic-ai's `NativeOutput`, langchain's `bind_tools` +
+    // `response_format`): a forced call ignores the format; with `auto`
+    // the answer is a valid call or JSON of the schema.
+    let typed = json!({"type": "json_schema", "json_schema": {"name": "verdict", "strict": true,
+        "schema": {"type": "object", "properties": {"verdict": {"type": "string", "enum": ["sunny", "rainy"]}},
+                   "required": ["verdict"], "additionalProperties": false}}});
+    let mut forced = ask(json!("required"), false);
+    forced["response_format"] = typed.clone();
+    let (status, v) = s.post(&forced).await;
+    assert_eq!(status, 200, "{format}: {v}");
+    assert_eq!(
+        v["choices"][0]["finish_reason"], "tool_calls",
+        "{format}: {v}"
+    );
+    for stream in [false, true] {
+        let mut free = ask(json!("auto"), stream);
+        free["response_format"] = typed.clone();
+        let (calls, content) = if stream {
+            let events = s.stream(&free).await;
+            let (calls, _) = streamed_calls(&events);
+            let text: String = events
+                .iter()
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .filter_map(|c| {
+                    c["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .map(String::from)
+                })
+                .collect();
+            (
+                calls
+                    .into_iter()
+                    .map(|(_, n, a)| (n, a))
+                    .collect::<Vec<_>>(),
+                text,
+            )
+        } else {
+            let (status, v) = s.post(&free).await;
+            assert_eq!(status, 200, "{format}: {v}");
+            let m = &v["choices"][0]["message"];
+            let calls = m["tool_calls"].as_array().cloned().unwrap_or_default();
+            let calls = calls
+                .iter()
+                .map(|c| {
+                    let f = &c["function"];
+                    (
+                        f["name"].as_str().unwrap().to_string(),
+                        f["arguments"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            (calls, m["content"].as_str().unwrap_or_default().to_string())
+        };
+        if calls.is_empty() {
+            let answer: Value = serde_json::from_str(content.trim())
+                .unwrap_or_else(|e| panic!("{format}: not JSON: {content:?}: {e}"));
+            assert!(
+                ["sunny", "rainy"].contains(&answer["verdict"].as_str().unwrap_or("")),
+                "{answer}"
+            );
+        } else {
+            for (name, args) in &calls {
+                check_args(name, args);
+            }
+        }
+    }
+
     // The call and its result go back; the model answers in text.
     let mut next = ask(json!("auto"), false);
     let history = next["messages"].as_array_mut().unwrap();
@@ -209,10 +277,6 @@ async fn bad_tool_requests_are_refused_by_name() {
             "tool_choice",
         ),
         (json!({"tool_choice": "required"}), "tool_choice"),
-        (
-            json!({"tools": tools(), "response_format": {"type": "json_object"}}),
-            "response_format",
-        ),
         (
             json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "array"}}}]}),
             "tools[0].function.parameters",

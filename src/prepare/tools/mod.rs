@@ -104,6 +104,7 @@ pub fn grammar(
     tools: &[ToolSpec],
     choice: &ToolChoice,
     parallel: bool,
+    answer: Option<&Value>,
 ) -> Result<ToolGrammar, crate::prepare::grammar::SchemaError> {
     let offered: Vec<&ToolSpec> = match choice {
         ToolChoice::Named(n) => tools.iter().filter(|t| &t.name == n).collect(),
@@ -126,6 +127,14 @@ pub fn grammar(
         json!({"anyOf": calls})
     };
     let lazy = *choice == ToolChoice::Auto;
+    // A typed answer (`response_format`) binds text answers; a forced
+    // call is a call, so the format only matters when the model may choose.
+    let answer = answer.filter(|_| lazy);
+    if let Some(answer) = answer
+        && format != ToolFormat::Generic
+    {
+        return with_answer(format, &call, answer, parallel);
+    }
     if format == ToolFormat::Generic {
         let mut list = json!({"type": "array", "items": call, "minItems": 1});
         if !parallel {
@@ -134,8 +143,14 @@ pub fn grammar(
         let with_calls = json!({"type": "object", "properties": {"tool_calls": list},
                                 "required": ["tool_calls"], "additionalProperties": false});
         let schema = if lazy {
-            json!({"anyOf": [with_calls, {"type": "object", "properties": {"response": {"type": "string"}},
-                   "required": ["response"], "additionalProperties": false}]})
+            let text = answer.cloned().unwrap_or_else(|| json!({"type": "string"}));
+            let (text, defs) = take_defs(text);
+            let mut s = json!({"anyOf": [with_calls, {"type": "object", "properties": {"response": text},
+                   "required": ["response"], "additionalProperties": false}]});
+            if !defs.is_empty() {
+                s["$defs"] = Value::Object(defs);
+            }
+            s
         } else {
             with_calls
         };
@@ -176,6 +191,93 @@ pub fn grammar(
             Vec::new()
         },
     })
+}
+
+/// Calls in `format`, or else an answer matching `answer`: one strict
+/// grammar, from the first token. Both schemas go into one document as
+/// `$defs` (the answer's own definitions hoisted beside them), so the
+/// converter names their rules after the definitions and the call
+/// markers can wrap one of them.
+fn with_answer(
+    format: ToolFormat,
+    call: &Value,
+    answer: &Value,
+    parallel: bool,
+) -> Result<ToolGrammar, crate::prepare::grammar::SchemaError> {
+    let (answer, mut defs) = take_defs(answer.clone());
+    let (call, call_defs) = take_defs(call.clone());
+    for (k, v) in call_defs {
+        if defs.get(&k).is_some_and(|d| *d != v) {
+            return Err(crate::prepare::grammar::SchemaError(format!(
+                "`$defs/{k}` means one thing in response_format and another in a tool's parameters; rename one"
+            )));
+        }
+        defs.insert(k, v);
+    }
+    defs.insert(CALL_DEF.into(), call);
+    defs.insert(ANSWER_DEF.into(), answer);
+    let doc = json!({"anyOf": [{"$ref": format!("#/$defs/{CALL_DEF}")},
+                               {"$ref": format!("#/$defs/{ANSWER_DEF}")}],
+                     "$defs": defs});
+    let rules = crate::prepare::grammar::from_schema(&doc)?;
+    // The converter's `root` is the union of the two definitions' rules;
+    // their names vary by version, so they are read off it. A bare
+    // primitive answer (a plain string) is inlined, not named: refused.
+    let union = rules
+        .lines()
+        .find_map(|l| l.strip_prefix("root ::= "))
+        .map(|r| r.split(" | ").collect::<Vec<_>>());
+    let named =
+        |n: &&str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let (call_rule, answer_rule) = match union.as_deref() {
+        Some([c, a]) if named(c) && named(a) => (c.to_string(), a.to_string()),
+        _ => {
+            return Err(crate::prepare::grammar::SchemaError(
+                "with tools, a response_format schema must describe an object or an array".into(),
+            ));
+        }
+    };
+    let calls = match format {
+        ToolFormat::Hermes => {
+            let one = format!(r#""<tool_call>\n" {call_rule} "\n</tool_call>""#);
+            let more = if parallel {
+                format!(r#" ( "\n" {one} )*"#)
+            } else {
+                String::new()
+            };
+            format!("{one}{more}")
+        }
+        ToolFormat::Mistral => {
+            let more = if parallel {
+                format!(r#" ( "," {call_rule} )*"#)
+            } else {
+                String::new()
+            };
+            format!(r#""[TOOL_CALLS]" "[" {call_rule}{more} "]""#)
+        }
+        _ => call_rule,
+    };
+    Ok(ToolGrammar {
+        grammar: format!("{CALLS_RULE} ::= {calls} | {answer_rule}\n{rules}"),
+        root: CALLS_RULE.into(),
+        triggers: Vec::new(),
+    })
+}
+
+const CALL_DEF: &str = "tessera-call";
+const ANSWER_DEF: &str = "tessera-answer";
+
+/// A schema without its `$defs` (or `definitions`), and those definitions.
+fn take_defs(mut schema: Value) -> (Value, serde_json::Map<String, Value>) {
+    let mut defs = serde_json::Map::new();
+    if let Value::Object(o) = &mut schema {
+        for key in ["$defs", "definitions"] {
+            if let Some(Value::Object(d)) = o.remove(key) {
+                defs.extend(d);
+            }
+        }
+    }
+    (schema, defs)
 }
 
 /// The system text that teaches a template without tool support the
@@ -229,7 +331,7 @@ mod tests {
     #[test]
     fn grammars_wrap_the_schema_converter() {
         let tools = weather();
-        let g = grammar(ToolFormat::Hermes, &tools, &ToolChoice::Auto, true).unwrap();
+        let g = grammar(ToolFormat::Hermes, &tools, &ToolChoice::Auto, true, None).unwrap();
         assert_eq!(g.root, "tool-calls");
         assert_eq!(g.triggers, vec!["<tool_call>"]);
         assert!(
@@ -242,12 +344,70 @@ mod tests {
             &tools,
             &ToolChoice::Named("get_time".into()),
             false,
+            None,
         )
         .unwrap();
         assert!(g.triggers.is_empty());
         assert!(!g.grammar.contains("get_weather"));
-        let g = grammar(ToolFormat::Generic, &tools, &ToolChoice::Required, true).unwrap();
+        let g = grammar(
+            ToolFormat::Generic,
+            &tools,
+            &ToolChoice::Required,
+            true,
+            None,
+        )
+        .unwrap();
         assert_eq!(g.root, "root");
         assert!(g.grammar.contains("tool_calls") && !g.grammar.contains("response"));
+    }
+
+    #[test]
+    fn a_typed_answer_joins_the_calls_unless_a_call_is_forced() {
+        let tools = weather();
+        // pydantic-style: the answer's own `$defs`, referenced from inside.
+        let answer = json!({"type": "object", "properties": {"city": {"$ref": "#/$defs/City"}},
+            "required": ["city"], "$defs": {"City": {"type": "object",
+            "properties": {"name": {"type": "string"}}, "required": ["name"]}}});
+        for format in [ToolFormat::Hermes, ToolFormat::Mistral, ToolFormat::Llama3] {
+            let g = grammar(format, &tools, &ToolChoice::Auto, true, Some(&answer)).unwrap();
+            assert!(
+                g.triggers.is_empty(),
+                "{format:?}: strict from the first token"
+            );
+            let top = g.grammar.lines().next().unwrap();
+            assert!(
+                top.starts_with("tool-calls ::= ") && top.contains(" | "),
+                "{top}"
+            );
+            assert!(g.grammar.contains("tessera-answer") && g.grammar.contains("City"));
+        }
+        let g = grammar(
+            ToolFormat::Generic,
+            &tools,
+            &ToolChoice::Auto,
+            true,
+            Some(&answer),
+        )
+        .unwrap();
+        assert!(g.grammar.contains("response") && g.grammar.contains("City"));
+        // A forced call ignores the answer's format.
+        let g = grammar(
+            ToolFormat::Hermes,
+            &tools,
+            &ToolChoice::Required,
+            true,
+            Some(&answer),
+        )
+        .unwrap();
+        assert!(!g.grammar.contains("tessera-answer"));
+        // A bare primitive answer works too (the converter names it).
+        let g = grammar(
+            ToolFormat::Hermes,
+            &tools,
+            &ToolChoice::Auto,
+            true,
+            Some(&json!({"type": "string"})),
+        );
+        assert!(g.unwrap().grammar.lines().next().unwrap().contains(" | "));
     }
 }

@@ -184,8 +184,12 @@ impl ToolParser {
                             .collect()
                     })
                 }
-                Ok(Value::Object(o)) if o.get("response").is_some_and(Value::is_string) => {
-                    let text = o["response"].as_str().unwrap_or_default().to_string();
+                // A text answer; under a `response_format`, JSON written as text.
+                Ok(Value::Object(o)) if o.contains_key("response") => {
+                    let text = match &o["response"] {
+                        Value::String(t) => t.clone(),
+                        v => v.to_string(),
+                    };
                     out.push(Piece::Content(text));
                     return;
                 }
