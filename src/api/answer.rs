@@ -33,8 +33,9 @@ impl AnswerReader {
         self.route(pieces)
     }
 
-    pub fn finish(&mut self) -> Vec<Out> {
-        let pieces = self.tools.0.finish();
+    /// The end of the answer; `cut`: the token limit ended it.
+    pub fn finish(&mut self, cut: bool) -> Vec<Out> {
+        let pieces = self.tools.0.finish(cut);
         self.route(pieces)
     }
 

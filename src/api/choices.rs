@@ -69,15 +69,17 @@ impl Reading {
 }
 
 /// A choice's last outputs and its wire finish reason: `tool_calls` when
-/// the reader found a call.
+/// the reader found a call, unless the token limit ended the answer
+/// (`length`, as OpenAI reports it; a call it cut off is dropped).
 pub(super) fn finish_choice(
     reader: Option<&mut AnswerReader>,
     reason: crate::engine::FinishReason,
 ) -> (Vec<Out>, WireFinish) {
+    let cut = reason == crate::engine::FinishReason::Length;
     match reader {
         Some(r) => {
-            let outs = r.finish();
-            let finish = if r.calls > 0 {
+            let outs = r.finish(cut);
+            let finish = if r.calls > 0 && !cut {
                 WireFinish::ToolCalls
             } else {
                 wire_finish(reason)

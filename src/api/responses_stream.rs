@@ -259,7 +259,7 @@ impl State {
                 reasoning_tokens,
             }) => {
                 if let Some(r) = self.reader.as_mut() {
-                    let outs = r.finish();
+                    let outs = r.finish(reason == FinishReason::Length);
                     self.outs(outs, &mut out);
                 }
                 let incomplete = reason == FinishReason::Length;

@@ -120,6 +120,49 @@ async fn round_trip(s: &TestServer, format: &str) {
     assert_eq!(streamed[0].1, "get_time");
     check_args("get_time", &streamed[0].2);
 
+    // Cut by max_tokens inside the call: `length`, no call, no markup.
+    let mut cut = ask(json!("required"), false);
+    cut["max_tokens"] = json!(3);
+    let (status, v) = s.post(&cut).await;
+    assert_eq!(status, 200, "{format}: {v}");
+    let m = &v["choices"][0]["message"];
+    assert_eq!(v["choices"][0]["finish_reason"], "length", "{format}: {v}");
+    assert!(m["tool_calls"].is_null(), "{format}: {v}");
+    assert!(
+        m["content"].as_str().unwrap_or_default().is_empty(),
+        "{format}: {v}"
+    );
+    cut["stream"] = json!(true);
+    let events = s.stream(&cut).await;
+    let (calls, finish) = streamed_calls(&events);
+    assert_eq!(finish, vec!["length"], "{format}: {events:?}");
+    assert!(calls.is_empty(), "{format}: {events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.contains("\"content\":\"") && !e.contains("\"content\":\"\"")),
+        "{format}: text in a cut call: {events:?}"
+    );
+    let cut = json!({"input": "weather?", "tools": [{"type": "function", "name": "get_time",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}}],
+        "tool_choice": "required", "max_output_tokens": 3});
+    let (status, v) = s.post_to("/v1/responses", &cut).await;
+    assert_eq!(status, 200, "{format}: {v}");
+    assert_eq!(v["status"], "incomplete", "{format}: {v}");
+    let output = v["output"].as_array().unwrap();
+    assert!(
+        output.iter().all(|o| o["type"] != "function_call"),
+        "{format}: {v}"
+    );
+    let text = output
+        .iter()
+        .flat_map(|o| o["content"].as_array().cloned().unwrap_or_default());
+    assert!(
+        text.into_iter()
+            .all(|c| c["text"].as_str().unwrap_or_default().is_empty()),
+        "{format}: {v}"
+    );
+
     // Tools with a typed final answer (openai-agents' `output_type`,
     // pydantic-ai's `NativeOutput`, langchain's `bind_tools` +
     // `response_format`): a forced call ignores the format; with `auto`

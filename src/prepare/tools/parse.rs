@@ -35,6 +35,10 @@ pub struct ToolParser {
     state: State,
     buf: String,
     calls: usize,
+    /// Whitespace-only text, held until it is known whether it touches a
+    /// call (then it is dropped: OpenAI sends no text around calls) or
+    /// more text (then it goes out with it).
+    blank: String,
 }
 
 const HERMES_OPEN: &str = "<tool_call>";
@@ -49,6 +53,7 @@ impl ToolParser {
             state: State::Start,
             buf: String::new(),
             calls: 0,
+            blank: String::new(),
         }
     }
 
@@ -61,19 +66,67 @@ impl ToolParser {
         self.buf.push_str(text);
         let mut out = Vec::new();
         self.drain(&mut out, false);
-        out
+        self.tidy(out, false)
     }
 
-    /// The end of the answer: whatever is held is resolved.
-    pub fn finish(&mut self) -> Vec<Piece> {
+    /// The end of the answer: whatever is held is resolved. `cut`: the
+    /// token limit ended it, so a call still open is dropped, never
+    /// returned as the template's markup.
+    pub fn finish(&mut self, cut: bool) -> Vec<Piece> {
+        if cut {
+            self.drop_open_marker();
+        }
         let mut out = Vec::new();
         self.drain(&mut out, true);
         if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             if self.state == State::Call {
-                self.resolve(&rest, &mut out);
+                if !cut {
+                    self.resolve(&rest, &mut out);
+                }
             } else if self.state != State::Done {
                 out.push(Piece::Content(rest));
+            }
+        }
+        self.tidy(out, true)
+    }
+
+    /// The beginning of a call marker the limit cut off (`<to` of
+    /// `<tool_call>`): the start of a call, not text.
+    fn drop_open_marker(&mut self) {
+        let open = match (self.state, self.format) {
+            (State::Start | State::Text, ToolFormat::Hermes) => HERMES_OPEN,
+            (State::Start | State::Text, ToolFormat::Mistral) => MISTRAL_OPEN,
+            (State::Start, ToolFormat::Llama3 | ToolFormat::Generic) => PYTHON_TAG,
+            _ => return,
+        };
+        let keep = crate::engine::text::partial_marker(&self.buf, open);
+        self.buf.truncate(self.buf.len() - keep);
+    }
+
+    /// Drops whitespace-only text next to calls; other text keeps its
+    /// whitespace. At the end, held whitespace stays only in an answer
+    /// without calls.
+    fn tidy(&mut self, pieces: Vec<Piece>, end: bool) -> Vec<Piece> {
+        let mut out = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            match p {
+                Piece::Content(t) if t.trim().is_empty() => self.blank.push_str(&t),
+                Piece::Content(t) => {
+                    let mut text = std::mem::take(&mut self.blank);
+                    text.push_str(&t);
+                    out.push(Piece::Content(text));
+                }
+                call => {
+                    self.blank.clear();
+                    out.push(call);
+                }
+            }
+        }
+        if end && !self.blank.is_empty() {
+            let blank = std::mem::take(&mut self.blank);
+            if self.calls == 0 {
+                out.push(Piece::Content(blank));
             }
         }
         out
@@ -267,6 +320,11 @@ mod tests {
 
     /// Feeds `text` in pieces of `step` bytes (on char boundaries).
     fn run(format: ToolFormat, text: &str, step: usize) -> (String, Vec<ParsedCall>) {
+        run_to(format, text, step, false)
+    }
+
+    /// As [`run`]; `cut`: the token limit ended the answer.
+    fn run_to(format: ToolFormat, text: &str, step: usize, cut: bool) -> (String, Vec<ParsedCall>) {
         let mut p = ToolParser::new(format);
         let mut pieces = Vec::new();
         let mut rest = text;
@@ -278,7 +336,7 @@ mod tests {
             pieces.extend(p.push(&rest[..n]));
             rest = &rest[n..];
         }
-        pieces.extend(p.finish());
+        pieces.extend(p.finish(cut));
         let mut content = String::new();
         let mut calls = Vec::new();
         for piece in pieces {
@@ -316,9 +374,46 @@ mod tests {
         let (c, calls) = run(ToolFormat::Hermes, "<tool_call>not json</tool_call>", 3);
         assert!(calls.is_empty());
         assert_eq!(c, "<tool_call>not json</tool_call>");
-        // Cut off at max_tokens inside a call: the text as written.
-        let (c, calls) = run(ToolFormat::Hermes, "<tool_call>{\"name\": \"f\", \"argu", 4);
+        // An answer that ends inside a call without the limit: the text as
+        // written. Cut off by max_tokens: the open call is dropped, no markup.
+        let open = "<tool_call>{\"name\": \"f\", \"argu";
+        let (c, calls) = run(ToolFormat::Hermes, open, 4);
         assert!(calls.is_empty() && c.starts_with("<tool_call>{"));
+        let two =
+            format!("<tool_call>\n{{\"name\": \"f\", \"arguments\": {{}}}}\n</tool_call>\n{open}");
+        for step in [1, 3, 1000] {
+            assert_eq!(
+                run_to(ToolFormat::Hermes, open, step, true),
+                (String::new(), vec![])
+            );
+            let (c, calls) = run_to(ToolFormat::Hermes, &two, step, true);
+            assert_eq!(
+                (c.as_str(), calls),
+                ("", vec![call("f", "{}")]),
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn whitespace_next_to_calls_is_not_text() {
+        let text = "\n<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n</tool_call>\n\n<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>\n";
+        for step in [1, 2, 7, 1000] {
+            let mut p = ToolParser::new(ToolFormat::Hermes);
+            let mut pieces = Vec::new();
+            for chunk in text.as_bytes().chunks(step) {
+                pieces.extend(p.push(std::str::from_utf8(chunk).unwrap()));
+            }
+            pieces.extend(p.finish(false));
+            assert_eq!(
+                pieces,
+                vec![Piece::Call(call("a", "{}")), Piece::Call(call("b", "{}"))],
+                "step {step}"
+            );
+        }
+        // Text keeps its own whitespace; an answer of only whitespace stays.
+        assert_eq!(run(ToolFormat::Hermes, "a\n\nb", 1).0, "a\n\nb");
+        assert_eq!(run(ToolFormat::Hermes, " \n", 1).0, " \n");
     }
 
     #[test]
