@@ -28,7 +28,7 @@ use utoipa::OpenApi;
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
         FinishReason, Usage, PromptTokensDetails, CompletionTokensDetails, ImageUsage, ThumbnailUsage,
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
-        ModelCapabilities, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
+        ModelCapabilities, Architecture, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
         SamplingDefaultsInfo, ChoiceLogprobs, TokenLogprob, TopLogprob,
         Tool, ToolKind, FunctionDef, ToolChoice, ToolChoiceMode, NamedToolChoice, FunctionName,
         ToolCall, FunctionCall, ToolMessage, ToolRole, ToolCallDelta, FunctionDelta,

@@ -4,8 +4,8 @@ use super::error::ApiError;
 use super::state::{AppState, SharedState};
 use crate::engine::{EngineError, Status};
 use crate::openai::{
-    BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, ImageTokenRange, Model,
-    ModelCapabilities, ModelList, SamplingDefaultsInfo,
+    Architecture, BackendInfo, ChatTemplateInfo, ErrorEnvelope, ImagePricing, ImageTokenRange,
+    Model, ModelCapabilities, ModelList, SamplingDefaultsInfo,
 };
 use crate::prepare::template::TemplateOrigin;
 use crate::vision::PieceRule;
@@ -73,12 +73,24 @@ fn model_entry(state: &AppState) -> Model {
             },
         }
     });
+    let architecture = state.engine.info().map(|info| {
+        let mut input = vec!["text".to_string()];
+        if info.vision {
+            input.push("image".into());
+        }
+        Architecture {
+            input_modalities: input,
+            output_modalities: vec!["text".into()],
+        }
+    });
     Model {
         id: state.model_id.clone(),
         object: "model",
         created: state.created,
         owned_by: "tessera".into(),
         capabilities,
+        architecture,
+        context_length: state.preparer.prompt_model().map(|pm| pm.n_ctx_seq),
     }
 }
 

@@ -257,6 +257,22 @@ pub struct Model {
     /// Absent while the model is loading.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<ModelCapabilities>,
+    /// Extension, as llama-server reports it (llama-swap and other clients
+    /// read it): what the model takes and gives. Absent while loading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<Architecture>,
+    /// Extension: the most tokens one request may hold (prompt and answer),
+    /// one sequence's share of the context. Absent while loading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Architecture {
+    /// `text`, and `image` when a vision projector is loaded.
+    pub input_modalities: Vec<String>,
+    /// `text`.
+    pub output_modalities: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -34,8 +34,10 @@ async fn entry(state: &RouterState, slot: &Slot) -> Value {
             Some(i) => Some(i),
             None => fetch_info(state, runner.addr, &slot.spec.id).await,
         };
-        if let Some(caps) = info.as_ref().and_then(|i| i.get("capabilities")) {
-            e["capabilities"] = caps.clone();
+        for key in ["capabilities", "architecture", "context_length"] {
+            if let Some(v) = info.as_ref().and_then(|i| i.get(key)) {
+                e[key] = v.clone();
+            }
         }
         if let Some(i) = info {
             state.pool.set_info(slot, i);

@@ -98,6 +98,17 @@ async fn price_is_exact_for_the_dynamic_qwen2vl_projector() {
         let (_, models) = s.get("/v1/models").await;
         let caps = &models["data"][0]["capabilities"];
         assert_eq!(caps["vision"], true);
+        let arch = &models["data"][0]["architecture"];
+        assert_eq!(
+            arch["input_modalities"],
+            serde_json::json!(["text", "image"])
+        );
+        assert_eq!(arch["output_modalities"], serde_json::json!(["text"]));
+        let per_sequence = caps["context_size"].as_u64().unwrap() / 4; // --parallel 4
+        assert_eq!(
+            models["data"][0]["context_length"].as_u64(),
+            Some(per_sequence)
+        );
         assert_eq!(caps["images"]["thumbnail_rule"], "dynamic");
         assert_eq!(caps["images"]["tile_size"], 448);
         assert_eq!(caps["images"]["tile_tokens"], 16 * 16 + 2);

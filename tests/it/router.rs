@@ -360,6 +360,12 @@ async fn admin_routes_load_and_unload_with_the_admin_key() {
         stopper["capabilities"]["context_size"].as_u64().is_some(),
         "{stopper}"
     );
+    assert!(stopper["context_length"].as_u64().is_some(), "{stopper}");
+    assert_eq!(
+        stopper["architecture"]["input_modalities"],
+        json!(["text"]),
+        "{stopper}"
+    );
     assert_eq!(admin("/models/unload", "adm").await, 200);
     let models: Value = r
         .client
