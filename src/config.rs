@@ -394,6 +394,11 @@ pub struct Config {
     #[arg(help_heading = "Logging", long, env = "TESSERA_LOG_PROMPTS")]
     pub log_prompts: bool,
 
+    /// Folder `file://` image URLs are read from (relative to it; nothing
+    /// outside it). Off by default: `file://` URLs are refused.
+    #[arg(help_heading = "Vision", long, env = "TESSERA_MEDIA_PATH")]
+    pub media_path: Option<PathBuf>,
+
     /// Largest request body, in bytes (413 beyond it).
     #[arg(help_heading = "Server", long, env = "TESSERA_MAX_BODY_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=4_294_967_296), default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,

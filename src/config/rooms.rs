@@ -69,6 +69,11 @@ impl Config {
                     timeout: std::time::Duration::from_secs(self.image_fetch_timeout),
                     max_redirects: self.image_fetch_max_redirects,
                 },
+                media: self
+                    .media_path
+                    .as_deref()
+                    .map(crate::vision::MediaRoot::new)
+                    .transpose()?,
             },
             decode_memory: self.max_decode_memory << 20,
             log_prompts: self.log_prompts,

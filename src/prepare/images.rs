@@ -26,6 +26,8 @@ pub struct Limits {
     /// The server's defaults for every image (`--image-min-tokens`).
     pub image: crate::vision::ImageOptions,
     pub remote: crate::vision::RemotePolicy,
+    /// `--media-path`: where `file://` images may be read from (none: off).
+    pub media: Option<crate::vision::MediaRoot>,
 }
 
 /// An image URL with its requested detail and the request path used to
@@ -115,6 +117,23 @@ pub(super) async fn fetch_remote(
         async move {
             let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
                 ImageSource::Data(_) => None,
+                ImageSource::Local(path) => {
+                    let (path, media) = (path.to_string(), limits.media.clone());
+                    let max = limits.max_image_bytes;
+                    let read = tokio::task::spawn_blocking(move || {
+                        crate::vision::local::read(&path, media.as_ref(), max)
+                    });
+                    let bytes = read
+                        .await
+                        .map_err(|e| {
+                            PrepareError::invalid(format!("reading the file failed: {e}"))
+                        })?
+                        .map_err(|e| image_error(e, r.param.clone()))?;
+                    allowance
+                        .take(bytes.len())
+                        .map_err(|e| image_error(e, r.param.clone()))?;
+                    Some(bytes)
+                }
                 ImageSource::Remote(url) => Some(
                     remote::fetch(url, limits.max_image_bytes, allowance, &limits.remote)
                         .await
@@ -145,7 +164,12 @@ pub(super) async fn fetch_remote(
 pub(super) fn download_reserve(urls: &[ImageRef], limits: &Limits) -> u64 {
     let remote = urls
         .iter()
-        .filter(|r| matches!(source(&r.url), Ok(ImageSource::Remote(_))))
+        .filter(|r| {
+            matches!(
+                source(&r.url),
+                Ok(ImageSource::Remote(_) | ImageSource::Local(_))
+            )
+        })
         .count();
     (remote as u64 * limits.max_image_bytes as u64).min(limits.max_request_image_bytes as u64)
 }

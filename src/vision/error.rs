@@ -3,10 +3,14 @@
 /// What can go wrong with one image. Every variant is the client's to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {
-    #[error("image_url must be a data URL (data:image/png;base64,...) or an https:// URL")]
+    #[error(
+        "image_url must be a data URL (data:image/png;base64,...), an https:// URL, or a file:// URL under --media-path"
+    )]
     UnsupportedUrl,
     #[error("the image URL is refused: {0}")]
     RemoteRefused(String),
+    #[error("the file:// image URL is refused: {0}")]
+    LocalRefused(String),
     #[error("the image could not be fetched: {0}")]
     Fetch(String),
     #[error("the data URL is malformed: expected data:<mime>;base64,<data>")]

@@ -9,6 +9,8 @@ pub enum ImageSource<'a> {
     /// The part after `data:`.
     Data(&'a str),
     Remote(&'a str),
+    /// The part after `file://` (read from `--media-path` only).
+    Local(&'a str),
 }
 
 pub fn source(url: &str) -> Result<ImageSource<'_>, VisionError> {
@@ -19,6 +21,9 @@ pub fn source(url: &str) -> Result<ImageSource<'_>, VisionError> {
     if strip_prefix_ci(url, "https://").is_some() || strip_prefix_ci(url, "http://").is_some() {
         return Ok(ImageSource::Remote(url));
     }
+    if let Some(rest) = strip_prefix_ci(url, "file://") {
+        return Ok(ImageSource::Local(rest));
+    }
     Err(VisionError::UnsupportedUrl)
 }
 
@@ -26,7 +31,7 @@ pub fn source(url: &str) -> Result<ImageSource<'_>, VisionError> {
 pub fn image_bytes(url: &str, max_bytes: usize) -> Result<Vec<u8>, VisionError> {
     match source(url)? {
         ImageSource::Data(rest) => data_url(rest, max_bytes),
-        ImageSource::Remote(_) => Err(VisionError::UnsupportedUrl),
+        ImageSource::Remote(_) | ImageSource::Local(_) => Err(VisionError::UnsupportedUrl),
     }
 }
 

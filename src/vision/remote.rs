@@ -213,7 +213,7 @@ impl Allowance {
     }
 
     /// Takes `n` bytes, or fails (taking none) when fewer are left.
-    fn take(&self, n: usize) -> Result<(), VisionError> {
+    pub fn take(&self, n: usize) -> Result<(), VisionError> {
         use std::sync::atomic::Ordering;
         self.left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {

@@ -313,3 +313,54 @@ async fn template_amplification_is_refused_as_too_long() {
     let (status, _) = s.post(&greedy(vec![text_part("hi")], 1)).await;
     assert_eq!(status, 200);
 }
+
+/// `file://` images come from `--media-path` only: read and priced there
+/// like any image, refused outside it (`..`, a link out) and when the flag
+/// is off.
+#[tokio::test]
+async fn local_images_only_from_the_media_folder() {
+    let dir = fixtures().dir.join("media-path");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("media/shots")).unwrap();
+    std::fs::write(dir.join("media/shots/red.png"), png(64, 48, [200, 0, 0])).unwrap();
+    std::fs::write(dir.join("outside.png"), png(64, 48, [0, 200, 0])).unwrap();
+    std::os::unix::fs::symlink(dir.join("outside.png"), dir.join("media/out.png")).unwrap();
+    let ask = |url: &str| {
+        json!({"max_tokens": 1, "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": url}}]}]})
+    };
+    let media = dir.join("media");
+    let s = start_mlp(&["--media-path", path(&media)]).await;
+    let (status, v) = s.post(&ask("file://shots/red.png")).await;
+    assert_eq!(status, 200, "{v}");
+    let (_, inline) = s
+        .post(&ask(&data_url(&png(64, 48, [200, 0, 0]), "image/png")))
+        .await;
+    assert_eq!(
+        v["usage"]["prompt_tokens"],
+        inline["usage"]["prompt_tokens"]
+    );
+    for bad in [
+        "file://../outside.png",
+        "file://out.png",
+        "file://shots/none.png",
+    ] {
+        let (status, v) = s.post(&ask(bad)).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("file://"),
+            "{v}"
+        );
+    }
+    drop(s);
+    let s = start_mlp(&[]).await;
+    let (status, v) = s.post(&ask("file://shots/red.png")).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--media-path"),
+        "{v}"
+    );
+}
