@@ -236,6 +236,41 @@ def test_tool_call_round_trip_with_an_image(server):
     assert final.usage.prompt_tokens > r.usage.prompt_tokens
 
 
+def test_tools_with_a_typed_final_answer(server):
+    """The agent pattern: tools plus a pydantic response_format, through `parse`."""
+    from typing import Literal
+
+    import pydantic
+
+    # Closed choices: the random-weight fixture would fill a free string to the limit.
+    class Verdict(pydantic.BaseModel):
+        verdict: Literal["sunny", "rainy"]
+
+    class GetWeather(pydantic.BaseModel):
+        city: Literal["Paris", "Oslo"]
+
+    client = server.client()
+    # The round-trip test's prompt: on it the greedy fixture writes its calls
+    # without filling the limit with the whitespace JSON allows.
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "What's the weather where this was taken?"},
+        {"type": "image_url", "image_url": {"url": data_url()}},
+    ]}]
+    strict_tools = [openai.pydantic_function_tool(GetWeather, name="get_weather")]
+    forced = client.chat.completions.parse(model="tiny-text", messages=messages, tools=strict_tools,
+                                           tool_choice="required", response_format=Verdict,
+                                           temperature=0, max_tokens=200)
+    assert forced.choices[0].finish_reason == "tool_calls"
+    assert forced.choices[0].message.tool_calls[0].function.name == "get_weather"
+    free = client.chat.completions.parse(model="tiny-text", messages=messages, tools=strict_tools,
+                                         response_format=Verdict, temperature=0, max_tokens=200)
+    message = free.choices[0].message
+    if message.tool_calls:
+        assert message.tool_calls[0].function.parsed_arguments is not None
+    else:
+        assert isinstance(message.parsed, Verdict)
+
+
 def test_responses_create_and_stream(server):
     client = server.client()
     r = client.responses.create(
