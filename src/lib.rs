@@ -27,32 +27,19 @@ use config::Config;
 use engine::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
     pub engine: Engine,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    grace: std::time::Duration,
+    listening: serve::Listening,
 }
 
 impl Server {
     /// Stops accepting connections and lets open ones (running streams
     /// included) finish, for at most the shutdown grace period.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        match tokio::time::timeout(self.grace, &mut self.task).await {
-            Ok(joined) => joined.unwrap_or(Ok(())),
-            Err(_) => {
-                tracing::warn!("shutdown grace period over; dropping open connections");
-                self.task.abort();
-                Ok(())
-            }
-        }
+        self.listening.stop().await
     }
 
     /// Runs until SIGINT/SIGTERM, then shuts down gracefully. Fails when
@@ -215,29 +202,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
             .then(|| std::time::Duration::from_secs(config.request_timeout)),
     });
     let app = api::router(state, &config);
-    let apps = serve::Apps {
-        at_capacity: api::at_capacity(app.clone()),
-        app,
-    };
-    let listener = tokio::net::TcpListener::bind((config.host, config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let limits = serve::Limits {
-        header_timeout: std::time::Duration::from_secs(config.header_read_timeout),
-        max_connections: serve::connection_cap(config.max_connections),
-    };
-    let task = tokio::spawn(serve::serve(listener, apps, limits, async {
-        let _ = rx.await;
-    }));
-    tracing::info!("listening on http://{addr}");
+    let listening = serve::Listening::bind(&config, app).await?;
+    tracing::info!("listening on http://{}", listening.addr);
     Ok(Server {
-        addr,
+        addr: listening.addr,
         engine,
-        shutdown: Some(tx),
-        task,
-        grace: std::time::Duration::from_secs(config.shutdown_grace),
+        listening,
     })
 }
 

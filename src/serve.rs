@@ -26,6 +26,61 @@ use tower::ServiceExt;
 /// Connections let in past the cap, each for one request.
 const OVERFLOW: usize = 32;
 
+/// A bound listener serving an app, and the way to stop it gracefully:
+/// what a single-model server and a router both run.
+pub struct Listening {
+    pub addr: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    grace: Duration,
+}
+
+impl Listening {
+    /// Binds `--host`:`--port` and serves `app`, with the at-capacity app
+    /// past `--max-connections`.
+    pub async fn bind(config: &crate::config::Config, app: Router) -> anyhow::Result<Listening> {
+        use anyhow::Context as _;
+        let apps = Apps {
+            at_capacity: crate::api::at_capacity(app.clone()),
+            app,
+        };
+        let listener = TcpListener::bind((config.host, config.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let limits = Limits {
+            header_timeout: Duration::from_secs(config.header_read_timeout),
+            max_connections: connection_cap(config.max_connections),
+        };
+        let task = tokio::spawn(serve(listener, apps, limits, async {
+            let _ = rx.await;
+        }));
+        Ok(Listening {
+            addr,
+            shutdown: Some(tx),
+            task,
+            grace: Duration::from_secs(config.shutdown_grace),
+        })
+    }
+
+    /// Stops accepting connections and lets open ones (running streams
+    /// included) finish, for at most the shutdown grace period.
+    pub async fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match tokio::time::timeout(self.grace, &mut self.task).await {
+            Ok(joined) => joined.unwrap_or(Ok(())),
+            Err(_) => {
+                tracing::warn!("shutdown grace period over; dropping open connections");
+                self.task.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
 pub struct Limits {
     /// `--header-read-timeout`: for the first bytes, each request's
     /// headers, and an HTTP/2 ping's answer.

@@ -43,23 +43,33 @@ fn check_admin(state: &RouterState, headers: &HeaderMap) -> Result<(), ApiError>
     .code("invalid_api_key"))
 }
 
+/// The slot an admin request names, once its key and body check out.
+fn named_slot(
+    state: &RouterState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Arc<super::pool::Slot>, ApiError> {
+    check_admin(state, headers)?;
+    state.slot_for(Some(&parse(body)?.model))
+}
+
+fn done(id: &str, status: &str) -> axum::Json<Value> {
+    axum::Json(json!({"model": id, "status": status, "success": true}))
+}
+
 /// Loads the model (clearing a failure) and answers once it serves.
 pub async fn load(
     State(state): State<Arc<RouterState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
-    let named = parse(&body)?;
-    let slot = state.slot_for(Some(&named.model))?;
+    let slot = named_slot(&state, &headers, &body)?;
     state
         .pool
         .load_now(&slot)
         .await
         .map_err(|why| unavailable(&slot.spec.id, why))?;
-    Ok(axum::Json(
-        json!({"model": slot.spec.id, "status": "loaded", "success": true}),
-    ))
+    Ok(done(&slot.spec.id, "loaded"))
 }
 
 /// Unloads the model; its runner finishes the requests it has.
@@ -68,11 +78,7 @@ pub async fn unload(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
-    let named = parse(&body)?;
-    let slot = state.slot_for(Some(&named.model))?;
+    let slot = named_slot(&state, &headers, &body)?;
     state.pool.unload(&slot);
-    Ok(axum::Json(
-        json!({"model": slot.spec.id, "status": "unloaded", "success": true}),
-    ))
+    Ok(done(&slot.spec.id, "unloaded"))
 }

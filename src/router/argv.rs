@@ -85,11 +85,12 @@ pub fn config_env_names() -> Vec<String> {
         .collect()
 }
 
-/// Parses a runner's flags as the runner will, so that a bad `options`
-/// entry fails the router's start with the model named.
-pub fn check(config: &Config, spec: &ModelSpec) -> Result<(), String> {
+/// A runner's flags, and the settings it will parse from them: parsed
+/// here, once at the router's start, so that a bad `options` entry fails
+/// the start with the model named.
+pub fn checked(config: &Config, spec: &ModelSpec) -> Result<(Vec<String>, Config), String> {
     let args = runner_args(config, spec)?;
-    let argv = std::iter::once("tessera".to_string()).chain(args);
+    let argv = std::iter::once("tessera".to_string()).chain(args.iter().cloned());
     let parsed = Config::try_parse_from(argv).map_err(|e| {
         let first = e.to_string();
         let first = first.lines().next().unwrap_or_default().to_string();
@@ -97,7 +98,8 @@ pub fn check(config: &Config, spec: &ModelSpec) -> Result<(), String> {
     })?;
     parsed
         .check()
-        .map_err(|e| format!("model `{}`: {e}", spec.id))
+        .map_err(|e| format!("model `{}`: {e}", spec.id))?;
+    Ok((args, parsed))
 }
 
 #[cfg(test)]

@@ -31,31 +31,19 @@ pub use state::RouterState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// A running router.
 pub struct RouterServer {
     pub addr: SocketAddr,
     pub state: Arc<RouterState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    grace: Duration,
+    listening: crate::serve::Listening,
 }
 
 impl RouterServer {
     /// Stops taking connections, lets open ones finish (the runners keep
     /// serving them), then stops every runner, each draining its own.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if tokio::time::timeout(self.grace, &mut self.task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown grace period over; dropping open connections");
-            self.task.abort();
-        }
+        let _ = self.listening.stop().await;
         self.state.pool.shutdown().await;
         Ok(())
     }
@@ -78,27 +66,37 @@ pub async fn start(config: Config) -> anyhow::Result<RouterServer> {
     let m = &config.models;
     let specs = registry::load(m.models_dir.as_deref(), m.models_config.as_deref())
         .map_err(anyhow::Error::msg)?;
-    let mut sized = Vec::new();
-    for spec in specs {
-        argv::check(&config, &spec).map_err(anyhow::Error::msg)?;
-        let bytes = size_of(&config, &spec);
-        sized.push((spec, bytes));
-    }
     let exe = match &m.runner_exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("cannot find this program to start runners")?,
     };
     let runner_key = uuid::Uuid::new_v4().simple().to_string();
-    let launch = launcher(&config, exe, runner_key.clone());
+    let env = runner_env(&config, &runner_key);
+    let env_remove = argv::config_env_names();
+    let mut models = Vec::new();
+    for spec in specs {
+        let (args, runner) = argv::checked(&config, &spec).map_err(anyhow::Error::msg)?;
+        let model = match &spec.source {
+            registry::Source::File(p) => Some(p.as_path()),
+            registry::Source::HfRepo(_) => None,
+        };
+        let bytes = memory::estimate(model, spec.mmproj.as_deref(), runner.ctx_size);
+        let launch = runner::Launch {
+            exe: exe.clone(),
+            args,
+            env_remove: env_remove.clone(),
+            env: env.clone(),
+        };
+        models.push((spec, bytes, launch));
+    }
     let pool = Pool::new(
-        sized,
+        models,
         Limits {
             models_max: m.models_max as usize,
             memory_bytes: m.models_memory_mb << 20,
             idle_unload: (m.idle_unload_seconds > 0)
                 .then(|| Duration::from_secs(m.idle_unload_seconds)),
         },
-        launch,
     );
     let keys = crate::api::auth::configured_keys(&config)?;
     let state = Arc::new(RouterState {
@@ -133,32 +131,16 @@ async fn serve(
     gate: Gate,
 ) -> anyhow::Result<RouterServer> {
     let app = routes(state.clone(), gate, &config);
-    let apps = crate::serve::Apps {
-        at_capacity: crate::api::at_capacity(app.clone()),
-        app,
-    };
-    let listener = tokio::net::TcpListener::bind((config.host, config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let limits = crate::serve::Limits {
-        header_timeout: Duration::from_secs(config.header_read_timeout),
-        max_connections: crate::serve::connection_cap(config.max_connections),
-    };
-    let task = tokio::spawn(crate::serve::serve(listener, apps, limits, async {
-        let _ = rx.await;
-    }));
+    let listening = crate::serve::Listening::bind(&config, app).await?;
     tracing::info!(
         models = state.pool.slots.len(),
-        "router listening on http://{addr}"
+        "router listening on http://{}",
+        listening.addr
     );
     Ok(RouterServer {
-        addr,
+        addr: listening.addr,
         state,
-        shutdown: Some(tx),
-        task,
-        grace: Duration::from_secs(config.shutdown_grace),
+        listening,
     })
 }
 
@@ -189,40 +171,14 @@ fn routes(state: Arc<RouterState>, gate: Gate, config: &Config) -> Router {
     crate::api::with_request_ids(app)
 }
 
-/// How each model's runner is started: the router's flags, the model's.
-fn launcher(
-    config: &Config,
-    exe: std::path::PathBuf,
-    key: String,
-) -> Box<dyn Fn(&registry::ModelSpec) -> runner::Launch + Send + Sync> {
-    let config = config.clone();
-    let env_remove = argv::config_env_names();
-    Box::new(move |spec| {
-        let mut env = vec![("TESSERA_API_KEY".to_string(), key.clone())];
-        if let Some(t) = &config.hf_token {
-            env.push(("HF_TOKEN".into(), t.clone()));
-        }
-        runner::Launch {
-            exe: exe.clone(),
-            // Checked at start (`argv::check`); an error here is a bug.
-            args: argv::runner_args(&config, spec).unwrap_or_default(),
-            env_remove: env_remove.clone(),
-            env,
-        }
-    })
-}
-
-/// A model's estimated bytes, at the context its runner will use.
-fn size_of(config: &Config, spec: &registry::ModelSpec) -> u64 {
-    use clap::Parser as _;
-    let args = argv::runner_args(config, spec).unwrap_or_default();
-    let ctx = Config::try_parse_from(std::iter::once("tessera".to_string()).chain(args))
-        .map_or(config.ctx_size, |c| c.ctx_size);
-    let model = match &spec.source {
-        registry::Source::File(p) => Some(p.as_path()),
-        registry::Source::HfRepo(_) => None,
-    };
-    memory::estimate(model, spec.mmproj.as_deref(), ctx)
+/// What a runner's environment gains: its key, and the hub token (secrets
+/// never go on a command line that `ps` shows).
+fn runner_env(config: &Config, key: &str) -> Vec<(String, String)> {
+    let mut env = vec![("TESSERA_API_KEY".to_string(), key.to_string())];
+    if let Some(t) = &config.hf_token {
+        env.push(("HF_TOKEN".into(), t.clone()));
+    }
+    env
 }
 
 async fn idle_loop(pool: std::sync::Weak<Pool>, idle: Duration) {

@@ -46,17 +46,25 @@ async fn entry(state: &RouterState, slot: &Slot) -> Value {
     e
 }
 
-/// The runner's own `/v1/models` entry.
-async fn fetch_info(state: &RouterState, addr: std::net::SocketAddr, id: &str) -> Option<Value> {
-    let url = format!("http://{addr}/v1/models/{id}");
-    let resp = state
+/// A GET to a runner's own route, with its key; `None` when it fails.
+async fn runner_get(
+    state: &RouterState,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> Option<reqwest::Response> {
+    state
         .http
-        .get(url)
+        .get(format!("http://{addr}{path}"))
         .bearer_auth(&state.runner_key)
         .timeout(std::time::Duration::from_secs(5))
         .send()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// The runner's own `/v1/models` entry.
+async fn fetch_info(state: &RouterState, addr: std::net::SocketAddr, id: &str) -> Option<Value> {
+    let resp = runner_get(state, addr, &format!("/v1/models/{id}")).await?;
     resp.json().await.ok()
 }
 
@@ -92,20 +100,11 @@ pub async fn health(Extract(state): Shared) -> Response {
 pub async fn metrics(Extract(state): Shared) -> Response {
     let mut parts = vec![(String::new(), own_metrics(&state.pool))];
     for slot in &state.pool.slots {
-        if let State::Loaded(r) = state.pool.state(slot) {
-            let url = format!("http://{}/metrics", r.addr);
-            let got = state
-                .http
-                .get(url)
-                .bearer_auth(&state.runner_key)
-                .timeout(std::time::Duration::from_secs(5))
-                .send()
-                .await;
-            if let Ok(resp) = got
-                && let Ok(text) = resp.text().await
-            {
-                parts.push((slot.spec.id.clone(), text));
-            }
+        if let State::Loaded(r) = state.pool.state(slot)
+            && let Some(resp) = runner_get(&state, r.addr, "/metrics").await
+            && let Ok(text) = resp.text().await
+        {
+            parts.push((slot.spec.id.clone(), text));
         }
     }
     (

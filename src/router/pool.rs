@@ -33,7 +33,6 @@ pub struct Limits {
 pub struct Pool {
     pub slots: Vec<Arc<Slot>>,
     limits: Limits,
-    launch: Box<dyn Fn(&ModelSpec) -> Launch + Send + Sync>,
     version: watch::Sender<u64>,
     /// Guards decisions that span slots (eviction, counting).
     decide: Mutex<()>,
@@ -66,18 +65,16 @@ impl Drop for Lease {
 }
 
 impl Pool {
-    pub fn new(
-        specs: Vec<(ModelSpec, u64)>,
-        limits: Limits,
-        launch: Box<dyn Fn(&ModelSpec) -> Launch + Send + Sync>,
-    ) -> Arc<Pool> {
+    /// Each model with its estimated bytes and how its runner starts.
+    pub fn new(models: Vec<(ModelSpec, u64, Launch)>, limits: Limits) -> Arc<Pool> {
         let now = Instant::now();
-        let slots = specs
+        let slots = models
             .into_iter()
-            .map(|(spec, bytes)| {
+            .map(|(spec, bytes, launch)| {
                 Arc::new(Slot {
                     spec,
                     bytes,
+                    launch,
                     in_flight: AtomicUsize::new(0),
                     inner: Mutex::new(SlotInner {
                         state: State::Unloaded,
@@ -92,7 +89,6 @@ impl Pool {
         Arc::new(Pool {
             slots,
             limits,
-            launch,
             version: watch::channel(0).0,
             decide: Mutex::new(()),
         })
@@ -256,8 +252,7 @@ impl Pool {
 
     async fn load(self: Arc<Self>, slot: Arc<Slot>) {
         let started = Instant::now();
-        let launch = (self.launch)(&slot.spec);
-        match Runner::start(launch).await {
+        match Runner::start(slot.launch.clone()).await {
             Ok(runner) => {
                 let runner = Arc::new(runner);
                 tracing::info!(model = %slot.spec.id, secs = started.elapsed().as_secs_f64(), "model loaded");

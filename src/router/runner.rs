@@ -23,6 +23,7 @@ pub const FAILED: &str = "TESSERA_RUNNER_FAILED";
 const TAIL: usize = 200;
 
 /// How to start a runner.
+#[derive(Clone)]
 pub struct Launch {
     pub exe: PathBuf,
     pub args: Vec<String>,

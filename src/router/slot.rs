@@ -2,7 +2,7 @@
 //! pool's rules read (last use, crashes, backoff).
 
 use super::registry::ModelSpec;
-use super::runner::Runner;
+use super::runner::{Launch, Runner};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
@@ -37,6 +37,8 @@ pub struct Slot {
     pub spec: ModelSpec,
     /// Estimated bytes when loaded (files plus KV cache).
     pub bytes: u64,
+    /// How its runner starts: flags and environment, fixed at start.
+    pub launch: Launch,
     pub in_flight: AtomicUsize,
     pub(super) inner: Mutex<SlotInner>,
 }

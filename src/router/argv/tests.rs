@@ -69,11 +69,11 @@ fn a_models_options_override_the_routers() {
 #[test]
 fn a_bad_option_names_the_model() {
     let router = parse(&["--models-dir", "/m"]);
-    let e = check(&router, &spec(&["--ctx-sise=1"])).unwrap_err();
+    let e = checked(&router, &spec(&["--ctx-sise=1"])).unwrap_err();
     assert!(
         e.starts_with("model `vlm`:") && e.contains("ctx-sise"),
         "{e}"
     );
-    let e = check(&router, &spec(&["--min-tiles=9", "--max-tiles=2"])).unwrap_err();
+    let e = checked(&router, &spec(&["--min-tiles=9", "--max-tiles=2"])).unwrap_err();
     assert!(e.contains("--min-tiles 9"), "{e}");
 }
