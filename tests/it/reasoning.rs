@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use tessera::fixtures::families::family_fixture;
 
 /// DeepSeek-R1's shape: the generation prompt opens the thinking tag, and
@@ -48,17 +48,7 @@ async fn an_open_thinking_tag_sends_the_answer_to_reasoning_content() {
 
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let text: String = s
-        .stream(&streamed)
-        .await
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["reasoning_content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
+    let text = streamed_delta(&s.stream(&streamed).await, "reasoning_content");
     assert_eq!(text, thoughts);
 
     // A template without a thinking switch refuses reasoning_effort.

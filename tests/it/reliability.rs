@@ -168,15 +168,7 @@ async fn huge_prompts_are_refused_before_tokenizing_and_spare_a_running_stream()
         "the stream ended before the big requests"
     );
     let text = stream.await.unwrap();
-    let streamed_text: String = sse_data(&text)
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
+    let streamed_text = streamed_delta(&sse_data(&text), "content");
     assert_eq!(streamed_text, content(&alone));
 }
 

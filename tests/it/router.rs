@@ -96,16 +96,21 @@ impl Routed {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The body of a GET, sent with `key` when given.
+    async fn get_text(&self, path: &str, key: Option<&str>) -> String {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send().await.unwrap().text().await.unwrap()
+    }
+
+    async fn models(&self, key: Option<&str>) -> Value {
+        serde_json::from_str(&self.get_text("/v1/models", key).await).unwrap()
+    }
+
     async fn states(&self) -> Vec<(String, String)> {
-        let list: Value = self
-            .client
-            .get(format!("{}/v1/models", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = self.models(None).await;
         list["data"]
             .as_array()
             .unwrap()
@@ -120,6 +125,23 @@ impl Routed {
     async fn state(&self, id: &str) -> String {
         let states = self.states().await;
         states.into_iter().find(|(i, _)| i == id).unwrap().1
+    }
+
+    /// A request to `model` that its runner never answers, once the router
+    /// forwards it; its task ends with the status and body it gets.
+    async fn stalled(&self, model: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+        let (client, url) = (
+            self.client.clone(),
+            format!("{}/v1/chat/completions", self.base),
+        );
+        let body = json!({"model": model, "max_tokens": 4,
+            "messages": [{"role": "user", "content": STALL}]});
+        let task = tokio::spawn(async move {
+            let resp = client.post(url).json(&body).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        });
+        self.wait_in_flight(model, 1).await;
+        task
     }
 
     /// Waits (a minute at most) until `id` is in `want`.
@@ -137,15 +159,7 @@ impl Routed {
     async fn wait_in_flight(&self, id: &str, n: usize) {
         let line = format!("tessera_router_in_flight{{model=\"{id}\"}} {n}");
         for _ in 0..1200 {
-            let m = self
-                .client
-                .get(format!("{}/metrics", self.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let m = self.get_text("/metrics", None).await;
             if m.lines().any(|l| l == line) {
                 return;
             }
@@ -194,15 +208,7 @@ async fn requests_route_by_model_and_unknown_ids_are_named() {
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    let metrics = r
-        .client
-        .get(format!("{}/metrics", r.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = r.get_text("/metrics", None).await;
     assert!(metrics.contains("model=\"text\"") && metrics.contains("model=\"vision\""));
     let types = metrics.lines().filter(|l| l.starts_with("# TYPE ")).count();
     let unique: std::collections::HashSet<_> = metrics
@@ -217,16 +223,7 @@ async fn requests_route_by_model_and_unknown_ids_are_named() {
 async fn loading_past_the_limit_evicts_the_least_recent_idle_model_never_a_busy_one() {
     let r = start("evict", &three_models(), &["--models-max", "2"]).await;
     // `text` is loaded first and stays busy: the least recently used, but in flight.
-    let stalled = {
-        let client = r.client.clone();
-        let url = format!("{}/v1/chat/completions", r.base);
-        tokio::spawn(async move {
-            let body = json!({"model": "text", "max_tokens": 4,
-                "messages": [{"role": "user", "content": STALL}]});
-            client.post(url).json(&body).send().await
-        })
-    };
-    r.wait_in_flight("text", 1).await;
+    let stalled = r.stalled("text").await;
     assert_eq!(r.chat("vision", "hi").await.0, 200);
     assert_eq!(r.chat("stopper", "hi").await.0, 200);
     assert_eq!(r.state("text").await, "loaded", "a busy model was evicted");
@@ -292,17 +289,7 @@ async fn an_abort_in_one_runner_fails_only_its_requests_and_it_restarts() {
     assert_eq!(r.chat("stopper", "hi").await.0, 200);
     let pids = r.server.runner_pids();
     // A request in flight on the same runner when it aborts.
-    let stalled = {
-        let client = r.client.clone();
-        let url = format!("{}/v1/chat/completions", r.base);
-        tokio::spawn(async move {
-            let body = json!({"model": "text", "max_tokens": 4,
-                "messages": [{"role": "user", "content": STALL}]});
-            let resp = client.post(url).json(&body).send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        })
-    };
-    r.wait_in_flight("text", 1).await;
+    let stalled = r.stalled("text").await;
     let (status, body) = r.chat("text", ABORT).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "model_crashed");
@@ -346,14 +333,7 @@ async fn admin_routes_load_and_unload_with_the_admin_key() {
     };
     assert_eq!(admin("/models/load", "usr").await, 401);
     assert_eq!(admin("/models/load", "adm").await, 200);
-    let models = r
-        .client
-        .get(format!("{}/v1/models", r.base))
-        .bearer_auth("usr")
-        .send()
-        .await
-        .unwrap();
-    let models: Value = models.json().await.unwrap();
+    let models = r.models(Some("usr")).await;
     let stopper = &models["data"][2];
     assert_eq!(stopper["status"]["value"], "loaded");
     assert!(
@@ -367,16 +347,7 @@ async fn admin_routes_load_and_unload_with_the_admin_key() {
         "{stopper}"
     );
     assert_eq!(admin("/models/unload", "adm").await, 200);
-    let models: Value = r
-        .client
-        .get(format!("{}/v1/models", r.base))
-        .bearer_auth("usr")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = r.models(Some("usr")).await;
     assert_eq!(models["data"][2]["status"]["value"], "unloaded");
     r.server.shutdown().await.unwrap();
 }

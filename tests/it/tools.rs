@@ -184,15 +184,7 @@ async fn round_trip(s: &TestServer, format: &str) {
         let (calls, content) = if stream {
             let events = s.stream(&free).await;
             let (calls, _) = streamed_calls(&events);
-            let text: String = events
-                .iter()
-                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-                .filter_map(|c| {
-                    c["choices"][0]["delta"]["content"]
-                        .as_str()
-                        .map(String::from)
-                })
-                .collect();
+            let text = streamed_delta(&events, "content");
             (
                 calls
                     .into_iter()

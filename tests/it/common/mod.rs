@@ -228,6 +228,16 @@ pub fn sse_data(body: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first choice's `delta[field]` texts of streamed chunks, joined
+/// (events that are not JSON, such as `[DONE]`, skipped).
+pub fn streamed_delta(events: &[String], field: &str) -> String {
+    events
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| c["choices"][0]["delta"][field].as_str().map(String::from))
+        .collect()
+}
+
 pub fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
     let mut out = Vec::new();
