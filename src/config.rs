@@ -4,8 +4,10 @@
 mod check;
 mod models;
 mod rooms;
+mod store;
 
 pub use models::ModelsArgs;
+pub use store::StoreArgs;
 
 use clap::Parser;
 use std::net::IpAddr;
@@ -402,6 +404,10 @@ pub struct Config {
     /// Largest request body, in bytes (413 beyond it).
     #[arg(help_heading = "Server", long, env = "TESSERA_MAX_BODY_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=4_294_967_296), default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub store: StoreArgs,
 
     #[command(flatten)]
     #[serde(skip)]

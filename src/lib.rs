@@ -198,6 +198,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         model_id: config.model_id(),
         created: api::unix_now(),
         preparer,
+        store: Arc::new(api::store::ResponseStore::new(config.store.limits())),
         request_timeout: (config.request_timeout > 0)
             .then(|| std::time::Duration::from_secs(config.request_timeout)),
     });

@@ -19,6 +19,8 @@ mod responses_stream;
 mod server;
 mod sse;
 mod state;
+pub mod store;
+mod stored;
 #[cfg(debug_assertions)]
 mod test_hooks;
 
@@ -44,6 +46,11 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             post(chat::input_tokens),
         )
         .route("/v1/responses", post(responses::responses))
+        .route(
+            "/v1/responses/{id}",
+            get(stored::get_response).delete(stored::delete_response),
+        )
+        .route("/v1/responses/{id}/input_items", get(stored::input_items))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
@@ -111,7 +118,7 @@ pub(crate) fn cors(config: &Config) -> CorsLayer {
         return CorsLayer::new();
     }
     let base = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

@@ -39,7 +39,7 @@ impl Shell {
                 .unwrap_or_else(|| json!({"format": {"type": "text"}})),
             metadata: req.metadata.clone().unwrap_or_else(|| json!({})),
             store: false,
-            previous_response_id: None,
+            previous_response_id: req.previous_response_id.clone(),
         })
     }
 

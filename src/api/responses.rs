@@ -1,5 +1,5 @@
-//! `POST /v1/responses`: OpenAI's Responses API, stateless. A request is
-//! translated into a Chat Completions request (input items become
+//! `POST /v1/responses`: OpenAI's Responses API. Stored turns resolved
+//! (`stored.rs`), a request is translated into a Chat Completions request (input items become
 //! messages, function tools and text formats their chat forms) and runs
 //! through the same preparation, engine and answer reader; the answer is
 //! reported as a response object, or streamed as typed events
@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::log::RequestLog;
 use super::response_object::Shell;
 use super::state::SharedState;
+use super::stored::Turn;
 use crate::openai::responses::{ResponseObject, ResponsesRequest};
 use crate::openai::{ChatCompletionRequest, ErrorEnvelope};
 use axum::Json;
@@ -20,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
-/// The Responses API, as OpenAI's, without stored state. With
+/// The Responses API, as OpenAI's: responses are stored unless `store:
+/// false` (in memory, bounded), so `previous_response_id` and
+/// `item_reference` resolve. With
 /// `stream: true` the answer is a `text/event-stream` of typed events
 /// (`response.created` ... `response.completed`).
 #[utoipa::path(post, path = "/v1/responses", tag = "responses",
@@ -31,7 +34,8 @@ use tracing::Instrument as _;
                 (ResponseObject = "application/json"),
                 (crate::openai::responses::ResponseEvent = "text/event-stream"),
             )),
-        (status = 400, description = "Invalid request, stored state asked for, or context overflow", body = ErrorEnvelope),
+        (status = 400, description = "Invalid request or context overflow", body = ErrorEnvelope),
+        (status = 404, description = "`previous_response_id` or an `item_reference` not stored (or expired)", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 413, description = "Body over --max-body-bytes", body = ErrorEnvelope),
         (status = 429, description = "Queue full; see Retry-After", body = ErrorEnvelope),
@@ -48,7 +52,8 @@ pub async fn responses(
     let deadline = state.request_timeout.map(|t| started + t);
     let body = chat::body_bytes(body)?;
     let req: ResponsesRequest = chat::parse(&body)?;
-    let chat_req = to_chat(&req)?;
+    let turn = super::stored::resolve(&state.store, &req)?;
+    let chat_req = to_chat(&req, &turn)?;
     let log = RequestLog::new(&request_id, &state.model_id);
     let prepared = state
         .preparer
@@ -61,12 +66,20 @@ pub async fn responses(
     let Some(rx) = choices.into_iter().next() else {
         return Err(crate::engine::EngineError::Internal("no choice was queued".into()).into());
     };
-    let shell = Shell::of(&req, &meta.id, meta.created, &meta.model);
+    let keep = super::stored::Keep::of(&state.store, &req, turn);
+    let mut shell = Shell::of(&req, &meta.id, meta.created, &meta.model);
+    shell.0.store = keep.is_some();
     if req.stream.unwrap_or(false) {
-        return Ok(super::responses_stream::stream(shell, meta, usage, rx));
+        return Ok(super::responses_stream::stream(
+            shell, meta, usage, rx, keep,
+        ));
     }
     let answer = super::choices::answer(&mut meta, usage, rx).await?;
-    Ok(Json(shell.finished(answer)).into_response())
+    let response = shell.finished(answer);
+    if let Some(keep) = keep {
+        keep.put(&response);
+    }
+    Ok(Json(response).into_response())
 }
 
 fn bad(msg: impl Into<String>, param: impl Into<String>) -> ApiError {
@@ -74,19 +87,7 @@ fn bad(msg: impl Into<String>, param: impl Into<String>) -> ApiError {
 }
 
 /// The Chat Completions request that does what this one asks.
-fn to_chat(r: &ResponsesRequest) -> Result<ChatCompletionRequest, ApiError> {
-    if r.store == Some(true) {
-        return Err(bad(
-            "this server is stateless and does not store responses; send `store: false` (or omit it) and resend the conversation in `input`",
-            "store",
-        ));
-    }
-    if r.previous_response_id.is_some() {
-        return Err(bad(
-            "this server is stateless: `previous_response_id` cannot be resolved; resend the conversation in `input`",
-            "previous_response_id",
-        ));
-    }
+fn to_chat(r: &ResponsesRequest, turn: &Turn) -> Result<ChatCompletionRequest, ApiError> {
     if r.metadata
         .as_ref()
         .is_some_and(|m| !m.is_object() && !m.is_null())
@@ -100,19 +101,13 @@ fn to_chat(r: &ResponsesRequest) -> Result<ChatCompletionRequest, ApiError> {
     if let Some(i) = &r.instructions {
         messages.push(json!({"role": "system", "content": i}));
     }
-    match &r.input {
-        Value::String(s) => messages.push(json!({"role": "user", "content": s})),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                input_item(i, item, &mut messages)?;
-            }
-        }
-        _ => {
-            return Err(bad(
-                "`input` must be a string or a list of input items",
-                "input",
-            ));
-        }
+    let earlier = turn.earlier.len();
+    for (i, item) in turn.items().enumerate() {
+        let at = match i.checked_sub(earlier) {
+            Some(own) => format!("input[{own}]"),
+            None => format!("previous_response_id's item {i}"),
+        };
+        input_item(&at, item, &mut messages)?;
     }
     let mut chat = json!({
         "messages": messages,
@@ -186,8 +181,7 @@ fn to_chat(r: &ResponsesRequest) -> Result<ChatCompletionRequest, ApiError> {
 
 /// One input item as chat messages; consecutive function calls share one
 /// assistant turn, as chat templates expect.
-fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), ApiError> {
-    let at = format!("input[{i}]");
+fn input_item(at: &str, item: &Value, messages: &mut Vec<Value>) -> Result<(), ApiError> {
     let kind = item["type"]
         .as_str()
         .unwrap_or(if item.get("role").is_some() {
@@ -241,7 +235,7 @@ fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), A
         other => {
             return Err(bad(
                 format!(
-                    "{at} has type {other:?}: supported input items are message, function_call and function_call_output"
+                    "{at} has type {other:?}: supported input items are message, function_call, function_call_output, reasoning and item_reference"
                 ),
                 format!("{at}.type"),
             ));

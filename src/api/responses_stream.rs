@@ -34,6 +34,8 @@ struct State {
     thought: Option<Open>,
     message: Option<Open>,
     calls: u32,
+    /// Where the finished response is stored (unless `store: false`).
+    keep: Option<super::stored::Keep>,
 }
 
 impl super::sse::Frames for State {
@@ -281,6 +283,9 @@ impl State {
                 let r = self
                     .shell
                     .done(incomplete, std::mem::take(&mut self.output), &usage);
+                if let Some(keep) = self.keep.take() {
+                    keep.put(&r);
+                }
                 self.event(&mut out, |s| {
                     if incomplete {
                         ResponseEvent::Incomplete {
@@ -318,6 +323,7 @@ pub fn stream(
     meta: ResponseMeta,
     prompt: PromptUsage,
     rx: EventReceiver,
+    keep: Option<super::stored::Keep>,
 ) -> Response {
     let state = State {
         reader: AnswerReader::new(meta.tools),
@@ -332,6 +338,7 @@ pub fn stream(
         thought: None,
         message: None,
         calls: 0,
+        keep,
     };
     super::sse::serve(state)
 }

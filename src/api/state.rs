@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Who may call what (`--api-key`, `--metrics-public`).
     pub gate: super::auth::Gate,
+    /// Stored responses (`/v1/responses` with `store`).
+    pub store: Arc<super::store::ResponseStore>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -1,6 +1,6 @@
-//! OpenAI's Responses API wire types (`POST /v1/responses`), the subset a
-//! stateless server can honour: input text and images, instructions,
-//! function tools, text formats, streaming with typed events.
+//! OpenAI's Responses API wire types (`POST /v1/responses`): input text and
+//! images, instructions, function tools, text formats, stored responses,
+//! streaming with typed events.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +14,9 @@ pub struct ResponsesRequest {
     pub model: Option<String>,
     /// A string (one user message), or a list of items: messages (`role`,
     /// `content` as a string or `input_text` / `input_image` /
-    /// `output_text` parts), `function_call` and `function_call_output`.
+    /// `output_text` parts), `function_call`, `function_call_output`,
+    /// `reasoning` (not shown to the model) and `item_reference` (an item
+    /// of a stored response, by id).
     #[schema(value_type = ResponseInput)]
     pub input: Value,
     /// Extension (as on chat): `mm_processor_kwargs` for the input's images.
@@ -53,10 +55,12 @@ pub struct ResponsesRequest {
     pub reasoning: Option<Value>,
     #[serde(default)]
     pub stream: Option<bool>,
-    /// Stateless server: only `false` (or absent).
+    /// Keep the response (default true, as OpenAI): in memory, bounded by
+    /// `--responses-store-*`, lost on restart.
     #[serde(default)]
     pub store: Option<bool>,
-    /// Stateless server: refused.
+    /// Continue from a stored response: its input and output come before
+    /// this `input` (its `instructions` do not).
     #[serde(default)]
     pub previous_response_id: Option<String>,
     /// Echoed back.
@@ -109,7 +113,7 @@ pub struct ResponseObject {
     pub text: Value,
     #[schema(value_type = Object)]
     pub metadata: Value,
-    /// Always false: nothing is kept.
+    /// Whether the response was kept.
     pub store: bool,
     pub previous_response_id: Option<String>,
 }

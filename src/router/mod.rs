@@ -20,6 +20,7 @@ pub mod registry;
 pub mod runner;
 mod slot;
 mod state;
+mod stored;
 
 use crate::api::auth::{ApiKeys, Gate};
 use crate::config::Config;
@@ -149,6 +150,10 @@ fn routes(state: Arc<RouterState>, gate: Gate, config: &Config) -> Router {
         .route("/v1/models", get(own::list_models))
         .route("/v1/models/{id}", get(own::get_model))
         .route("/v1/{*rest}", post(proxy::forward))
+        .route(
+            "/v1/responses/{*rest}",
+            get(stored::find).delete(stored::find),
+        )
         .route("/health", get(own::health))
         .route("/metrics", get(own::metrics))
         .fallback(own::not_found)

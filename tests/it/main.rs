@@ -31,6 +31,7 @@ mod responses;
 mod router;
 mod sampling;
 mod soak;
+mod stored;
 mod structured;
 mod templates;
 mod tiling;

@@ -1,6 +1,6 @@
 //! `POST /v1/responses` on the real engine: input as a string or as items
 //! with images, instructions, function tools, the typed event stream, and
-//! the stateless refusals.
+//! the refusals (stored responses: `stored.rs`).
 
 use crate::common;
 
@@ -45,7 +45,7 @@ async fn text_and_image_input_with_exact_usage() {
     assert!(r["id"].as_str().unwrap().starts_with("resp_"));
     assert_eq!(r["status"], "incomplete", "the fixture runs to length: {r}");
     assert_eq!(r["incomplete_details"]["reason"], "max_output_tokens");
-    assert_eq!(r["store"], false);
+    assert_eq!(r["store"], true);
     let item = &r["output"][0];
     assert_eq!(item["type"], "message");
     assert_eq!(item["role"], "assistant");
@@ -173,14 +173,9 @@ async fn function_tools_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stored_state_and_unknown_tools_are_refused_by_name() {
+async fn unknown_tools_and_items_are_refused_by_name() {
     let s = start_mlp(&[]).await;
     for (extra, param) in [
-        (json!({"store": true}), "store"),
-        (
-            json!({"previous_response_id": "resp_123"}),
-            "previous_response_id",
-        ),
         (json!({"tools": [{"type": "web_search"}]}), "tools[0].type"),
         (
             json!({"input": [{"type": "input_file", "file_id": "f"}]}),

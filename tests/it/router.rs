@@ -184,6 +184,19 @@ async fn requests_route_by_model_and_unknown_ids_are_named() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // Stored where it ran; the front finds it among the loaded runners.
+    let stored = format!("/v1/responses/{}", body["id"].as_str().unwrap());
+    let got: Value = serde_json::from_str(&r.get_text(&stored, None).await).unwrap();
+    assert_eq!(got["id"], body["id"], "{got}");
+    let gone = r
+        .client
+        .delete(format!("{}{stored}", r.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 200);
+    let missing: Value = serde_json::from_str(&r.get_text(&stored, None).await).unwrap();
+    assert_eq!(missing["error"]["param"], "response_id", "{missing}");
     // The price preview, with an image, on the model with a projector.
     let image = crate::common::image_part(64, 48, [200, 30, 30]);
     let preview = json!({"model": "vision", "messages": [{"role": "user", "content": [image]}]});

@@ -308,8 +308,35 @@ def test_responses_create_and_stream(server):
     assert events[-1].type == "response.incomplete"
     assert text == events[-1].response.output[0].content[0].text
 
-    with pytest.raises(openai.BadRequestError):
-        client.responses.create(model="tiny-text", input="x", previous_response_id="resp_1")
+
+
+def test_stored_responses_continue_list_and_delete(server):
+    client = server.client()
+    first = client.responses.create(
+        model="tiny-text", max_output_tokens=4, temperature=0,
+        input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "What is in this image?"},
+            {"type": "input_image", "image_url": data_url(), "detail": "low"}]}])
+    assert first.store is True
+    second = client.responses.create(model="tiny-text", previous_response_id=first.id,
+                                     input="And then?", max_output_tokens=4, temperature=0)
+    assert second.previous_response_id == first.id
+    assert second.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens
+    assert client.responses.retrieve(second.id).output_text == second.output_text
+    items = list(client.responses.input_items.list(second.id, order="asc"))
+    assert [i.type for i in items] == ["message", "message", "message"]
+    assert items[1].id == first.output[0].id
+    # An earlier answer by reference, as the AI SDK sends it.
+    by_ref = client.responses.create(
+        model="tiny-text", max_output_tokens=2,
+        input=[{"type": "item_reference", "id": first.output[0].id},
+               {"role": "user", "content": "ok"}])
+    assert by_ref.status in ("completed", "incomplete")
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="tiny-text", input="x", previous_response_id=first.id)
 
 
 def test_models_list(server):
