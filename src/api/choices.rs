@@ -35,6 +35,8 @@ pub struct Answer {
     /// The prompt and this choice's completion.
     pub usage: Usage,
     pub logprobs: Option<ChoiceLogprobs>,
+    /// The stop sequence that ended it, if one did.
+    pub stop_sequence: Option<String>,
 }
 
 /// One choice while its text arrives.
@@ -140,6 +142,7 @@ pub async fn answers(
                 reason,
                 completion_tokens,
                 reasoning_tokens,
+                stop_sequence,
             } => {
                 let (outs, finish) = finish_choice(r.reader.as_mut(), reason);
                 r.absorb(outs);
@@ -155,6 +158,7 @@ pub async fn answers(
                     content: std::mem::take(&mut r.content),
                     reasoning: std::mem::take(&mut r.reasoning),
                     calls: std::mem::take(&mut r.calls),
+                    stop_sequence,
                 });
             }
             Event::Failed(e) => return Err(e.into()),

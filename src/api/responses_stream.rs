@@ -259,6 +259,7 @@ impl State {
                 reason,
                 completion_tokens,
                 reasoning_tokens,
+                ..
             }) => {
                 if let Some(r) = self.reader.as_mut() {
                     let outs = r.finish(reason == FinishReason::Length);

@@ -199,6 +199,7 @@ impl StreamState {
                 reason,
                 completion_tokens,
                 reasoning_tokens,
+                ..
             } => {
                 let (outs, finish) =
                     super::choices::finish_choice(self.choices[i].reader.as_mut(), reason);

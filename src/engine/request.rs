@@ -97,6 +97,8 @@ pub enum Event {
         completion_tokens: u32,
         /// Of which thoughts (templates that think).
         reasoning_tokens: u32,
+        /// The stop sequence that ended the answer, if one did.
+        stop_sequence: Option<String>,
     },
     Failed(EngineError),
 }

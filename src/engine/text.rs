@@ -18,6 +18,8 @@ pub struct TextAssembler {
     /// Decoded text held back because it may begin a stop sequence.
     held: String,
     stops: Vec<String>,
+    /// The stop sequence that ended the text (Anthropic reports it).
+    matched: Option<usize>,
 }
 
 impl TextAssembler {
@@ -32,7 +34,8 @@ impl TextAssembler {
         self.partial.extend_from_slice(bytes);
         let decoded = take_complete_utf8(&mut self.partial);
         self.held.push_str(&decoded);
-        if let Some(pos) = self.first_stop() {
+        if let Some((pos, which)) = self.first_stop() {
+            self.matched = Some(which);
             let text = self.held[..pos].to_string();
             self.held.clear();
             self.partial.clear();
@@ -60,17 +63,27 @@ impl TextAssembler {
             self.held.push_str(&tail);
             self.partial.clear();
         }
-        if let Some(pos) = self.first_stop() {
+        if let Some((pos, which)) = self.first_stop() {
+            self.matched = Some(which);
             self.held.truncate(pos);
         }
         std::mem::take(&mut self.held)
     }
 
-    fn first_stop(&self) -> Option<usize> {
+    /// Where the first stop begins, and which stop it is.
+    fn first_stop(&self) -> Option<(usize, usize)> {
         self.stops
             .iter()
-            .filter_map(|s| self.held.find(s.as_str()))
+            .enumerate()
+            .filter_map(|(i, s)| self.held.find(s.as_str()).map(|pos| (pos, i)))
             .min()
+    }
+
+    /// The stop sequence that ended the text, if one did.
+    pub fn matched(&self) -> Option<&str> {
+        self.matched
+            .and_then(|i| self.stops.get(i))
+            .map(String::as_str)
     }
 
     /// Length of the longest suffix of `held` that is a proper prefix of a stop.
@@ -183,6 +196,7 @@ mod tests {
     fn earliest_of_several_stops_wins() {
         let mut a = TextAssembler::new(vec!["yz".into(), "b".into()]);
         let (text, stopped) = feed(&mut a, &[b"abcxyz"]);
+        assert_eq!(a.matched(), Some("b"), "the earliest stop in the text");
         assert_eq!(text, "a");
         assert!(stopped);
     }

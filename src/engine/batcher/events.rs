@@ -209,6 +209,7 @@ impl Batcher<'_> {
                 reason,
                 completion_tokens: a.completion_tokens,
                 reasoning_tokens: a.reasoning_tokens,
+                stop_sequence: a.text.matched().map(String::from),
             });
         }
     }
