@@ -223,9 +223,18 @@ fn input_item(at: &str, item: &Value, messages: &mut Vec<Value>) -> Result<(), A
             }
         }
         "function_call_output" => {
+            // A list output holds input_text / input_image parts: images
+            // in tool results (screenshots) reach the model as images.
             let output = match &item["output"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::String(s) => json!(s),
+                Value::Array(parts) => {
+                    let mut out = Vec::with_capacity(parts.len());
+                    for (j, p) in parts.iter().enumerate() {
+                        out.push(content_part(&format!("{at}.output[{j}]"), p)?);
+                    }
+                    Value::Array(out)
+                }
+                other => json!(other.to_string()),
             };
             messages
                 .push(json!({"role": "tool", "tool_call_id": item["call_id"], "content": output}));

@@ -76,9 +76,12 @@ fn content(
                     ContentPart::Text { text } => content.push_str(&pm.fence.wrap(text)),
                     ContentPart::ImageUrl { image_url } => {
                         let param = format!("messages[{i}].content[{j}].image_url");
-                        if m.role != Role::User {
+                        // Tool results may hold images (screenshots): an
+                        // extension of OpenAI's chat, as Anthropic's
+                        // tool_result and the Responses API allow them.
+                        if m.role != Role::User && m.role != Role::Tool {
                             return Err(PrepareError::invalid(format!(
-                                "{param}: images are only accepted in user messages"
+                                "{param}: images are only accepted in user and tool messages"
                             ))
                             .param(param));
                         }
