@@ -4,6 +4,7 @@
 //! an engine job) -> `vision` (images) and `engine` (the llama.cpp thread);
 //! `openai` holds the wire types. Arrows point one way.
 
+pub mod anthropic;
 pub mod api;
 pub mod bench;
 pub mod config;

@@ -70,12 +70,16 @@ pub async fn require_key(State(gate): State<Gate>, req: Request, next: Next) -> 
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
+        // Anthropic's SDKs send the key as `x-api-key`.
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim);
     match presented {
         Some(key) if gate.keys.matches(key) => next.run(req).await,
-        Some(_) => unauthorized("Incorrect API key provided; check the Authorization header"),
+        Some(_) => unauthorized(
+            "Incorrect API key provided; check the Authorization (or x-api-key) header",
+        ),
         None => unauthorized(
-            "You didn't provide an API key: send `Authorization: Bearer YOUR_KEY` (the server was started with --api-key)",
+            "You didn't provide an API key: send `Authorization: Bearer YOUR_KEY` or `x-api-key: YOUR_KEY` (the server was started with --api-key)",
         ),
     }
 }

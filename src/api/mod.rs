@@ -7,10 +7,15 @@ pub mod auth;
 mod chat;
 mod choices;
 mod deadline;
+pub(crate) mod dialect;
 pub(crate) use chat::body_bytes;
 pub(crate) use deadline::body_deadline;
 pub mod error;
 mod log;
+mod messages;
+mod messages_in;
+mod messages_out;
+mod messages_stream;
 mod meta;
 pub mod openapi;
 mod response_object;
@@ -51,6 +56,8 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             get(stored::get_response).delete(stored::delete_response),
         )
         .route("/v1/responses/{id}/input_items", get(stored::input_items))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))
@@ -74,6 +81,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(axum::middleware::from_fn(dialect::anthropic_errors))
         .layer(cors(config))
         .layer(CompressionLayer::new().compress_when(NotStreaming));
     with_request_ids(app.with_state(state))
@@ -123,6 +131,9 @@ pub(crate) fn cors(config: &Config) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             REQUEST_ID.clone(),
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("anthropic-version"),
+            HeaderName::from_static("anthropic-beta"),
         ])
         .expose_headers([REQUEST_ID.clone()]);
     if config.cors_origin.iter().any(|o| o == "*") {

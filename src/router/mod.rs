@@ -171,6 +171,9 @@ fn routes(state: Arc<RouterState>, gate: Gate, config: &Config) -> Router {
             Duration::from_secs(config.body_read_timeout),
             crate::api::body_deadline,
         ))
+        .layer(axum::middleware::from_fn(
+            crate::api::dialect::anthropic_errors,
+        ))
         .layer(crate::api::cors(config))
         .with_state(state);
     crate::api::with_request_ids(app)

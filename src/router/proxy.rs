@@ -98,14 +98,15 @@ async fn forward_inner(
         .body(bytes)
         .send()
         .await;
+    let anthropic = uri.path().starts_with("/v1/messages");
     match sent {
-        Ok(resp) => Ok(relay(resp, lease)),
+        Ok(resp) => Ok(relay(resp, lease, anthropic)),
         Err(e) => Err(crashed(state, &slot, &lease, e).await),
     }
 }
 
 /// The runner's answer, streamed, holding `lease` until the last byte.
-fn relay<L: Send + 'static>(resp: reqwest::Response, lease: L) -> Response {
+fn relay<L: Send + 'static>(resp: reqwest::Response, lease: L, anthropic: bool) -> Response {
     let status = resp.status();
     let headers = forwarded_headers(resp.headers());
     let sse = headers
@@ -125,7 +126,7 @@ fn relay<L: Send + 'static>(resp: reqwest::Response, lease: L) -> Response {
                 }
                 Some(Err(e)) if sse => {
                     tracing::warn!("a runner's stream broke: {e}");
-                    let event = crash_event();
+                    let event = crash_event(anthropic);
                     Some((Ok(event), (stream, None, true)))
                 }
                 Some(Err(e)) => Some((Err(std::io::Error::other(e)), (stream, None, true))),
@@ -139,11 +140,17 @@ fn relay<L: Send + 'static>(resp: reqwest::Response, lease: L) -> Response {
     out
 }
 
-/// An SSE error event in OpenAI's envelope, for a stream already begun.
-fn crash_event() -> Bytes {
+/// An SSE error event in the stream's dialect, for a stream already begun.
+fn crash_event(anthropic: bool) -> Bytes {
+    let message =
+        "the model's runner stopped during this answer (it is restarting); retry the request";
+    if anthropic {
+        let err = crate::anthropic::ErrorEnvelope::of(500, message.into());
+        let data = serde_json::to_string(&err).unwrap_or_default();
+        return Bytes::from(format!("event: error\ndata: {data}\n\n"));
+    }
     let err = serde_json::json!({"error": {
-        "message": "the model's runner stopped during this answer (it is restarting); retry the request",
-        "type": "server_error", "param": null, "code": "model_crashed"}});
+        "message": message, "type": "server_error", "param": null, "code": "model_crashed"}});
     Bytes::from(format!("data: {err}\n\n"))
 }
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod anthropic;
 mod bench;
 mod budgets;
 mod chat;

@@ -10,7 +10,7 @@ use tessera::fixtures::families::family_fixture;
 
 /// DeepSeek-R1's shape: the generation prompt opens the thinking tag, and
 /// past answers keep only what follows their thoughts.
-const R1_STYLE: &str = "{% for message in messages %}<|im_start|>{{ message.role }}\n{% if message.role == 'assistant' and '</think>' in message.content %}{{ message.content.split('</think>')[-1] }}{% else %}{{ message.content }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}";
+pub(crate) const R1_STYLE: &str = "{% for message in messages %}<|im_start|>{{ message.role }}\n{% if message.role == 'assistant' and '</think>' in message.content %}{{ message.content.split('</think>')[-1] }}{% else %}{{ message.content }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_thinking_tag_sends_the_answer_to_reasoning_content() {

@@ -27,7 +27,7 @@ async fn a_stream_cut_by_a_dying_runner_ends_with_an_error_event_and_frees_the_l
     let url = dying_runner().await;
     let resp = reqwest::get(url).await.unwrap();
     let lease = Arc::new(());
-    let out = relay(resp, lease.clone());
+    let out = relay(resp, lease.clone(), false);
     assert_eq!(out.status(), StatusCode::OK);
     let body = axum::body::to_bytes(out.into_body(), 1 << 20)
         .await
