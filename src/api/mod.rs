@@ -6,6 +6,8 @@ mod answer;
 pub mod auth;
 mod chat;
 mod choices;
+mod completions;
+mod completions_stream;
 mod deadline;
 pub(crate) mod dialect;
 pub(crate) use chat::body_bytes;
@@ -50,6 +52,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             "/v1/chat/completions/input_tokens",
             post(chat::input_tokens),
         )
+        .route("/v1/completions", post(completions::completions))
         .route("/v1/responses", post(responses::responses))
         .route(
             "/v1/responses/{id}",

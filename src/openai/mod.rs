@@ -2,6 +2,7 @@
 //! follow OpenAI's Chat Completions API; unknown request fields are ignored,
 //! as OpenAI does.
 
+pub mod completions;
 pub mod error;
 pub mod image_part;
 pub mod request;

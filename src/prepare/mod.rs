@@ -51,6 +51,12 @@ pub struct Prepared {
     pub include_usage: bool,
 }
 
+/// A `/v1/completions` prompt: text, or the client's token ids.
+pub enum RawPrompt {
+    Text(String),
+    Tokens(Vec<i64>),
+}
+
 /// The room's settings, from `Config`.
 pub struct Settings {
     pub limits: Limits,
@@ -185,6 +191,64 @@ impl Preparer {
             },
             tool_format,
             images,
+            stream: req.stream.unwrap_or(false),
+            include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        })
+    }
+
+    /// A raw prompt (`/v1/completions`): no template, special tokens read
+    /// as such (as llama-server does), BOS added as the model asks; or the
+    /// client's own token ids. `req` carries the sampling fields.
+    pub async fn prepare_raw(
+        &self,
+        req: ChatCompletionRequest,
+        prompt: RawPrompt,
+    ) -> Result<Prepared, PrepareError> {
+        let (info, pm) = self.ready()?;
+        let plan = params::validate(&req, &params::ModelLimits::of(info))?;
+        if let RawPrompt::Text(t) = &prompt
+            && t.contains(pm.media_marker.as_str())
+        {
+            return Err(PrepareError::invalid(format!(
+                "the prompt holds the media marker {:?}; completions take text only",
+                pm.media_marker
+            ))
+            .param("prompt"));
+        }
+        let keep = self.log_prompts;
+        let model = self.model.clone();
+        let (tokens, text) = self
+            .text
+            .run(move || {
+                let pm = model.get().ok_or(EngineError::Loading)?;
+                match prompt {
+                    RawPrompt::Text(t) => Ok((pm.tokenizer.tokenize(&t)?, keep.then_some(t))),
+                    RawPrompt::Tokens(ids) => Ok((pm.tokenizer.from_ids(&ids)?, None)),
+                }
+            })
+            .await
+            .map_err(blocking_failed)?
+            .map_err(|e: PrepareError| e)?;
+        if tokens.text_tokens() == 0 {
+            return Err(PrepareError::invalid("the prompt is empty").param("prompt"));
+        }
+        Ok(Prepared {
+            prompt_text: text,
+            generate: GenerateRequest {
+                prompt: tokens,
+                images: Vec::new(),
+                sampling: plan.sampling,
+                max_tokens: plan.max_tokens,
+                n: plan.n,
+                stop: plan.stop,
+                grammar: plan.format.as_ref().map(response_grammar).transpose()?,
+                shown_tokens: Vec::new(),
+                logprobs: plan.logprobs,
+                think: None,
+                hold: None,
+            },
+            tool_format: None,
+            images: Vec::new(),
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })

@@ -68,6 +68,36 @@ impl PromptTokenizer {
         }
     }
 
+    /// Token ids a client sent (`/v1/completions` with a token list), as
+    /// given: no BOS added, each checked against the vocabulary.
+    pub fn from_ids(&self, ids: &[i64]) -> Result<TokenizedPrompt, super::error::PrepareError> {
+        let n_vocab = i64::from(self.model.model().n_vocab());
+        let mut tokens = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            match i32::try_from(id) {
+                Ok(t) if (0..n_vocab).contains(&id) => tokens.push(LlamaToken(t)),
+                _ => {
+                    return Err(super::error::PrepareError::invalid(format!(
+                        "prompt[{i}] = {id} is not a token of this model (0 to {})",
+                        n_vocab - 1
+                    ))
+                    .param(format!("prompt[{i}]")));
+                }
+            }
+        }
+        let n = tokens.len() as u32;
+        if n >= self.n_ctx_seq {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: n,
+                n_ctx: self.n_ctx_seq,
+            }
+            .into());
+        }
+        Ok(TokenizedPrompt {
+            segments: vec![tokens],
+        })
+    }
+
     pub fn tokenize(&self, prompt: &str) -> Result<TokenizedPrompt, EngineError> {
         let mut prompt = prompt;
         if let Some(bos) = &self.bos_text {

@@ -10,6 +10,7 @@ mod budgets;
 mod chat;
 mod chat_template;
 mod choices;
+mod completions;
 mod concurrency;
 mod context;
 mod deploy;

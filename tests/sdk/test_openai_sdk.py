@@ -310,6 +310,20 @@ def test_responses_create_and_stream(server):
 
 
 
+def test_legacy_completions(server):
+    client = server.client()
+    c = client.completions.create(model="tiny-text", prompt="Once upon a time", max_tokens=5,
+                                  temperature=0, logprobs=2)
+    assert c.object == "text_completion" and c.choices[0].finish_reason == "length"
+    assert c.usage.completion_tokens == 5
+    assert "".join(c.choices[0].logprobs.tokens) == c.choices[0].text
+    chunks = list(client.completions.create(model="tiny-text", prompt="Once upon a time",
+                                            max_tokens=5, temperature=0, stream=True))
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == c.choices[0].text
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="tiny-text", prompt="x", suffix="y")
+
+
 def test_stored_responses_continue_list_and_delete(server):
     client = server.client()
     first = client.responses.create(

@@ -166,9 +166,13 @@ impl TestServer {
 
     /// Starts a streaming request and returns the live response.
     pub async fn open_stream(&self, body: &Value) -> reqwest::Response {
+        self.open_stream_to("/v1/chat/completions", body).await
+    }
+
+    pub async fn open_stream_to(&self, route: &str, body: &Value) -> reqwest::Response {
         let resp = self
             .client
-            .post(format!("{}/v1/chat/completions", self.base))
+            .post(format!("{}{route}", self.base))
             .json(body)
             .send()
             .await
@@ -179,7 +183,11 @@ impl TestServer {
 
     /// Sends a streaming request and returns the raw `data:` payloads.
     pub async fn stream(&self, body: &Value) -> Vec<String> {
-        let resp = self.open_stream(body).await;
+        self.stream_to("/v1/chat/completions", body).await
+    }
+
+    pub async fn stream_to(&self, route: &str, body: &Value) -> Vec<String> {
+        let resp = self.open_stream_to(route, body).await;
         let ct = resp
             .headers()
             .get("content-type")
