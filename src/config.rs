@@ -2,10 +2,12 @@
 //! that works on a laptop. `--help` lists them all.
 
 mod check;
+mod embeddings;
 mod models;
 mod rooms;
 mod store;
 
+pub use embeddings::{EmbeddingArgs, Pooling};
 pub use models::ModelsArgs;
 pub use store::StoreArgs;
 
@@ -408,6 +410,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub embedding: EmbeddingArgs,
 
     #[command(flatten)]
     #[serde(skip)]

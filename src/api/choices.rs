@@ -162,7 +162,7 @@ pub async fn answers(
                 });
             }
             Event::Failed(e) => return Err(e.into()),
-            Event::Started(_) => {}
+            Event::Started(_) | Event::Embedding(_) => {}
         }
     }
     if left > 0 {

@@ -56,7 +56,7 @@ pub async fn completions(
         let log = RequestLog::new(&request_id, &state.model_id);
         let prepared = state
             .preparer
-            .prepare_raw(chat_req.clone(), p)
+            .prepare_raw(chat_req.clone(), p, false)
             .instrument(log.span().clone())
             .await?;
         let (meta, prompt, choices) =

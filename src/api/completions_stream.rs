@@ -168,7 +168,7 @@ impl State {
                 out.push(SseEvent::default().data(serde_json::to_string(&env).unwrap_or_default()));
                 self.done = true;
             }
-            Event::Started(_) => {}
+            Event::Started(_) | Event::Embedding(_) => {}
         }
         Some(out)
     }

@@ -181,7 +181,7 @@ impl State {
                 event(&mut out, serde_json::to_value(env).unwrap_or_default());
                 self.done = true;
             }
-            Some(Event::Logprob(_) | Event::Started(_)) => {}
+            Some(Event::Logprob(_) | Event::Started(_) | Event::Embedding(_)) => {}
             None => return None,
         }
         Some(out)

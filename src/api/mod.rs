@@ -10,6 +10,7 @@ mod completions;
 mod completions_stream;
 mod deadline;
 pub(crate) mod dialect;
+mod embeddings;
 pub(crate) use chat::body_bytes;
 pub(crate) use deadline::body_deadline;
 pub mod error;
@@ -53,6 +54,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             post(chat::input_tokens),
         )
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/responses", post(responses::responses))
         .route(
             "/v1/responses/{id}",

@@ -312,7 +312,7 @@ impl State {
                 });
                 self.done = true;
             }
-            Some(Event::Logprob(_) | Event::Started(_)) => {}
+            Some(Event::Logprob(_) | Event::Started(_) | Event::Embedding(_)) => {}
             None => return None,
         }
         Some(out)

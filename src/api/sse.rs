@@ -232,7 +232,7 @@ impl StreamState {
                 self.done = true;
             }
             Event::Logprob(lp) => self.choices[i].logprobs.push(lp),
-            Event::Started(_) => {}
+            Event::Started(_) | Event::Embedding(_) => {}
         }
         Some(out)
     }

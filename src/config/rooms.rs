@@ -37,6 +37,7 @@ impl Config {
             image_cache_bytes: usize::try_from(self.image_cache_mb << 20).unwrap_or(usize::MAX),
             backends_dir: self.backends_dir.clone(),
             on_loaded: Some(on_loaded),
+            embeddings: self.embedding.engine(),
         }
     }
 

@@ -15,6 +15,7 @@ mod job;
 pub mod logprobs;
 mod model;
 pub mod pieces;
+mod pooling;
 pub mod projector;
 pub mod queue;
 pub mod reasoning;
@@ -31,7 +32,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::watch;
 
 pub use error::EngineError;
-pub use model::{Backend, EngineConfig, ModelInfo, OnLoaded, Status, Vocab};
+pub use model::{Backend, EmbeddingInfo, EngineConfig, ModelInfo, OnLoaded, Status, Vocab};
 pub use request::{Event, FinishReason, GenerateRequest, PromptUsage, TokenizedPrompt};
 pub use sampling::{Grammar, SamplingParams};
 

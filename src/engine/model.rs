@@ -37,6 +37,9 @@ pub struct EngineConfig {
     /// facts (template, tokenizer) exists before the first request. An
     /// error fails the load.
     pub on_loaded: Option<OnLoaded>,
+    /// `--embeddings`: the context pools embeddings (this pooling, or the
+    /// model's when unspecified) and serves only embedding jobs.
+    pub embeddings: Option<llama_cpp_2::context::params::LlamaPoolingType>,
 }
 
 pub type OnLoaded = Box<dyn FnOnce(&ModelInfo) -> Result<(), String> + Send>;
@@ -74,6 +77,19 @@ pub struct ModelInfo {
     /// What a request gets for sampling fields it leaves out.
     pub sampling: SamplingDefaults,
     pub n_vocab: u32,
+    /// Started with `--embeddings`.
+    pub embeddings: Option<EmbeddingInfo>,
+}
+
+/// What an embeddings server pools and how large its vectors are.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddingInfo {
+    /// `mean`, `cls` or `last`.
+    pub pooling: &'static str,
+    pub n_embd: u32,
+    /// The most tokens one input may have: it is decoded in one batch,
+    /// as pooling over the whole input needs.
+    pub max_tokens: u32,
 }
 
 /// Where the model runs, as llama.cpp reports its devices.

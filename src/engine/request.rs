@@ -48,6 +48,9 @@ pub struct GenerateRequest {
     /// The image pieces' share of the decode budget, given back when the
     /// job is dropped.
     pub hold: Option<crate::vision::budget::Grant>,
+    /// An embedding, not an answer: the prompt's pooled vector is sent
+    /// (`Event::Embedding`) once the prompt is in, and nothing is sampled.
+    pub embed: bool,
 }
 
 impl GenerateRequest {
@@ -101,4 +104,6 @@ pub enum Event {
         stop_sequence: Option<String>,
     },
     Failed(EngineError),
+    /// The prompt's pooled, L2-normalised embedding (`embed` jobs).
+    Embedding(Vec<f32>),
 }

@@ -71,6 +71,9 @@ fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<()
     let model = LlamaModel::load_from_file(backend, &config.model, &params)
         .map(Arc::new)
         .map_err(|e| format!("cannot load {}: {e}", config.model.display()))?;
+    if let Some(chosen) = config.embeddings {
+        config.embeddings = Some(super::pooling::resolve(&model, chosen)?);
+    }
     let ctx = new_context(backend, &model, config)?;
     let media_marker = format!("<__tessera_media_{}__>", uuid::Uuid::new_v4().simple());
     let vision = match config.mmproj.clone() {
@@ -117,6 +120,14 @@ fn new_context<'m>(
         .with_n_ubatch(config.batch_size.min(512))
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads);
+    // An embedding input is decoded whole, in one ubatch.
+    let params = match config.embeddings {
+        Some(pooling) => params
+            .with_embeddings(true)
+            .with_pooling_type(pooling)
+            .with_n_ubatch(config.batch_size),
+        None => params,
+    };
     model
         .new_context(backend, params)
         .map_err(|e| format!("cannot create a context of {n_ctx} tokens: {e}"))
@@ -219,6 +230,13 @@ fn facts(
         backend: Backend::detect(config.n_gpu_layers, model.n_layer()),
         sampling: SamplingDefaults::from_model(model),
         n_vocab: model.n_vocab().max(0) as u32,
+        embeddings: config.embeddings.map(|p| super::model::EmbeddingInfo {
+            pooling: super::pooling::name(p),
+            n_embd: model.n_embd().max(0) as u32,
+            max_tokens: config
+                .batch_size
+                .min(n_ctx / (config.parallel.max(1) as u32)),
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 //! as OpenAI does.
 
 pub mod completions;
+pub mod embeddings;
 pub mod error;
 pub mod image_part;
 pub mod request;

@@ -51,6 +51,23 @@ pub struct Prepared {
     pub include_usage: bool,
 }
 
+/// An embeddings server (`--embeddings`) pools inputs and answers nothing
+/// else; any other server generates and embeds nothing.
+fn served_as(info: &ModelInfo, embed: bool) -> Result<(), PrepareError> {
+    match (info.embeddings.is_some(), embed) {
+        (true, false) => Err(PrepareError::invalid(
+            "this server was started with --embeddings and answers only /v1/embeddings; start it without --embeddings to generate",
+        )
+        .code("model_not_supported")),
+        (false, true) => Err(PrepareError::invalid(
+            "this model is served for generation; start a server with --embeddings (and a model with pooling, or --pooling) for /v1/embeddings",
+        )
+        .param("model")
+        .code("model_not_supported")),
+        _ => Ok(()),
+    }
+}
+
 /// A `/v1/completions` prompt: text, or the client's token ids.
 pub enum RawPrompt {
     Text(String),
@@ -141,6 +158,7 @@ impl Preparer {
         deadline: Option<std::time::Instant>,
     ) -> Result<Prepared, PrepareError> {
         let (info, pm) = self.ready()?;
+        served_as(info, false)?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
         let (messages, mut urls) = messages::flatten(&req, pm)?;
         // Each image's settings over the request's over the server's.
@@ -188,6 +206,7 @@ impl Preparer {
                 logprobs: plan.logprobs,
                 think: pm.template.think.map(|t| (t, prompt.think_opened)),
                 hold,
+                embed: false,
             },
             tool_format,
             images,
@@ -203,8 +222,10 @@ impl Preparer {
         &self,
         req: ChatCompletionRequest,
         prompt: RawPrompt,
+        embed: bool,
     ) -> Result<Prepared, PrepareError> {
         let (info, pm) = self.ready()?;
+        served_as(info, embed)?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
         if let RawPrompt::Text(t) = &prompt
             && t.contains(pm.media_marker.as_str())
@@ -246,6 +267,7 @@ impl Preparer {
                 logprobs: plan.logprobs,
                 think: None,
                 hold: None,
+                embed,
             },
             tool_format: None,
             images: Vec::new(),

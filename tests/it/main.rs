@@ -14,6 +14,7 @@ mod completions;
 mod concurrency;
 mod context;
 mod deploy;
+mod embeddings;
 mod errors;
 mod faithfulness;
 mod families;

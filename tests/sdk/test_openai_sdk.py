@@ -44,9 +44,10 @@ class Server:
     def __init__(self, *extra):
         subprocess.run([str(BIN), "fixtures", str(FIXTURES)], check=True, capture_output=True)
         env = dict(os.environ, TESSERA_LOG="info", NO_COLOR="1")
+        model = ["--model", str(FIXTURES / "tiny-embed.gguf")] if "--embeddings" in extra else [
+            "--model", str(FIXTURES / "tiny-text.gguf"), "--mmproj", str(FIXTURES / "tiny-mmproj-mlp.gguf")]
         self.proc = subprocess.Popen(
-            [str(BIN), "--model", str(FIXTURES / "tiny-text.gguf"),
-             "--mmproj", str(FIXTURES / "tiny-mmproj-mlp.gguf"), "--port", "0", "-t", "2", *extra],
+            [str(BIN), *model, "--port", "0", "-t", "2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         self.base = None
@@ -322,6 +323,25 @@ def test_legacy_completions(server):
     assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == c.choices[0].text
     with pytest.raises(openai.BadRequestError):
         client.completions.create(model="tiny-text", prompt="x", suffix="y")
+
+
+def test_embeddings_create():
+    s = Server("--embeddings")
+    try:
+        client = openai.OpenAI(base_url=s.base + "/v1", api_key="unused", max_retries=0)
+        # The SDK asks for base64 and decodes it; lists come back in order.
+        r = client.embeddings.create(model="tiny-embed", input=["hello world", "the sky"])
+        assert [d.index for d in r.data] == [0, 1]
+        v = r.data[0].embedding
+        assert abs(sum(x * x for x in v) - 1.0) < 1e-4
+        assert r.usage.prompt_tokens == r.usage.total_tokens > 0
+        again = client.embeddings.create(model="tiny-embed", input="hello world",
+                                          encoding_format="float")
+        assert again.data[0].embedding == v
+        short = client.embeddings.create(model="tiny-embed", input="hello world", dimensions=8)
+        assert len(short.data[0].embedding) == 8
+    finally:
+        s.stop()
 
 
 def test_stored_responses_continue_list_and_delete(server):

@@ -17,7 +17,39 @@ cause (a llama.cpp fault); retrying on a restarted server may help";
 
 impl Batcher<'_> {
     /// Samples the next token of sequence `i` from batch index `idx`.
+    /// An embedding job's input is in: its pooled vector, then the end.
+    fn embedding(&mut self, i: usize) {
+        let vector = match self.ctx.embeddings_seq_ith(i as i32) {
+            Ok(v) => crate::engine::pooling::normalize(v),
+            Err(e) => {
+                return self.fail(i, EngineError::Internal(format!("no embedding: {e}")));
+            }
+        };
+        if vector.iter().any(|x| !x.is_finite()) {
+            return self.fail(i, EngineError::Internal(NON_FINITE.into()));
+        }
+        let Some(a) = self.slots[i].active.as_mut() else {
+            return;
+        };
+        a.started = true;
+        let m = &self.shared.metrics;
+        Metrics::add(&m.prompt_tokens, u64::from(a.usage.prompt_tokens));
+        let sent = a.events.send(Event::Started(a.usage)).is_ok()
+            && a.events.send(Event::Embedding(vector)).is_ok();
+        if !sent {
+            return self.release(i);
+        }
+        self.finish(i, FinishReason::Stop, false);
+    }
+
     pub(super) fn sample(&mut self, i: usize, idx: i32) {
+        if self.slots[i]
+            .active
+            .as_ref()
+            .is_some_and(|a| a.job.request.embed)
+        {
+            return self.embedding(i);
+        }
         let n_ctx_seq = self.n_ctx_seq;
         let vocab = self.model.vocab();
         // NaN logits would make every sampler pick token 0 forever: the

@@ -344,6 +344,11 @@ impl<'m> Batcher<'m> {
         let Some((index, mut reuse)) = choose_slot(&free, &items) else {
             return;
         };
+        // A pooled vector covers one decode: an embedding input is decoded
+        // whole, never from a cached prefix.
+        if job.request.embed {
+            reuse = 0;
+        }
         // llama.cpp removes by position; the kept prefix ends at a position.
         let keep_pos: u32 = items[..reuse].iter().map(Item::positions).sum();
         let removed = self

@@ -76,13 +76,22 @@ impl Batcher<'_> {
             self.slots[i].cached.push(Item::Token(tok.0));
             budget = budget.saturating_sub(1);
         }
-        // 2. Prompt text, round-robin from a rotating start, within the budget.
+        // 2. Prompt text, round-robin from a rotating start, within the
+        // budget. An embedding input goes whole, one per decode, or waits
+        // for a later step.
+        let mut embedding = false;
         for k in 0..n {
             let i = (self.step as usize + k) % n;
             let slot = &mut self.slots[i];
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
+            if a.job.request.embed && a.next < a.parts.len() {
+                if embedding || a.parts.len() - a.next > budget {
+                    continue;
+                }
+                embedding = true;
+            }
             while budget > 0 && a.next < a.parts.len() {
                 let Part::Token(tok) = a.parts[a.next] else {
                     break;
