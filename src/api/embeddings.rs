@@ -51,7 +51,7 @@ pub async fn embeddings(
     };
     let inputs = inputs(&req.input)?;
     let parallel = state.engine.info().map_or(1, |i| i.parallel.max(1)) as usize;
-    let one = |(i, p): (usize, RawPrompt)| {
+    let one = |(i, p): (usize, Input)| {
         let state = state.clone();
         let log = RequestLog::new(&request_id, &state.model_id);
         async move { embed_one(&state, i, p, deadline, log).await }
@@ -83,24 +83,51 @@ pub async fn embeddings(
     }))
 }
 
+/// One input: text or token ids, or content parts (text and images).
+enum Input {
+    Raw(RawPrompt),
+    Parts(Vec<Value>),
+}
+
 async fn embed_one(
     state: &SharedState,
     i: usize,
-    prompt: RawPrompt,
+    input: Input,
     deadline: Option<std::time::Instant>,
     log: RequestLog,
 ) -> Result<(Vec<f32>, u32), ApiError> {
-    let prepared = state
-        .preparer
-        .prepare_raw(placeholder()?, prompt, true)
-        .instrument(log.span().clone())
-        .await
-        .map_err(|e| {
-            let mut e = ApiError::from(e);
-            e.param.get_or_insert_with(|| format!("input[{i}]"));
-            e
-        })?;
-    let tokens = prepared.generate.prompt.text_tokens() as u32;
+    let prepared = match input {
+        Input::Raw(prompt) => {
+            state
+                .preparer
+                .prepare_raw(placeholder()?, prompt, true)
+                .instrument(log.span().clone())
+                .await
+        }
+        Input::Parts(parts) => {
+            let req = with_images(state, i, parts)?;
+            state
+                .preparer
+                .prepare_as(req, deadline, true)
+                .instrument(log.span().clone())
+                .await
+        }
+    }
+    .map_err(|e| {
+        let mut e = ApiError::from(e);
+        let own = e
+            .param
+            .as_deref()
+            .and_then(|p| p.strip_prefix("messages[0].content"))
+            .map(|rest| format!("input[{i}]{rest}"));
+        e.param = Some(
+            own.or(e.param.take())
+                .unwrap_or_else(|| format!("input[{i}]")),
+        );
+        e
+    })?;
+    // What the batcher puts into one decode: the text, one part per piece.
+    let tokens = (prepared.generate.prompt.text_tokens() + prepared.generate.images.len()) as u32;
     let most = state
         .engine
         .info()
@@ -127,23 +154,50 @@ async fn embed_one(
     Err(EngineError::Internal("the engine ended the job without its embedding".into()).into())
 }
 
+/// Content parts as the one user message of a request: images are
+/// fetched, planned and priced as on chat. Only last-token pooling reads
+/// an input decoded in several steps (text, then each image) rightly.
+fn with_images(
+    state: &SharedState,
+    i: usize,
+    parts: Vec<Value>,
+) -> Result<ChatCompletionRequest, ApiError> {
+    let has_image = parts.iter().any(|p| p["type"] == "image_url");
+    let pooling = state
+        .engine
+        .info()
+        .and_then(|m| m.embeddings)
+        .map(|e| e.pooling);
+    if has_image && pooling.is_some_and(|p| p != "last") {
+        return Err(ApiError::invalid(format!(
+            "input[{i}] has an image, which this server's {} pooling cannot cover (an image is decoded apart from the text); images need --pooling last",
+            pooling.unwrap_or_default()
+        ))
+        .param(format!("input[{i}]")));
+    }
+    serde_json::from_value(
+        json!({"messages": [{"role": "user", "content": parts}], "max_tokens": 1}),
+    )
+    .map_err(|e| ApiError::invalid(format!("input[{i}]: {e}")).param(format!("input[{i}]")))
+}
+
 /// The sampling fields an embedding job carries: none that matter.
 fn placeholder() -> Result<ChatCompletionRequest, ApiError> {
     serde_json::from_value(json!({"messages": [{"role": "user", "content": ""}], "max_tokens": 1}))
         .map_err(|e| EngineError::Internal(format!("the placeholder request: {e}")).into())
 }
 
-fn inputs(input: &Value) -> Result<Vec<RawPrompt>, ApiError> {
+fn inputs(input: &Value) -> Result<Vec<Input>, ApiError> {
     let bad = |why: &str, param: String| ApiError::invalid(why.to_string()).param(param);
     let text = |s: &str, at: String| {
         if s.is_empty() {
             Err(bad("an input must not be an empty string", at))
         } else {
-            Ok(RawPrompt::Text(s.to_string()))
+            Ok(Input::Raw(RawPrompt::Text(s.to_string())))
         }
     };
     let ids = |v: &[Value], at: String| match v.iter().map(Value::as_i64).collect() {
-        Some(ids) => Ok(RawPrompt::Tokens(ids)),
+        Some(ids) => Ok(Input::Raw(RawPrompt::Tokens(ids))),
         None => Err(bad("a list of token ids holds only integers", at)),
     };
     match input {
@@ -159,8 +213,16 @@ fn inputs(input: &Value) -> Result<Vec<RawPrompt>, ApiError> {
                 Value::Array(t) if !t.is_empty() && t.iter().all(Value::is_number) => {
                     ids(t, format!("input[{i}]"))
                 }
+                // llama-server's multimodal form: content parts, or an
+                // object holding them as `content`.
+                Value::Array(p) if !p.is_empty() && p.iter().all(Value::is_object) => {
+                    Ok(Input::Parts(p.clone()))
+                }
+                Value::Object(o) if o.get("content").is_some_and(Value::is_array) => {
+                    Ok(Input::Parts(o["content"].as_array().cloned().unwrap_or_default()))
+                }
                 _ => Err(bad(
-                    "each input is a string or a list of token ids (images in embeddings are not supported yet)",
+                    "each input is a string, a list of token ids, or a list of content parts (text and image_url)",
                     format!("input[{i}]"),
                 )),
             })

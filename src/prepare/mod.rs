@@ -10,6 +10,7 @@
 //! tokenizer ([`PromptModel`]) once, when the model has loaded.
 
 pub mod error;
+mod extras;
 pub mod fence;
 pub mod grammar;
 mod images;
@@ -19,6 +20,7 @@ pub mod params;
 mod pool;
 mod prompt;
 mod prompt_model;
+mod raw;
 pub mod schema_limits;
 pub mod template;
 pub mod tokenize;
@@ -27,15 +29,18 @@ pub mod tools;
 
 use crate::engine::{Engine, EngineError, GenerateRequest, ModelInfo, OnLoaded, Status};
 use crate::metrics::Metrics;
-use crate::openai::{ChatCompletionRequest, ImageUsage, ReasoningEffort};
+use crate::openai::{ChatCompletionRequest, ImageUsage};
 use crate::vision::budget::{BudgetError, DecodeBudget, Grant, request_cost};
 use crate::vision::tiling::TilePlan;
 use crate::vision::{DecodedImage, ProjectorProfile};
 pub use error::{PrepareError, image_error};
+use extras::{extras, response_grammar};
 pub use images::Limits;
 use images::{ImageRef, cut_all, fetch_remote, probe_all};
 use pool::CpuPool;
 pub use prompt_model::{PromptModel, TemplateFile};
+pub use raw::RawPrompt;
+use raw::served_as;
 use std::sync::{Arc, OnceLock};
 use template::TemplateExtras;
 
@@ -49,29 +54,6 @@ pub struct Prepared {
     pub tool_format: Option<tools::ToolFormat>,
     pub stream: bool,
     pub include_usage: bool,
-}
-
-/// An embeddings server (`--embeddings`) pools inputs and answers nothing
-/// else; any other server generates and embeds nothing.
-fn served_as(info: &ModelInfo, embed: bool) -> Result<(), PrepareError> {
-    match (info.embeddings.is_some(), embed) {
-        (true, false) => Err(PrepareError::invalid(
-            "this server was started with --embeddings and answers only /v1/embeddings; start it without --embeddings to generate",
-        )
-        .code("model_not_supported")),
-        (false, true) => Err(PrepareError::invalid(
-            "this model is served for generation; start a server with --embeddings (and a model with pooling, or --pooling) for /v1/embeddings",
-        )
-        .param("model")
-        .code("model_not_supported")),
-        _ => Ok(()),
-    }
-}
-
-/// A `/v1/completions` prompt: text, or the client's token ids.
-pub enum RawPrompt {
-    Text(String),
-    Tokens(Vec<i64>),
 }
 
 /// The room's settings, from `Config`.
@@ -157,8 +139,19 @@ impl Preparer {
         req: ChatCompletionRequest,
         deadline: Option<std::time::Instant>,
     ) -> Result<Prepared, PrepareError> {
+        self.prepare_as(req, deadline, false).await
+    }
+
+    /// `embed`: the request's one user message is an embedding input, its
+    /// text and images joined without the template.
+    pub async fn prepare_as(
+        &self,
+        req: ChatCompletionRequest,
+        deadline: Option<std::time::Instant>,
+        embed: bool,
+    ) -> Result<Prepared, PrepareError> {
         let (info, pm) = self.ready()?;
-        served_as(info, false)?;
+        served_as(info, embed)?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
         let (messages, mut urls) = messages::flatten(&req, pm)?;
         // Each image's settings over the request's over the server's.
@@ -176,7 +169,7 @@ impl Preparer {
             images.push(images::image_usage(&tile_plan));
             pieces.extend(p);
         }
-        let text = self.prompt(plan.tools, plan.format, messages, extras, counts);
+        let text = self.prompt(plan.tools, plan.format, messages, extras, counts, embed);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
             Some(p) if !pieces.is_empty() => p.pieces(pieces),
@@ -206,7 +199,7 @@ impl Preparer {
                 logprobs: plan.logprobs,
                 think: pm.template.think.map(|t| (t, prompt.think_opened)),
                 hold,
-                embed: false,
+                embed,
             },
             tool_format,
             images,
@@ -227,29 +220,17 @@ impl Preparer {
         let (info, pm) = self.ready()?;
         served_as(info, embed)?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
-        if let RawPrompt::Text(t) = &prompt
-            && t.contains(pm.media_marker.as_str())
-        {
-            return Err(PrepareError::invalid(format!(
-                "the prompt holds the media marker {:?}; completions take text only",
-                pm.media_marker
-            ))
-            .param("prompt"));
-        }
+        raw::check(&prompt, pm)?;
         let keep = self.log_prompts;
         let model = self.model.clone();
         let (tokens, text) = self
             .text
             .run(move || {
                 let pm = model.get().ok_or(EngineError::Loading)?;
-                match prompt {
-                    RawPrompt::Text(t) => Ok((pm.tokenizer.tokenize(&t)?, keep.then_some(t))),
-                    RawPrompt::Tokens(ids) => Ok((pm.tokenizer.from_ids(&ids)?, None)),
-                }
+                raw::tokens(pm, prompt, keep)
             })
             .await
-            .map_err(blocking_failed)?
-            .map_err(|e: PrepareError| e)?;
+            .map_err(blocking_failed)??;
         if tokens.text_tokens() == 0 {
             return Err(PrepareError::invalid("the prompt is empty").param("prompt"));
         }
@@ -286,12 +267,17 @@ impl Preparer {
         mut messages: Vec<template::TemplateMessage>,
         mut extras: TemplateExtras,
         counts: Vec<usize>,
+        raw: bool,
     ) -> Result<PromptParts, PrepareError> {
         let keep_text = self.log_prompts;
         let model = self.model.clone();
         self.text
             .run(move || {
                 let pm = model.get().ok_or(EngineError::Loading)?;
+                if raw {
+                    let prompt = prompt::build_raw(pm, &messages, &counts, keep_text)?;
+                    return Ok((prompt, None, None));
+                }
                 // With tools, the answer's format is part of their grammar.
                 let tools = match &tools {
                     Some(t) => Some(tool_setup::apply(
@@ -427,49 +413,6 @@ type PromptParts = (
     Option<tool_setup::ToolSetup>,
     Option<crate::engine::Grammar>,
 );
-
-fn response_grammar(schema: &serde_json::Value) -> Result<crate::engine::Grammar, PrepareError> {
-    grammar::from_schema(schema)
-        .map(crate::engine::Grammar::strict)
-        .map_err(|e| PrepareError::invalid(e.0).param("response_format.json_schema.schema"))
-}
-
-/// `chat_template_kwargs` (fenced), and `reasoning_effort` as the template's
-/// thinking switch (an explicit kwarg is the more specific one).
-fn extras(req: &ChatCompletionRequest, pm: &PromptModel) -> Result<TemplateExtras, PrepareError> {
-    let template = &pm.template;
-    let kwargs = req.chat_template_kwargs.clone().unwrap_or_default();
-    // Each string is fenced (about 100 bytes more) and renders to a token
-    // at least: more than the context holds is refused before fencing.
-    let strings = kwargs.len() + kwargs.values().map(messages::count_strings).sum::<usize>();
-    if strings > pm.n_ctx_seq as usize {
-        return Err(PrepareError::invalid(format!(
-            "chat_template_kwargs holds {strings} strings, more than the {} tokens of the context",
-            pm.n_ctx_seq
-        ))
-        .param("chat_template_kwargs")
-        .code("context_length_exceeded"));
-    }
-    let mut extras = TemplateExtras {
-        kwargs: messages::fence_kwargs(&pm.fence, kwargs),
-        ..TemplateExtras::default()
-    };
-    if let Some(effort) = req.reasoning_effort {
-        if !template.thinking_switch {
-            return Err(PrepareError::invalid(
-                "reasoning_effort is not supported by this model: its chat template has no thinking switch (enable_thinking)",
-            )
-            .param("reasoning_effort")
-            .code("unsupported_parameter"));
-        }
-        let on = !matches!(effort, ReasoningEffort::None | ReasoningEffort::Minimal);
-        extras
-            .kwargs
-            .entry("enable_thinking")
-            .or_insert(serde_json::Value::Bool(on));
-    }
-    Ok(extras)
-}
 
 /// A body's fields checked as far as they can be without a model (the fuzz
 /// target `request_body` drives this).

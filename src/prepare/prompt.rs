@@ -25,6 +25,31 @@ pub(super) fn build(
     keep_text: bool,
 ) -> Result<Prompt, PrepareError> {
     let rendered = pm.template.render_with(messages, extras)?;
+    expand(pm, &rendered, pieces, keep_text)
+}
+
+/// Messages' contents joined as they are, without the template: an
+/// embedding input given as text and image parts.
+pub(super) fn build_raw(
+    pm: &PromptModel,
+    messages: &[TemplateMessage],
+    pieces: &[usize],
+    keep_text: bool,
+) -> Result<Prompt, PrepareError> {
+    let joined: String = messages
+        .iter()
+        .filter_map(|m| m.content.as_deref())
+        .collect();
+    expand(pm, &joined, pieces, keep_text)
+}
+
+/// Each image's marker repeated once per piece, then tokenized.
+fn expand(
+    pm: &PromptModel,
+    rendered: &str,
+    pieces: &[usize],
+    keep_text: bool,
+) -> Result<Prompt, PrepareError> {
     let parts: Vec<&str> = rendered.split(pm.media_marker.as_str()).collect();
     if parts.len() != pieces.len() + 1 {
         return Err(PrepareError::invalid(

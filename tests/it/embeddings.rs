@@ -142,3 +142,75 @@ async fn pooling_and_the_refusals_between_embedding_and_chat_servers() {
     assert_eq!(e["code"], "model_not_supported");
     assert!(e["message"].as_str().unwrap().contains("--embeddings"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_in_inputs_are_priced_and_pooled_with_last_token_pooling() {
+    let f = fixtures();
+    let s = start(&[
+        "--model",
+        path(&f.text_embed),
+        "--mmproj",
+        path(&f.mmproj_mlp),
+        "--embeddings",
+    ])
+    .await;
+    let parts = |rgb: Option<[u8; 3]>| {
+        let mut p = vec![json!({"type": "text", "text": "a photo of"})];
+        if let Some(c) = rgb {
+            p.push(image_part(64, 48, c));
+        }
+        json!({"input": [p]})
+    };
+    let (status, text) = s.post_to("/v1/embeddings", &parts(None)).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, red) = s
+        .post_to("/v1/embeddings", &parts(Some([200, 30, 30])))
+        .await;
+    assert_eq!(status, 200, "{red}");
+    let (_, red2) = s
+        .post_to("/v1/embeddings", &parts(Some([200, 30, 30])))
+        .await;
+    let (_, blue) = s
+        .post_to("/v1/embeddings", &parts(Some([30, 30, 200])))
+        .await;
+    assert!((norm(&vector(&red, 0)) - 1.0).abs() < 1e-4);
+    assert_eq!(vector(&red, 0), vector(&red2, 0));
+    assert_ne!(vector(&red, 0), vector(&blue, 0), "the image is seen");
+    assert_ne!(vector(&red, 0), vector(&text, 0));
+    // The image's price is the chat price of the same picture (same settings).
+    let chat = start(&["--model", path(&f.text), "--mmproj", path(&f.mmproj_mlp)]).await;
+    let msg = |with: bool| {
+        let mut p = vec![text_part("x")];
+        if with {
+            p.push(image_part(64, 48, [200, 30, 30]));
+        }
+        json!({"messages": [{"role": "user", "content": p}]})
+    };
+    let (_, a) = chat
+        .post_to("/v1/chat/completions/input_tokens", &msg(true))
+        .await;
+    let (_, b) = chat
+        .post_to("/v1/chat/completions/input_tokens", &msg(false))
+        .await;
+    let image_price = a["input_tokens"].as_u64().unwrap() - b["input_tokens"].as_u64().unwrap();
+    assert_eq!(
+        red["usage"]["prompt_tokens"].as_u64().unwrap(),
+        text["usage"]["prompt_tokens"].as_u64().unwrap() + image_price
+    );
+    // Mean pooling cannot cover an image decoded apart from its text.
+    let mean = start(&[
+        "--model",
+        path(&f.text_embed),
+        "--mmproj",
+        path(&f.mmproj_mlp),
+        "--embeddings",
+        "--pooling",
+        "mean",
+    ])
+    .await;
+    let (status, v) = mean
+        .post_to("/v1/embeddings", &parts(Some([200, 30, 30])))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(assert_envelope(&v)["param"], "input[0]");
+}
