@@ -41,11 +41,11 @@ def data_url(w=32, h=32, rgb=(200, 20, 20)):
 class Server:
     """A tessera process; ready once its start-up summary says "model ready"."""
 
-    def __init__(self, *extra):
+    def __init__(self, *extra, text="tiny-text.gguf"):
         subprocess.run([str(BIN), "fixtures", str(FIXTURES)], check=True, capture_output=True)
         env = dict(os.environ, TESSERA_LOG="info", NO_COLOR="1")
         model = ["--model", str(FIXTURES / "tiny-embed.gguf")] if "--embeddings" in extra else [
-            "--model", str(FIXTURES / "tiny-text.gguf"), "--mmproj", str(FIXTURES / "tiny-mmproj-mlp.gguf")]
+            "--model", str(FIXTURES / text), "--mmproj", str(FIXTURES / "tiny-mmproj-mlp.gguf")]
         self.proc = subprocess.Popen(
             [str(BIN), *model, "--port", "0", "-t", "2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
