@@ -71,6 +71,11 @@ fn model_entry(state: &AppState) -> Model {
                 penalty_last_n: info.sampling.penalty_last_n,
                 source: info.sampling.source.into(),
             },
+            embeddings: info.embeddings.map(|e| crate::openai::EmbeddingsInfo {
+                pooling: e.pooling.into(),
+                dimensions: e.n_embd,
+                max_input_tokens: e.max_tokens,
+            }),
         }
     });
     let architecture = state.engine.info().map(|info| {
@@ -80,7 +85,14 @@ fn model_entry(state: &AppState) -> Model {
         }
         Architecture {
             input_modalities: input,
-            output_modalities: vec!["text".into()],
+            output_modalities: vec![
+                if info.embeddings.is_some() {
+                    "embedding"
+                } else {
+                    "text"
+                }
+                .into(),
+            ],
         }
     });
     Model {

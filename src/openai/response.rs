@@ -290,6 +290,20 @@ pub struct ModelCapabilities {
     pub backend: BackendInfo,
     /// What a request gets for each sampling field it leaves out.
     pub sampling_defaults: SamplingDefaultsInfo,
+    /// Present when started with `--embeddings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingsInfo>,
+}
+
+/// An embeddings server's vectors.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EmbeddingsInfo {
+    /// `mean`, `cls` or `last`.
+    pub pooling: String,
+    /// Values per vector.
+    pub dimensions: u32,
+    /// The most tokens one input may have.
+    pub max_input_tokens: u32,
 }
 
 /// The model's recommended sampling (`general.sampling.*` of its GGUF), or
