@@ -206,6 +206,16 @@ async fn requests_route_by_model_and_unknown_ids_are_named() {
     let (status, body) = r.chat("nope", "hi").await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "model_not_found");
+    // Anthropic's route: routed by `model`, its errors in its envelope.
+    let anthropic = |model: &str| {
+        json!({"model": model, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let (status, m) = r.post("/v1/messages", &anthropic("text")).await;
+    assert_eq!((status, &m["type"]), (200, &json!("message")), "{m}");
+    let (status, m) = r.post("/v1/messages", &anthropic("nope")).await;
+    assert_eq!(status, 404);
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["error"]["type"], "not_found_error");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(
         msg.contains("`nope`") && msg.contains("text, vision, stopper"),
