@@ -162,13 +162,7 @@ impl Preparer {
         }
         let (decoded, hold) = self.images(info, urls, deadline).await?;
         let extras = extras(&req, pm)?;
-        let counts: Vec<usize> = decoded.iter().map(|(_, p)| p.len()).collect();
-        let mut pieces = Vec::new();
-        let mut images = Vec::with_capacity(decoded.len());
-        for (tile_plan, p) in decoded {
-            images.push(images::image_usage(&tile_plan));
-            pieces.extend(p);
-        }
+        let (counts, images, pieces) = split(decoded);
         let text = self.prompt(plan.tools, plan.format, messages, extras, counts, embed);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
@@ -408,6 +402,21 @@ impl Preparer {
 }
 
 /// What the text pool makes of a request.
+/// Decoded images as the prompt needs them: each one's piece count, its
+/// usage, and every piece in order.
+fn split(
+    decoded: Vec<(TilePlan, Vec<DecodedImage>)>,
+) -> (Vec<usize>, Vec<ImageUsage>, Vec<DecodedImage>) {
+    let counts = decoded.iter().map(|(_, p)| p.len()).collect();
+    let mut pieces = Vec::new();
+    let mut images = Vec::with_capacity(decoded.len());
+    for (tile_plan, p) in decoded {
+        images.push(images::image_usage(&tile_plan));
+        pieces.extend(p);
+    }
+    (counts, images, pieces)
+}
+
 type PromptParts = (
     prompt::Prompt,
     Option<tool_setup::ToolSetup>,

@@ -207,9 +207,7 @@ async fn requests_route_by_model_and_unknown_ids_are_named() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "model_not_found");
     // Anthropic's route: routed by `model`, its errors in its envelope.
-    let anthropic = |model: &str| {
-        json!({"model": model, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
-    };
+    let anthropic = |model: &str| json!({"model": model, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]});
     let (status, m) = r.post("/v1/messages", &anthropic("text")).await;
     assert_eq!((status, &m["type"]), (200, &json!("message")), "{m}");
     let (status, m) = r.post("/v1/messages", &anthropic("nope")).await;
