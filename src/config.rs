@@ -1,12 +1,14 @@
 //! Every option: a flag, a `TESSERA_*` environment variable and a default
 //! that works on a laptop. `--help` lists them all.
 
+mod cache;
 mod check;
 mod embeddings;
 mod models;
 mod rooms;
 mod store;
 
+pub use cache::{CacheArgs, CacheType, FlashAttn};
 pub use embeddings::{EmbeddingArgs, Pooling};
 pub use models::ModelsArgs;
 pub use store::StoreArgs;
@@ -414,6 +416,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub embedding: EmbeddingArgs,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub cache: CacheArgs,
 
     #[command(flatten)]
     #[serde(skip)]

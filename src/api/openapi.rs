@@ -35,7 +35,7 @@ use utoipa::OpenApi;
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
         FinishReason, Usage, PromptTokensDetails, CompletionTokensDetails, ImageUsage, ThumbnailUsage,
         ChatCompletionChunk, ChunkChoice, Delta, InputTokens, ModelList, Model,
-        ModelCapabilities, EmbeddingsInfo, Architecture, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
+        ModelCapabilities, EmbeddingsInfo, KvCacheWire, Architecture, ImagePricing, ChatTemplateInfo, BackendInfo, ErrorEnvelope, ErrorBody,
         SamplingDefaultsInfo, ChoiceLogprobs, TokenLogprob, TopLogprob,
         Tool, ToolKind, FunctionDef, ToolChoice, ToolChoiceMode, NamedToolChoice, FunctionName,
         ToolCall, FunctionCall, ToolMessage, ToolRole, ToolCallDelta, FunctionDelta,

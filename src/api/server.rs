@@ -71,6 +71,12 @@ fn model_entry(state: &AppState) -> Model {
                 penalty_last_n: info.sampling.penalty_last_n,
                 source: info.sampling.source.into(),
             },
+            kv_cache: crate::openai::KvCacheWire {
+                type_k: info.kv_cache.type_k.into(),
+                type_v: info.kv_cache.type_v.into(),
+                flash_attn: info.kv_cache.flash_attn.into(),
+                bytes: info.kv_cache.bytes,
+            },
             embeddings: info.embeddings.map(|e| crate::openai::EmbeddingsInfo {
                 pooling: e.pooling.into(),
                 dimensions: e.n_embd,

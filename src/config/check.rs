@@ -6,6 +6,7 @@ use super::Config;
 impl Config {
     /// Checks what one flag's range cannot: how flags fit together.
     pub fn check(&self) -> Result<(), String> {
+        self.cache.check()?;
         if self.min_tiles > self.max_tiles {
             return Err(format!(
                 "--min-tiles {} is above --max-tiles {}",

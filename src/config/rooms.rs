@@ -10,6 +10,36 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 impl Config {
+    /// The KV cache's settings, and its size for this model at the
+    /// configured context (llama.cpp rounds the context up to 256 cells).
+    fn kv_cache(&self, model: &std::path::Path) -> crate::engine::KvCache {
+        use super::FlashAttn;
+        let c = &self.cache;
+        let bytes = crate::engine::gguf_meta::KvShape::of(model).map_or(0, |shape| {
+            let cells = match self.ctx_size {
+                0 => shape.trained,
+                n => u64::from(n).div_ceil(256) * 256,
+            };
+            c.bytes(cells, shape)
+        });
+        let (flash_attn, fa_name) = match c.flash_attn {
+            FlashAttn::Auto => (-1, "auto"),
+            FlashAttn::Off => (0, "off"),
+            FlashAttn::On => (1, "on"),
+        };
+        crate::engine::KvCache {
+            type_k: c.cache_type_k.engine(),
+            type_v: c.cache_type_v.engine(),
+            flash_attn,
+            info: crate::engine::KvCacheInfo {
+                type_k: c.cache_type_k.name(),
+                type_v: c.cache_type_v.name(),
+                flash_attn: fa_name,
+                bytes,
+            },
+        }
+    }
+
     /// The engine's settings.
     pub fn engine(
         &self,
@@ -18,6 +48,7 @@ impl Config {
         on_loaded: OnLoaded,
     ) -> EngineConfig {
         EngineConfig {
+            kv: self.kv_cache(&model),
             metrics,
             model,
             mmproj: self.mmproj.clone(),

@@ -36,3 +36,35 @@ impl GgufMeta {
         self.0.val_str(i).map(str::to_string)
     }
 }
+
+/// What one KV cell holds for a model: per layer, `heads_kv` keys of width
+/// `key` and values of width `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvShape {
+    pub layers: u64,
+    pub heads_kv: u64,
+    pub key: u64,
+    pub value: u64,
+    /// The trained context, for `--ctx-size 0`.
+    pub trained: u64,
+}
+
+impl KvShape {
+    /// From the GGUF's own keys; `None` when a key is missing.
+    pub fn of(path: &Path) -> Option<KvShape> {
+        let meta = GgufMeta::open(path).ok()?;
+        let arch = meta.str("general.architecture")?;
+        let key = |k: &str| meta.u32(&format!("{arch}.{k}")).map(u64::from);
+        let layers = key("block_count")?;
+        let embd = key("embedding_length")?;
+        let heads = key("attention.head_count")?;
+        let head = embd / heads.max(1);
+        Some(KvShape {
+            layers,
+            heads_kv: key("attention.head_count_kv").unwrap_or(heads),
+            key: key("attention.key_length").unwrap_or(head),
+            value: key("attention.value_length").unwrap_or(head),
+            trained: key("context_length").unwrap_or(4096),
+        })
+    }
+}

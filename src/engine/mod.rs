@@ -32,7 +32,9 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::watch;
 
 pub use error::EngineError;
-pub use model::{Backend, EmbeddingInfo, EngineConfig, ModelInfo, OnLoaded, Status, Vocab};
+pub use model::{
+    Backend, EmbeddingInfo, EngineConfig, KvCache, KvCacheInfo, ModelInfo, OnLoaded, Status, Vocab,
+};
 pub use request::{Event, FinishReason, GenerateRequest, PromptUsage, TokenizedPrompt};
 pub use sampling::{Grammar, SamplingParams};
 

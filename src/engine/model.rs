@@ -40,6 +40,28 @@ pub struct EngineConfig {
     /// `--embeddings`: the context pools embeddings (this pooling, or the
     /// model's when unspecified) and serves only embedding jobs.
     pub embeddings: Option<llama_cpp_2::context::params::LlamaPoolingType>,
+    pub kv: KvCache,
+}
+
+/// The KV cache's element types and flash attention, as llama.cpp takes
+/// them, and what `/v1/models` says of them.
+#[derive(Debug, Clone, Copy)]
+pub struct KvCache {
+    pub type_k: llama_cpp_2::context::params::KvCacheType,
+    pub type_v: llama_cpp_2::context::params::KvCacheType,
+    /// `llama_flash_attn_type`: -1 auto, 0 off, 1 on.
+    pub flash_attn: i32,
+    pub info: KvCacheInfo,
+}
+
+/// The cache as configured: its types' names, flash attention, and its
+/// size from the model's shape (all sequences, every cell).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KvCacheInfo {
+    pub type_k: &'static str,
+    pub type_v: &'static str,
+    pub flash_attn: &'static str,
+    pub bytes: u64,
 }
 
 pub type OnLoaded = Box<dyn FnOnce(&ModelInfo) -> Result<(), String> + Send>;
@@ -79,6 +101,7 @@ pub struct ModelInfo {
     pub n_vocab: u32,
     /// Started with `--embeddings`.
     pub embeddings: Option<EmbeddingInfo>,
+    pub kv_cache: KvCacheInfo,
 }
 
 /// What an embeddings server pools and how large its vectors are.

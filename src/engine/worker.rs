@@ -74,6 +74,7 @@ fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<()
     if let Some(chosen) = config.embeddings {
         config.embeddings = Some(super::pooling::resolve(&model, chosen)?);
     }
+    check_kv_widths(config)?;
     let ctx = new_context(backend, &model, config)?;
     let media_marker = format!("<__tessera_media_{}__>", uuid::Uuid::new_v4().simple());
     let vision = match config.mmproj.clone() {
@@ -100,6 +101,27 @@ fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<()
     Ok(())
 }
 
+/// Quantized cache types store blocks of 32 values: llama.cpp cannot make
+/// a cache of them for narrower heads, and says only "null reference".
+fn check_kv_widths(config: &EngineConfig) -> Result<(), String> {
+    let Some(shape) = super::gguf_meta::KvShape::of(&config.model) else {
+        return Ok(());
+    };
+    let info = config.kv.info;
+    for (flag, name, width) in [
+        ("--cache-type-k", info.type_k, shape.key),
+        ("--cache-type-v", info.type_v, shape.value),
+    ] {
+        let quantized = !matches!(name, "f32" | "f16" | "bf16");
+        if quantized && width % 32 != 0 {
+            return Err(format!(
+                "{flag} {name} needs heads whose width is a multiple of 32; this model's are {width} wide: use f16"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One KV stream per sequence (not unified): each request gets
 /// ctx_size / parallel cells, as llama-server's slots do.
 fn new_context<'m>(
@@ -119,7 +141,10 @@ fn new_context<'m>(
         .with_n_batch(config.batch_size)
         .with_n_ubatch(config.batch_size.min(512))
         .with_n_threads(config.threads)
-        .with_n_threads_batch(config.threads);
+        .with_n_threads_batch(config.threads)
+        .with_type_k(config.kv.type_k)
+        .with_type_v(config.kv.type_v)
+        .with_flash_attention_policy(config.kv.flash_attn);
     // An embedding input is decoded whole, in one ubatch.
     let params = match config.embeddings {
         Some(pooling) => params
@@ -230,6 +255,7 @@ fn facts(
         backend: Backend::detect(config.n_gpu_layers, model.n_layer()),
         sampling: SamplingDefaults::from_model(model),
         n_vocab: model.n_vocab().max(0) as u32,
+        kv_cache: config.kv.info,
         embeddings: config.embeddings.map(|p| super::model::EmbeddingInfo {
             pooling: super::pooling::name(p),
             n_embd: model.n_embd().max(0) as u32,

@@ -293,6 +293,19 @@ pub struct ModelCapabilities {
     /// Present when started with `--embeddings`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<EmbeddingsInfo>,
+    pub kv_cache: KvCacheWire,
+}
+
+/// The KV cache as configured (`--cache-type-k`, `--cache-type-v`,
+/// `--flash-attn`) and its size.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KvCacheWire {
+    pub type_k: String,
+    pub type_v: String,
+    /// `auto`, `on` or `off`, as set.
+    pub flash_attn: String,
+    /// Bytes of every sequence's cells, from the model's shape.
+    pub bytes: u64,
 }
 
 /// An embeddings server's vectors.

@@ -81,7 +81,12 @@ pub async fn start(config: Config) -> anyhow::Result<RouterServer> {
             registry::Source::File(p) => Some(p.as_path()),
             registry::Source::HfRepo(_) => None,
         };
-        let bytes = memory::estimate(model, spec.mmproj.as_deref(), runner.ctx_size);
+        let bytes = memory::estimate(
+            model,
+            spec.mmproj.as_deref(),
+            runner.ctx_size,
+            &runner.cache,
+        );
         let launch = runner::Launch {
             exe: exe.clone(),
             args,

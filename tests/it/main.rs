@@ -24,6 +24,7 @@ mod hostile;
 mod http;
 mod hub;
 mod image_cache;
+mod kv_cache;
 mod layout;
 mod nginx;
 mod openapi;
