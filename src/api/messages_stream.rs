@@ -123,6 +123,38 @@ impl State {
         event(out, json!({"type": "ping"}));
     }
 
+    /// The last blocks closed, then `message_delta` and `message_stop`.
+    fn finish(
+        &mut self,
+        out: &mut Vec<SseEvent>,
+        reason: crate::engine::FinishReason,
+        (completion_tokens, reasoning_tokens): (u32, u32),
+        stop_sequence: Option<String>,
+    ) {
+        let (outs, finish) = finish_choice(self.reader.as_mut(), reason);
+        self.outs(outs, out);
+        self.close(out);
+        self.meta
+            .log
+            .finish(super::meta::finish_name(reason), completion_tokens);
+        let usage = super::meta::usage(
+            self.prompt,
+            completion_tokens,
+            reasoning_tokens,
+            &self.meta.images,
+        );
+        let why = stop_reason(finish, stop_sequence.as_deref());
+        let seq = stop_sequence.filter(|_| why == "stop_sequence");
+        event(
+            out,
+            json!({"type": "message_delta",
+                "delta": {"stop_reason": why, "stop_sequence": seq},
+                "usage": usage_of(&usage)}),
+        );
+        event(out, json!({"type": "message_stop"}));
+        self.done = true;
+    }
+
     async fn next(&mut self) -> Option<Vec<SseEvent>> {
         if self.done {
             return None;
@@ -151,30 +183,12 @@ impl State {
                 completion_tokens,
                 reasoning_tokens,
                 stop_sequence,
-            }) => {
-                let (outs, finish) = finish_choice(self.reader.as_mut(), reason);
-                self.outs(outs, &mut out);
-                self.close(&mut out);
-                self.meta
-                    .log
-                    .finish(super::meta::finish_name(reason), completion_tokens);
-                let usage = super::meta::usage(
-                    self.prompt,
-                    completion_tokens,
-                    reasoning_tokens,
-                    &self.meta.images,
-                );
-                let why = stop_reason(finish, stop_sequence.as_deref());
-                let seq = stop_sequence.filter(|_| why == "stop_sequence");
-                event(
-                    &mut out,
-                    json!({"type": "message_delta",
-                        "delta": {"stop_reason": why, "stop_sequence": seq},
-                        "usage": usage_of(&usage)}),
-                );
-                event(&mut out, json!({"type": "message_stop"}));
-                self.done = true;
-            }
+            }) => self.finish(
+                &mut out,
+                reason,
+                (completion_tokens, reasoning_tokens),
+                stop_sequence,
+            ),
             Some(Event::Failed(e)) => {
                 let e = ApiError::from(e);
                 let env = crate::anthropic::ErrorEnvelope::of(e.status.as_u16(), e.message);
