@@ -19,6 +19,15 @@ pub struct AnswerReader {
     pub calls: u32,
 }
 
+/// Answer text as outputs: read for tool calls when tools are offered,
+/// passed on as content when not.
+pub fn read(reader: Option<&mut AnswerReader>, text: String) -> Vec<Out> {
+    match reader {
+        Some(r) => r.push(&text),
+        None => vec![Out::Content(text)],
+    }
+}
+
 impl AnswerReader {
     /// `None` when no tools are offered: the text passes as it is.
     pub fn new(tools: Option<ToolFormat>) -> Option<Self> {

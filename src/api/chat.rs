@@ -135,6 +135,36 @@ pub async fn start(
     Ok((meta, usage, choices))
 }
 
+/// A translated request of one choice (Responses, Messages), from its
+/// chat form to its prompt in the context: prepared in the request's span,
+/// submitted, and its one receiver.
+pub(super) async fn start_one(
+    state: &SharedState,
+    request_id: &str,
+    chat_req: ChatCompletionRequest,
+    deadline: Option<std::time::Instant>,
+    id: String,
+) -> Result<
+    (
+        super::meta::ResponseMeta,
+        crate::engine::PromptUsage,
+        crate::engine::channel::EventReceiver,
+    ),
+    ApiError,
+> {
+    let log = RequestLog::new(request_id, &state.model_id);
+    let prepared = state
+        .preparer
+        .prepare(chat_req, deadline)
+        .instrument(log.span().clone())
+        .await?;
+    let (meta, usage, choices) = start(state, prepared, deadline, log, id).await?;
+    match choices.into_iter().next() {
+        Some(rx) => Ok((meta, usage, rx)),
+        None => Err(EngineError::Internal("no choice was queued".into()).into()),
+    }
+}
+
 /// `POST /v1/chat/completions/input_tokens`: what the same request to
 /// `/v1/chat/completions` will report as `usage.prompt_tokens`, without
 /// generating. Images are decoded, tiled and tokenized, not encoded.

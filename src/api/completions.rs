@@ -4,7 +4,7 @@
 //! and its choices are numbered `prompt index * n + choice`.
 
 use super::chat;
-use super::completions_stream::{Job, finish_str, legacy};
+use super::completions_stream::{Job, add, finish_str, legacy};
 use super::error::ApiError;
 use super::log::RequestLog;
 use super::state::SharedState;
@@ -180,12 +180,4 @@ fn to_chat(body: &[u8], req: &CompletionRequest) -> Result<ChatCompletionRequest
     }
     serde_json::from_value(Value::Object(fields))
         .map_err(|e| ApiError::invalid(format!("invalid request: {e}")))
-}
-
-fn add(mut a: Usage, b: &Usage) -> Usage {
-    a.prompt_tokens += b.prompt_tokens;
-    a.completion_tokens += b.completion_tokens;
-    a.total_tokens += b.total_tokens;
-    a.prompt_tokens_details.cached_tokens += b.prompt_tokens_details.cached_tokens;
-    a
 }

@@ -22,6 +22,15 @@ pub(super) struct Job {
     pub echo: Option<String>,
 }
 
+/// Two prompts' usage as one request's (completions count every prompt).
+pub(super) fn add(mut a: Usage, b: &Usage) -> Usage {
+    a.prompt_tokens += b.prompt_tokens;
+    a.completion_tokens += b.completion_tokens;
+    a.total_tokens += b.total_tokens;
+    a.prompt_tokens_details.cached_tokens += b.prompt_tokens_details.cached_tokens;
+    a
+}
+
 pub(super) fn finish_str(f: crate::openai::FinishReason) -> &'static str {
     match f {
         crate::openai::FinishReason::Length => "length",
@@ -107,14 +116,11 @@ impl State {
     }
 
     fn total(&self) -> Usage {
-        let mut sum = usage(PromptUsage::default(), 0, 0, &[]);
-        for (j, p) in self.prompts.iter().enumerate() {
-            sum.prompt_tokens += p.prompt_tokens;
-            sum.prompt_tokens_details.cached_tokens += p.cached_tokens;
-            sum.completion_tokens += self.usage[j].0;
-        }
-        sum.total_tokens = sum.prompt_tokens + sum.completion_tokens;
-        sum
+        let each = self.prompts.iter().zip(&self.usage);
+        each.map(|(p, (completion, _))| usage(*p, *completion, 0, &[]))
+            .fold(usage(PromptUsage::default(), 0, 0, &[]), |sum, u| {
+                add(sum, &u)
+            })
     }
 
     async fn next(&mut self) -> Option<Vec<SseEvent>> {

@@ -246,16 +246,7 @@ fn shorten(v: Vec<f32>, dimensions: Option<u32>) -> Result<Vec<f32>, ApiError> {
         ))
         .param("dimensions"));
     }
-    let kept = &v[..d as usize];
-    let norm = kept
-        .iter()
-        .map(|x| f64::from(*x).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    if norm == 0.0 {
-        return Ok(kept.to_vec());
-    }
-    Ok(kept.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
+    Ok(crate::engine::pooling::normalize(&v[..d as usize]))
 }
 
 fn encode(v: &[f32], base64: bool) -> Value {

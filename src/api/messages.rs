@@ -7,7 +7,6 @@
 
 use super::chat;
 use super::error::ApiError;
-use super::log::RequestLog;
 use super::state::SharedState;
 use crate::anthropic::{ErrorEnvelope, Message, MessagesRequest, TokenCount};
 use axum::Json;
@@ -15,7 +14,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument as _;
 
 /// Anthropic's Messages API. With `stream: true` the answer is a
 /// `text/event-stream` of `message_start` ... `message_stop`.
@@ -42,17 +40,9 @@ pub async fn messages(
     let body = chat::body_bytes(body)?;
     let req: MessagesRequest = chat::parse(&body)?;
     let chat_req = super::messages_in::to_chat(&req, true)?;
-    let log = RequestLog::new(&request_id, &state.model_id);
-    let prepared = state
-        .preparer
-        .prepare(chat_req, deadline)
-        .instrument(log.span().clone())
-        .await?;
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let (mut meta, usage, choices) = chat::start(&state, prepared, deadline, log, id).await?;
-    let Some(rx) = choices.into_iter().next() else {
-        return Err(crate::engine::EngineError::Internal("no choice was queued".into()).into());
-    };
+    let (mut meta, usage, rx) =
+        chat::start_one(&state, &request_id, chat_req, deadline, id).await?;
     if req.stream.unwrap_or(false) {
         return Ok(super::messages_stream::stream(meta, usage, rx));
     }

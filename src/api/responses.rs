@@ -7,7 +7,6 @@
 
 use super::chat;
 use super::error::ApiError;
-use super::log::RequestLog;
 use super::response_object::Shell;
 use super::state::SharedState;
 use super::stored::Turn;
@@ -19,7 +18,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tracing::Instrument as _;
 
 /// The Responses API, as OpenAI's: responses are stored unless `store:
 /// false` (in memory, bounded), so `previous_response_id` and
@@ -54,18 +52,10 @@ pub async fn responses(
     let req: ResponsesRequest = chat::parse(&body)?;
     let turn = super::stored::resolve(&state.store, &req)?;
     let chat_req = to_chat(&req, &turn)?;
-    let log = RequestLog::new(&request_id, &state.model_id);
-    let prepared = state
-        .preparer
-        .prepare(chat_req, deadline)
-        .instrument(log.span().clone())
-        .await?;
     let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
-    let (mut meta, usage, choices) = chat::start(&state, prepared, deadline, log, id).await?;
     // `/v1/responses` has no `n`: one choice.
-    let Some(rx) = choices.into_iter().next() else {
-        return Err(crate::engine::EngineError::Internal("no choice was queued".into()).into());
-    };
+    let (mut meta, usage, rx) =
+        chat::start_one(&state, &request_id, chat_req, deadline, id).await?;
     let keep = super::stored::Keep::of(&state.store, &req, turn);
     let mut shell = Shell::of(&req, &meta.id, meta.created, &meta.model);
     shell.0.store = keep.is_some();

@@ -245,10 +245,7 @@ impl State {
         match self.rx.recv().await {
             Some(Event::Text(t)) => {
                 self.meta.log.token();
-                let outs = match self.reader.as_mut() {
-                    Some(r) => r.push(&t),
-                    None => vec![Out::Content(t)],
-                };
+                let outs = super::answer::read(self.reader.as_mut(), t);
                 self.outs(outs, &mut out);
             }
             Some(Event::Reasoning(t)) => {

@@ -15,7 +15,7 @@ mod job;
 pub mod logprobs;
 mod model;
 pub mod pieces;
-mod pooling;
+pub mod pooling;
 pub mod projector;
 pub mod queue;
 pub mod reasoning;

@@ -216,10 +216,7 @@ async fn tool_use_round_trip_with_an_image_in_the_tool_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thoughts_are_thinking_blocks() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("anthropic");
-    std::fs::create_dir_all(&dir).unwrap();
-    let tmpl = dir.join("r1.jinja");
-    std::fs::write(&tmpl, crate::reasoning::R1_STYLE).unwrap();
+    let tmpl = template_file("r1-anthropic.jinja", crate::reasoning::R1_STYLE);
     let s = start(&[
         "--model",
         path(&fixtures().text),
