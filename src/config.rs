@@ -425,28 +425,3 @@ pub struct Config {
     #[serde(skip)]
     pub models: ModelsArgs,
 }
-
-impl Config {
-    /// `--cors-origin` values that are valid header values.
-    pub fn cors_origins_parsed(&self) -> Vec<axum::http::HeaderValue> {
-        self.cors_origin
-            .iter()
-            .filter_map(|o| axum::http::HeaderValue::from_str(o.trim()).ok())
-            .collect()
-    }
-
-    /// The id `/v1/models` reports.
-    pub fn model_id(&self) -> String {
-        if let Some(a) = &self.alias {
-            return a.clone();
-        }
-        self.model
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|f| {
-                let f = f.to_string_lossy();
-                f.strip_suffix(".gguf").unwrap_or(&f).to_string()
-            })
-            .unwrap_or_else(|| "tessera".into())
-    }
-}
