@@ -108,8 +108,8 @@ pub const FAMILIES: &[Family] = &[
         slices_itself: true,
         tested: true,
         longest_edge_slicing: false,
-        whole_to_projector: false,
-        geometry: "tiles plus a thumbnail (closest aspect ratio)",
+        whole_to_projector: true,
+        geometry: "one image of 64-256 tokens; past twice that, 512 px tiles plus a thumbnail",
         coordinates: "none",
     },
     Family {

@@ -25,11 +25,12 @@ use super::tiling::{self, Detail, RequestedDetail, TilePlan};
 /// counts it (`None` when it cannot say).
 pub type Oracle<'a> = &'a dyn Fn(u32, u32) -> Option<u32>;
 
-/// Longest side an image is sent at to a projector that slices it itself:
-/// past it their slicing gains little (InternVL: 12 tiles of 448 px;
-/// MiniCPM-V: 9 slices of 448), and mtmd's float copy of a 12 MP photo
-/// would take 150 MB.
-pub const SLICED_MAX_SIDE: u32 = 2048;
+/// Largest area an image is sent at to a projector that slices it itself
+/// (2048 x 2048): past it their slicing gains little (InternVL: 12 tiles of
+/// 448 px; MiniCPM-V: 9 slices of 448; LFM2-VL: 10 of 512), and mtmd's float
+/// copy of a 12 MP photo would take 150 MB. An area, not a side, so that a
+/// panorama or a receipt keeps the size its processor decides tiling by.
+pub const SLICED_MAX_PIXELS: u64 = 2048 * 2048;
 
 /// Plans one image under the client's options (policy, detail, budget).
 pub fn plan_image(
@@ -70,8 +71,8 @@ pub fn plan_image_with(
         // Projectors that slice whole images themselves: whole, priced by
         // mtmd; else their trained grid rule, cut by Tessera.
         (TilingPolicy::Native, PieceRule::Fixed) => {
-            match oracle.and_then(|o| sliced(w, h, o, profile)) {
-                Some(plan) => capped(plan, opts),
+            match oracle.and_then(|o| sliced(w, h, opts, o, profile)) {
+                Some(plan) => plan,
                 None => tiles(TilingPolicy::Internvl),
             }
         }
@@ -79,17 +80,74 @@ pub fn plan_image_with(
     }
 }
 
-/// A whole image for a projector that slices it itself, no larger than
-/// [`SLICED_MAX_SIDE`], at the price mtmd counts for that size.
-fn sliced(w: u32, h: u32, oracle: Oracle, profile: &ProjectorProfile) -> Option<TilePlan> {
+/// A whole image for a projector that slices it itself, at the price mtmd
+/// counts for the size it is sent at (`None` when mtmd cannot say).
+/// `low` sends it fitted within one native tile (one slice, no grid);
+/// `auto` is `low` when it already fits one. Under a client's budget the
+/// size steps down (or, for a minimum, up) a tenth at a time: mtmd's count
+/// jumps where its slicing changes, so the steps ask it rather than guess.
+fn sliced(
+    w: u32,
+    h: u32,
+    opts: &ImageOptions,
+    oracle: Oracle,
+    profile: &ProjectorProfile,
+) -> Option<Result<TilePlan, PriceError>> {
     let (w1, h1) = (w.max(1), h.max(1));
-    let scale = (SLICED_MAX_SIDE as f64 / f64::from(w1.max(h1))).min(1.0);
-    let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
-    let sent = (side(w1), side(h1));
-    let tokens = oracle(sent.0, sent.1)?;
-    let mut plan = whole_plan(w, h, Detail::High, sent, tokens, profile);
+    let tile = profile.tile_size.max(1);
+    let detail = match opts.detail {
+        RequestedDetail::Low => Detail::Low,
+        RequestedDetail::High => Detail::High,
+        RequestedDetail::Auto if w1.max(h1) <= tile => Detail::Low,
+        RequestedDetail::Auto => Detail::High,
+    };
+    let area = f64::from(w1) * f64::from(h1);
+    let largest = (SLICED_MAX_PIXELS as f64 / area).sqrt();
+    let top = match detail {
+        Detail::Low => f64::from(tile) / f64::from(w1.max(h1)),
+        Detail::High => largest,
+    }
+    .min(1.0);
+    let at = |scale: f64| -> Option<((u32, u32), u32)> {
+        let side = |v: u32| ((f64::from(v) * scale + 1e-9).floor() as u32).max(1);
+        let sent = (side(w1), side(h1));
+        Some((sent, oracle(sent.0, sent.1)?))
+    };
+    let mut best = at(top)?;
+    if let Some(max) = opts.max_tokens.filter(|&m| best.1 > m) {
+        let (mut scale, mut smallest) = (top, best.1);
+        loop {
+            if best.0 == (1, 1) || f64::from(w1.max(h1)) * scale < 1.0 {
+                return Some(Err(PriceError { smallest }));
+            }
+            scale *= 0.9;
+            let next = at(scale)?;
+            smallest = smallest.min(next.1);
+            if next.1 <= max {
+                best = next;
+                break;
+            }
+            best.0 = next.0;
+        }
+    } else if let Some(min) = opts
+        .min_tokens
+        .filter(|&m| best.1 < m && detail == Detail::High)
+    {
+        // Grown no larger than any image is sent; short of `min`, the most.
+        let max = opts.max_tokens.unwrap_or(u32::MAX);
+        let mut scale = top;
+        while best.1 < min && scale < largest {
+            scale = (scale * 1.1).min(largest);
+            let next = at(scale)?;
+            if next.1 > max {
+                break;
+            }
+            best = next;
+        }
+    }
+    let mut plan = whole_plan(w, h, detail, best.0, best.1, profile);
     plan.sliced_by_projector = true;
-    Some(plan)
+    Some(Ok(plan))
 }
 
 /// A plan of one possible price is refused when it is over `max_tokens`.

@@ -1,10 +1,12 @@
 //! Tessera's `native` geometry against each family's reference processor:
 //! `tests/data/reference_geometry.json`, computed once by
-//! `scripts/reference_geometry.py` with Hugging Face `transformers` 4.49 and
+//! `scripts/reference_geometry.py` with Hugging Face `transformers` 4.57.1 and
 //! the processors' published parameters (no download, no model here). That
 //! the geometry's price is what mtmd then charges is `families.rs`'s check.
 
-use serde_json::Value;
+use crate::common::*;
+use serde_json::{Value, json};
+use tessera::fixtures::families::family_fixture;
 use tessera::vision::grid::choose_grid;
 use tessera::vision::{
     ImageOptions, NativeSlicing, PieceSize, ProjectorProfile, TileLimits, TilePlan, TilingPolicy,
@@ -118,5 +120,31 @@ fn pixtral_follows_mtmd_within_its_cap() {
             x.abs_diff(y) <= 16 * u64::from(rw.max(rh)),
             "{row}: {whole:?}"
         );
+    }
+}
+
+/// LFM2-VL on its fixture, which has the real geometry (16 px patches, 2x2
+/// merge): mtmd's slicing, which Tessera prices and sends whole, gives the
+/// reference processor's tiles and thumbnail on every size of the sweep.
+/// The price adds mtmd's markers, one token each as in LFM2's vocabulary:
+/// `<|image_start|>`, `<|image_end|>`, and when tiled `<|img_row_R_col_C|>`
+/// per tile and `<|img_thumbnail|>`.
+#[tokio::test]
+async fn lfm2_follows_its_processors_tiles_and_thumbnail() {
+    let f = family_fixture("lfm2-vl").expect("lfm2 fixture");
+    let s = start_family(f, &[]).await;
+    for row in reference() {
+        let (w, h) = size(&row);
+        let want = &row["lfm2"];
+        let tiles = want["cols"]
+            .as_u64()
+            .map_or(0, |c| c as u32 * n(&want["rows"]));
+        let thumbnail_marker = u32::from(tiles > 0);
+        let tokens = n(&want["tokens"]) + 2 + tiles + thumbnail_marker;
+        let body =
+            json!({"messages": [{"role": "user", "content": [image_part(w, h, [9, 80, 200])]}]});
+        let (status, v) = s.post_to("/v1/chat/completions/input_tokens", &body).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["images"][0]["tokens"], tokens, "{row}: {v}");
     }
 }

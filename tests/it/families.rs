@@ -8,7 +8,7 @@ use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
-use tessera::fixtures::families::{FAMILY_FIXTURES, FamilyFixture};
+use tessera::fixtures::families::FAMILY_FIXTURES;
 
 const SIZES: &[(u32, u32)] = &[
     (1, 1),
@@ -18,19 +18,6 @@ const SIZES: &[(u32, u32)] = &[
     (100, 1000),
     (4000, 3000),
 ];
-
-async fn start_family(f: &FamilyFixture, extra: &[&str]) -> TestServer {
-    let (text, proj) = f.write(&fixtures().dir).expect("write family fixture");
-    let mut args = vec![
-        "--model".to_string(),
-        path(&text).to_string(),
-        "--mmproj".to_string(),
-        path(&proj).to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    start(&refs).await
-}
 
 fn image_request(w: u32, h: u32, rgb: [u8; 3], detail: &str, max_tokens: u32) -> Value {
     let mut img = image_part(w, h, rgb);

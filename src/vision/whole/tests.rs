@@ -223,9 +223,9 @@ fn self_slicing_projectors_get_the_image_whole_at_mtmds_count() {
     let oracle: Oracle = &count;
     let p = plan_image_with(4000, 3000, &opts(), &lfm2, L, Some(oracle)).unwrap();
     let whole = p.whole.unwrap();
-    // Sent no larger than SLICED_MAX_SIDE, at mtmd's price for that size.
-    assert_eq!((whole.width, whole.height), (2048, 1536));
-    assert_eq!(p.tokens(), 4 * 3 * 64 + 100);
+    // Sent no larger than SLICED_MAX_PIXELS, at mtmd's price for that size.
+    assert_eq!((whole.width, whole.height), (2364, 1773));
+    assert_eq!(p.tokens(), 5 * 4 * 64 + 100);
     assert!(p.sliced_by_projector && p.policy == TilingPolicy::Native);
     let small = plan_image_with(300, 200, &opts(), &lfm2, L, Some(oracle)).unwrap();
     assert_eq!(small.whole.map(|w| (w.width, w.height)), Some((300, 200)));
@@ -239,4 +239,53 @@ fn self_slicing_projectors_get_the_image_whole_at_mtmds_count() {
     let none = |_: u32, _: u32| None;
     let p = plan_image_with(1000, 600, &opts(), &lfm2, L, Some(&none)).unwrap();
     assert_eq!(p.policy, TilingPolicy::Internvl);
+}
+
+#[test]
+fn self_slicing_projectors_honour_detail_and_budgets() {
+    let lfm2 = ProjectorProfile {
+        slices_itself: true,
+        tile_size: 256,
+        ..gemma()
+    };
+    let count = |w: u32, h: u32| Some(w.div_ceil(512) * h.div_ceil(512) * 64 + 100);
+    let oracle: Oracle = &count;
+    let with = |o: ImageOptions| plan_image_with(1024, 768, &o, &lfm2, L, Some(oracle));
+    let sent = |p: &TilePlan| p.whole.map(|w| (w.width, w.height));
+    // `low`: fitted within one native tile, one slice.
+    let low = with(ImageOptions {
+        detail: RequestedDetail::Low,
+        ..opts()
+    })
+    .unwrap();
+    assert_eq!((sent(&low), low.tokens()), (Some((256, 192)), 164));
+    assert_eq!(low.detail, Detail::Low);
+    // `auto` is `low` only for an image that already fits a tile.
+    let auto = plan_image_with(200, 100, &opts(), &lfm2, L, Some(oracle)).unwrap();
+    assert_eq!((auto.detail, sent(&auto)), (Detail::Low, Some((200, 100))));
+    assert_eq!(with(opts()).unwrap().detail, Detail::High);
+    // A cap: the largest size whose count fits (2 x 1 slices, 228).
+    let capped = with(ImageOptions {
+        max_tokens: Some(300),
+        ..opts()
+    })
+    .unwrap();
+    assert_eq!(capped.tokens(), 228, "{capped:?}");
+    assert!(sent(&capped).is_some_and(|(w, h)| w <= 1024 && w > 512 && h <= 512));
+    // A minimum grows the image, never past the largest side sent.
+    let grown = with(ImageOptions {
+        min_tokens: Some(600),
+        ..opts()
+    })
+    .unwrap();
+    assert!(
+        grown.tokens() >= 600
+            && sent(&grown).is_some_and(|(w, h)| u64::from(w * h) <= SLICED_MAX_PIXELS)
+    );
+    let most = with(ImageOptions {
+        min_tokens: Some(100_000),
+        ..opts()
+    })
+    .unwrap();
+    assert_eq!(sent(&most), Some((2364, 1773)));
 }

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use tessera::config::Config;
 use tessera::engine::Status;
 use tessera::fixtures::FixtureSet;
+use tessera::fixtures::families::FamilyFixture;
 
 pub fn fixtures() -> &'static FixtureSet {
     static SET: OnceLock<FixtureSet> = OnceLock::new();
@@ -88,6 +89,20 @@ pub fn path(p: &std::path::Path) -> &str {
 }
 
 /// The fixture text model with the `mlp` projector.
+/// A server on one family's fixture pair.
+pub async fn start_family(f: &FamilyFixture, extra: &[&str]) -> TestServer {
+    let (text, proj) = f.write(&fixtures().dir).expect("write family fixture");
+    let mut args = vec![
+        "--model".to_string(),
+        path(&text).to_string(),
+        "--mmproj".to_string(),
+        path(&proj).to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    start(&refs).await
+}
+
 pub async fn start_mlp(extra: &[&str]) -> TestServer {
     let f = fixtures();
     let mut args = vec!["--model", path(&f.text), "--mmproj", path(&f.mmproj_mlp)];
