@@ -383,6 +383,15 @@ pub struct Config {
     #[arg(help_heading = "Security", long, env = "TESSERA_METRICS_PUBLIC")]
     pub metrics_public: bool,
 
+    /// Do not serve the playground page at `/ui` (`/` redirects there).
+    #[arg(
+        help_heading = "Server",
+        long,
+        visible_alias = "no-webui",
+        env = "TESSERA_NO_UI"
+    )]
+    pub no_ui: bool,
+
     /// Origins allowed by CORS (comma-separated, `*` for any). Off by default.
     #[arg(
         help_heading = "Security",

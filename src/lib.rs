@@ -20,6 +20,7 @@ pub mod prepare;
 pub mod router;
 mod serve;
 pub mod soak;
+pub mod ui;
 pub mod vision;
 
 use anyhow::Context as _;

@@ -1,5 +1,6 @@
 //! Bearer-token auth. With no `--api-key`, every route is open (a laptop
-//! default); with keys, every route but `/health` (and `/metrics` when
+//! default); with keys, every route but `/health`, the API's documents and
+//! the playground's page and assets (and `/metrics` when
 //! `--metrics-public`) needs `Authorization: Bearer <key>`.
 
 use super::error::ApiError;
@@ -11,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 /// Routes that never need a key.
-const PUBLIC: &[&str] = &["/health", "/openapi.json", "/docs"];
+/// (The playground's page and assets hold no data: the page asks for a key
+/// before it calls the API.)
+const PUBLIC: &[&str] = &["/health", "/openapi.json", "/docs", "/", "/ui"];
 
 /// Who may call what: the keys, and whether `/metrics` is open.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +60,7 @@ pub async fn require_key(State(gate): State<Gate>, req: Request, next: Next) -> 
     let path = req.uri().path();
     let public = PUBLIC
         .iter()
-        .any(|p| path == *p || path.starts_with("/docs/"))
+        .any(|p| path == *p || path.starts_with("/docs/") || path.starts_with("/ui/"))
         || (path == "/metrics" && gate.metrics_public);
     if gate.keys.is_empty() || public {
         return next.run(req).await;

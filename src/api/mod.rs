@@ -71,6 +71,7 @@ pub fn router(state: SharedState, config: &Config) -> Router {
             "/openapi.json",
             openapi::served(!state.gate.keys.is_empty()),
         ))
+        .merge(playground(config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -90,6 +91,15 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .layer(cors(config))
         .layer(CompressionLayer::new().compress_when(NotStreaming));
     with_request_ids(app.with_state(state))
+}
+
+/// The playground page's routes, unless `--no-ui`.
+pub(crate) fn playground<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
+    if config.no_ui {
+        Router::new()
+    } else {
+        crate::ui::routes()
+    }
 }
 
 /// Every answer carries an `x-request-id`: the client's (when printable)

@@ -24,6 +24,7 @@ const NOT_PASSED: &[&str] = &[
     "demo_dir",
     "cors_origin",
     "metrics_public",
+    "no_ui",
 ];
 
 /// The flags a runner for `spec` starts with.

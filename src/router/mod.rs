@@ -161,6 +161,7 @@ fn routes(state: Arc<RouterState>, gate: Gate, config: &Config) -> Router {
         )
         .route("/health", get(own::health))
         .route("/metrics", get(own::metrics))
+        .merge(crate::api::playground(config))
         .fallback(own::not_found)
         .layer(axum::middleware::from_fn_with_state(
             gate,

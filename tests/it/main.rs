@@ -28,6 +28,7 @@ mod kv_cache;
 mod layout;
 mod nginx;
 mod openapi;
+mod playground;
 mod pricing;
 mod reasoning;
 mod reliability;

@@ -173,6 +173,8 @@ impl Routed {
 async fn requests_route_by_model_and_unknown_ids_are_named() {
     let r = start("route", &three_models(), &[]).await;
     assert!(r.states().await.iter().all(|(_, s)| s == "unloaded"));
+    // The front serves the playground, whose model picker lists every model.
+    assert!(r.get_text("/ui/", None).await.contains("id=\"model\""));
     let (status, body) = r.chat("text", "hi").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"], "text");
