@@ -212,9 +212,12 @@ async function send(event) {
   const body = { model: model().id, messages: state.history, stream: true, stream_options: { include_usage: true } };
   const longest = parseInt($("answer-tokens").value, 10);
   if (longest > 0) body.max_tokens = longest;
+  const temperature = parseFloat($("temperature").value);
+  if (temperature >= 0) body.temperature = temperature;
   if (tools) {
     body.tools = tools;
     body.tool_choice = $("tool-choice").value;
+    body.parallel_tool_calls = $("parallel-tools").checked;
   }
   try {
     const resp = await call("/v1/chat/completions", body, controller.signal);

@@ -35,11 +35,16 @@ export function draw(canvas, img, plan) {
   const r = plan.resized ? w / Math.max(1, plan.resized.width) : 1;
   const pad = padding(plan, r, w, h);
   const s = Math.min(1, MAX_W / pad.w, MAX_H / pad.h);
-  canvas.width = Math.max(1, Math.round(pad.w * s));
-  canvas.height = Math.max(1, Math.round(pad.h * s));
+  const iw = Math.max(1, Math.round(pad.w * s));
+  const ih = Math.max(1, Math.round(pad.h * s));
+  // The thumbnail goes beside the picture, never over a tile.
+  const side = plan.thumbnail ? Math.max(40, Math.min(72, ih)) : 0;
+  canvas.width = iw + (side ? side + 12 : 0);
+  canvas.height = Math.max(ih, side ? side + 22 : 0);
   const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);
   g.fillStyle = "#8a8a8a";
-  g.fillRect(0, 0, canvas.width, canvas.height);
+  g.fillRect(0, 0, iw, ih);
   const x0 = pad.left * s;
   const y0 = pad.top * s;
   g.drawImage(img, x0, y0, w * s, h * s);
@@ -49,7 +54,25 @@ export function draw(canvas, img, plan) {
   } else {
     grid(g, x0, y0, w * s, h * s, plan.cols || 1, plan.rows || 1);
   }
+  if (plan.thumbnail) thumbnail(g, img, plan.thumbnail, iw + 9, side);
   return boxes.length;
+}
+
+/// The global thumbnail beside the picture, at its own shape (the whole
+/// picture as the model gets it), labelled with its price.
+function thumbnail(g, img, t, x0, side) {
+  const k = side / Math.max(t.width, t.height, 1);
+  const tw = Math.max(8, t.width * k);
+  const th = Math.max(8, t.height * k);
+  const x = x0 + 3;
+  const y = 20;
+  g.drawImage(img, x, y, tw, th);
+  g.lineWidth = 2;
+  g.strokeStyle = "#0b57d0";
+  g.strokeRect(x - 1, y - 1, tw + 2, th + 2);
+  g.font = "bold 11px system-ui, sans-serif";
+  g.fillStyle = "#1b1b1b";
+  g.fillText(`thumb +${t.tokens}`, x, y - 6);
 }
 
 /// The padded area in original-image pixels, and where the image sits in it.

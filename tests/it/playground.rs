@@ -289,12 +289,7 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
     );
 
     // Stop ends a stream that would run to the end of the context.
-    c.find(Locator::Id("answer-tokens"))
-        .await
-        .unwrap()
-        .clear()
-        .await
-        .unwrap();
+    js(c, "document.getElementById('answer-tokens').value = ''").await;
     c.find(Locator::Id("prompt"))
         .await
         .unwrap()
@@ -335,6 +330,11 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
         .await
         .unwrap();
     pick("tool-choice", "required").await;
+    // One call, greedy: the fixture's call is then reproducible.
+    let one = c.find(Locator::Id("parallel-tools")).await.unwrap();
+    one.click().await.unwrap();
+    let t = c.find(Locator::Id("temperature")).await.unwrap();
+    t.send_keys("0").await.unwrap();
     c.find(Locator::Id("answer-tokens"))
         .await
         .unwrap()
