@@ -40,6 +40,12 @@ enum Command {
         /// Also write the benchmark projector for a text model of this width (e.g. 640 for Gemma 3 270M), to benchmark the image path on a real text model.
         #[arg(long, value_name = "N_EMBD", value_parser = clap::value_parser!(u32).range(8..=16384))]
         bench_projector_for: Option<u32>,
+        /// Also write a realistic-shape pair for benchmarks (random weights, a real model's dimensions): smolvlm-256m, qwen2-vl-2b or gemma3-4b-vision; repeatable. Large (the Qwen shape is 3.6 GB at F16).
+        #[arg(long, value_name = "NAME")]
+        shape: Vec<String>,
+        /// Quantize each shape's text model to these formats too (q8_0, q4_k_m), through llama.cpp's own quantizer.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        quant: Vec<tessera::fixtures::quantize::Quant>,
     },
 }
 
@@ -52,6 +58,8 @@ async fn main() -> anyhow::Result<()> {
             out,
             bench,
             bench_projector_for,
+            shape,
+            quant,
         }) => {
             let set = tessera::fixtures::write_all(&out)?;
             println!("{}", set.text.display());
@@ -66,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(n_embd) = bench_projector_for {
                 let path = tessera::fixtures::write_bench_projector(&out, n_embd as usize)?;
                 println!("{}", path.display());
+            }
+            for name in &shape {
+                write_shape(&out, name, &quant, cli.serve.threads)?;
             }
             Ok(())
         }
@@ -102,4 +113,31 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `tessera fixtures --shape NAME [--quant ...]`.
+fn write_shape(
+    out: &std::path::Path,
+    name: &str,
+    quant: &[tessera::fixtures::quantize::Quant],
+    threads: i32,
+) -> anyhow::Result<()> {
+    use tessera::fixtures::shapes::{SHAPES, shape};
+    let Some(s) = shape(name) else {
+        let names: Vec<&str> = SHAPES.iter().map(|s| s.name).collect();
+        anyhow::bail!("no shape named {name:?}; shapes: {}", names.join(", "));
+    };
+    let (text, mmproj) = s.write(out)?;
+    println!("{}", text.display());
+    println!("{}", mmproj.display());
+    if !quant.is_empty() {
+        let _backend = llama_cpp_2::llama_backend::LlamaBackend::init()?;
+        for q in quant {
+            let path = out.join(format!("{}-text-{}.gguf", s.name, q.name()));
+            tessera::fixtures::quantize::quantize(&text, &path, *q, threads)
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
 }
