@@ -13,6 +13,7 @@ pub mod error;
 mod extras;
 pub mod fence;
 pub mod grammar;
+mod image_path;
 mod images;
 pub mod jinja;
 mod messages;
@@ -30,13 +31,12 @@ pub mod tools;
 use crate::engine::{Engine, EngineError, GenerateRequest, ModelInfo, OnLoaded, Status};
 use crate::metrics::Metrics;
 use crate::openai::{ChatCompletionRequest, ImageUsage};
-use crate::vision::budget::{BudgetError, DecodeBudget, Grant, request_cost};
+use crate::vision::DecodedImage;
+use crate::vision::budget::DecodeBudget;
 use crate::vision::tiling::TilePlan;
-use crate::vision::{DecodedImage, ProjectorProfile};
 pub use error::{PrepareError, image_error};
 use extras::{extras, response_grammar};
 pub use images::Limits;
-use images::{ImageRef, cut_all, fetch_remote, probe_all};
 use pool::CpuPool;
 pub use prompt_model::{PromptModel, TemplateFile};
 pub use raw::RawPrompt;
@@ -294,111 +294,6 @@ impl Preparer {
             .await
             .map_err(blocking_failed)?
     }
-
-    /// Fetches, probes, prices and cuts a request's images, holding the
-    /// budget its pieces keep until the engine is done with them.
-    async fn images(
-        &self,
-        info: &ModelInfo,
-        urls: Vec<ImageRef>,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<(Vec<(TilePlan, Vec<DecodedImage>)>, Option<Grant>), PrepareError> {
-        let Some(first) = urls.first() else {
-            return Ok((Vec::new(), None));
-        };
-        let profile = match info.profile {
-            Some(p) if info.vision => p,
-            _ => {
-                return Err(PrepareError::invalid(
-                    "this model cannot see images: it was started without a vision projector (--mmproj)",
-                )
-                .param(first.param.clone())
-                .code("images_not_supported"));
-            }
-        };
-        if urls.len() > self.limits.max_images {
-            return Err(PrepareError::invalid(format!(
-                "the request has {} images, above the limit of {} (--max-images)",
-                urls.len(),
-                self.limits.max_images
-            ))
-            .param("messages"));
-        }
-        let started = std::time::Instant::now();
-        // Downloaded bytes are memory too: reserved before they arrive,
-        // held (what came) until the decode is done.
-        let mut reserve = self
-            .decode_budget
-            .acquire(images::download_reserve(&urls, &self.limits), deadline)
-            .await
-            .map_err(budget_error)?;
-        let fetched = fetch_remote(urls, &self.limits).await?;
-        let came: usize = fetched
-            .iter()
-            .filter_map(|(_, b)| b.as_ref())
-            .map(Vec::len)
-            .sum();
-        let downloads = reserve.keep(came as u64);
-        drop(reserve);
-        // mtmd's own count prices whole images for the families that get
-        // them whole (`families::Family::whole_to_projector`).
-        let whole = info
-            .projector
-            .as_deref()
-            .and_then(crate::engine::families::family)
-            .is_some_and(|f| f.whole_to_projector);
-        let oracle = info.preprocessor.clone().filter(|_| whole);
-        let decoded = self
-            .decode(fetched, downloads, (profile, oracle), deadline)
-            .await?;
-        self.metrics
-            .image_decode
-            .observe(started.elapsed().as_secs_f64());
-        for (plan, _) in &decoded.0 {
-            self.metrics
-                .tiles_per_image
-                .observe(f64::from(plan.tiles()));
-        }
-        Ok((decoded.0, Some(decoded.1)))
-    }
-
-    /// Decoding, tiling and resizing are CPU work: off the runtime, and the
-    /// whole request's image memory reserved at once before any decode.
-    async fn decode(
-        &self,
-        fetched: Vec<(ImageRef, Option<Vec<u8>>)>,
-        downloads: Grant,
-        (profile, oracle): (
-            ProjectorProfile,
-            Option<Arc<crate::engine::pieces::Preprocessor>>,
-        ),
-        deadline: Option<std::time::Instant>,
-    ) -> Result<(Vec<(TilePlan, Vec<DecodedImage>)>, Grant), PrepareError> {
-        let limits = self.limits.clone();
-        let probed = self
-            .images
-            .run(move || probe_all(fetched, &limits, &profile, oracle.as_deref()))
-            .await
-            .map_err(blocking_failed)??;
-        let costs: Vec<_> = probed.iter().map(|p| p.cost).collect();
-        let mut grant = self
-            .decode_budget
-            .acquire(request_cost(&costs), deadline)
-            .await
-            .map_err(budget_error)?;
-        let kept = grant.keep(costs.iter().map(|c| c.kept).sum());
-        let limits = self.limits.clone();
-        let cut = self
-            .images
-            .run(move || {
-                let out = cut_all(probed, &limits);
-                drop((grant, downloads));
-                out
-            })
-            .await
-            .map_err(blocking_failed)??;
-        Ok((cut, kept))
-    }
 }
 
 /// What the text pool makes of a request.
@@ -437,13 +332,4 @@ pub fn check(req: &ChatCompletionRequest) -> Result<(), PrepareError> {
 
 fn blocking_failed(e: tokio::task::JoinError) -> PrepareError {
     EngineError::Internal(e.to_string()).into()
-}
-
-fn budget_error(e: BudgetError) -> PrepareError {
-    match e {
-        BudgetError::TooBig { .. } => PrepareError::invalid(e.to_string())
-            .param("messages")
-            .code("image_too_large"),
-        BudgetError::Timeout => EngineError::Timeout.into(),
-    }
 }
