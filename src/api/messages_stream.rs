@@ -134,15 +134,9 @@ impl State {
         let (outs, finish) = finish_choice(self.reader.as_mut(), reason);
         self.outs(outs, out);
         self.close(out);
-        self.meta
-            .log
-            .finish(super::meta::finish_name(reason), completion_tokens);
-        let usage = super::meta::usage(
-            self.prompt,
-            completion_tokens,
-            reasoning_tokens,
-            &self.meta.images,
-        );
+        let usage = self
+            .meta
+            .finished(reason, self.prompt, (completion_tokens, reasoning_tokens));
         let why = stop_reason(finish, stop_sequence.as_deref());
         let seq = stop_sequence.filter(|_| why == "stop_sequence");
         event(

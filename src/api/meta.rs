@@ -24,6 +24,20 @@ pub struct ResponseMeta {
     pub log: super::log::RequestLog,
 }
 
+impl ResponseMeta {
+    /// The request's end logged, and its usage: what the one-choice streams
+    /// (Responses, Messages) do when their answer finishes.
+    pub(super) fn finished(
+        &self,
+        reason: FinishReason,
+        prompt: PromptUsage,
+        (completion_tokens, reasoning_tokens): (u32, u32),
+    ) -> Usage {
+        self.log.finish(finish_name(reason), completion_tokens);
+        usage(prompt, completion_tokens, reasoning_tokens, &self.images)
+    }
+}
+
 pub(super) fn finish_name(r: FinishReason) -> &'static str {
     match r {
         FinishReason::Stop => "stop",

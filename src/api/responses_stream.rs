@@ -269,15 +269,9 @@ impl State {
                     self.open_message(&mut out);
                 }
                 self.close_message(&mut out, status);
-                self.meta
-                    .log
-                    .finish(super::meta::finish_name(reason), completion_tokens);
-                let usage = super::meta::usage(
-                    self.prompt,
-                    completion_tokens,
-                    reasoning_tokens,
-                    &self.meta.images,
-                );
+                let usage =
+                    self.meta
+                        .finished(reason, self.prompt, (completion_tokens, reasoning_tokens));
                 let r = self
                     .shell
                     .done(incomplete, std::mem::take(&mut self.output), &usage);
