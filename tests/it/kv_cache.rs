@@ -27,26 +27,20 @@ fn heads_of_32() -> std::path::PathBuf {
 async fn a_quantized_cache_serves_images_and_reports_its_size() {
     let _alone = exclusive().await;
     let (text, mlp) = (heads_of_32(), fixtures().mmproj_mlp.clone());
-    let args = |extra: &[&'static str]| {
-        let mut a = vec![
-            "--model".to_string(),
-            path(&text).to_string(),
-            "--mmproj".into(),
-            path(&mlp).to_string(),
-        ];
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
-    let f16 = start(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>()).await;
-    let q8_args = args(&[
-        "--cache-type-k",
-        "q8_0",
-        "--cache-type-v",
-        "q8_0",
-        "--flash-attn",
-        "on",
-    ]);
-    let q8 = start(&q8_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let f16 = start_pair(&text, &mlp, &[]).await;
+    let q8 = start_pair(
+        &text,
+        &mlp,
+        &[
+            "--cache-type-k",
+            "q8_0",
+            "--cache-type-v",
+            "q8_0",
+            "--flash-attn",
+            "on",
+        ],
+    )
+    .await;
     let kv = |v: &serde_json::Value| v["data"][0]["capabilities"]["kv_cache"].clone();
     let (_, a) = f16.get("/v1/models").await;
     let (_, b) = q8.get("/v1/models").await;

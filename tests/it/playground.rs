@@ -92,6 +92,13 @@ async fn until(c: &Client, condition: &str) -> Value {
     }
 }
 
+/// The page's element with this id.
+async fn field(c: &Client, id: &str) -> fantoccini::elements::Element {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+}
+
 async fn js(c: &Client, expr: &str) -> Value {
     c.execute(&format!("return ({expr});"), vec![])
         .await
@@ -155,7 +162,7 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
     // `/` redirects to the page; the API wants a key, so the page asks.
     assert!(c.current_url().await.unwrap().path().ends_with("/ui/"));
     until(c, "document.getElementById('key-dialog').open").await;
-    let key = c.find(Locator::Id("key")).await.unwrap();
+    let key = field(c, "key").await;
     key.send_keys("wrong\n").await.unwrap();
     until(
         c,
@@ -175,15 +182,10 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
     let png = picture(400, 240);
     std::fs::write(&file, &png).unwrap();
     let url = data_url(&png, "image/png");
-    let input = c.find(Locator::Id("file")).await.unwrap();
+    let input = field(c, "file").await;
     input.send_keys(file.to_str().unwrap()).await.unwrap();
     let pick = |id: &'static str, v: &'static str| async move {
-        c.find(Locator::Id(id))
-            .await
-            .unwrap()
-            .select_by_value(v)
-            .await
-            .unwrap();
+        field(c, id).await.select_by_value(v).await.unwrap();
     };
     // The server's default here is tiles (`fit`) plus a thumbnail.
     let tiled = preview(&s_open, &url, "auto", None).await;
@@ -207,9 +209,8 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
     pick("detail", "high").await;
     shows(c, &preview(&s_open, &url, "high", Some("fit")).await).await;
     if std::env::var_os("TESSERA_UPDATE_SCREENSHOT").is_some() {
-        c.find(Locator::Id("prompt"))
+        field(c, "prompt")
             .await
-            .unwrap()
             .send_keys("What is in this picture?")
             .await
             .unwrap();
@@ -220,21 +221,15 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
             shot,
         )
         .unwrap();
-        c.find(Locator::Id("prompt"))
-            .await
-            .unwrap()
-            .clear()
-            .await
-            .unwrap();
+        field(c, "prompt").await.clear().await.unwrap();
     }
     pick("detail", "low").await;
     let caption = shows(c, &preview(&s_open, &url, "low", Some("fit")).await).await;
     assert!(caption.contains("thumbnail only"), "{caption}");
 
     // The whole prompt's price before sending: text and image together.
-    c.find(Locator::Id("prompt"))
+    field(c, "prompt")
         .await
-        .unwrap()
         .send_keys("Describe it.")
         .await
         .unwrap();
@@ -257,18 +252,12 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
     );
 
     // Send: the answer streams in and ends with its usage.
-    c.find(Locator::Id("answer-tokens"))
+    field(c, "answer-tokens")
         .await
-        .unwrap()
         .send_keys("6")
         .await
         .unwrap();
-    c.find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    field(c, "send").await.click().await.unwrap();
     let end = until(c, "document.querySelector('li.assistant')?.dataset.finish").await;
     assert_eq!(end, "length");
     let answer = js(
@@ -290,9 +279,8 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
 
     // Stop ends a stream that would run to the end of the context.
     js(c, "document.getElementById('answer-tokens').value = ''").await;
-    c.find(Locator::Id("prompt"))
+    field(c, "prompt")
         .await
-        .unwrap()
         .send_keys("And again?\n")
         .await
         .unwrap();
@@ -301,12 +289,7 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
         "document.querySelectorAll('li.assistant')[1]?.querySelector('.answer').textContent",
     )
     .await;
-    c.find(Locator::Id("stop"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    field(c, "stop").await.click().await.unwrap();
     let end = until(
         c,
         "document.querySelectorAll('li.assistant')[1].dataset.finish",
@@ -323,27 +306,20 @@ async fn the_playground_plans_prices_and_chats_in_a_real_browser() {
         .await
         .unwrap();
     let tools = r#"[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 5}}, "required": ["city"]}}}]"#;
-    c.find(Locator::Id("tools"))
-        .await
-        .unwrap()
-        .send_keys(tools)
-        .await
-        .unwrap();
+    field(c, "tools").await.send_keys(tools).await.unwrap();
     pick("tool-choice", "required").await;
     // One call, greedy: the fixture's call is then reproducible.
-    let one = c.find(Locator::Id("parallel-tools")).await.unwrap();
+    let one = field(c, "parallel-tools").await;
     one.click().await.unwrap();
-    let t = c.find(Locator::Id("temperature")).await.unwrap();
+    let t = field(c, "temperature").await;
     t.send_keys("0").await.unwrap();
-    c.find(Locator::Id("answer-tokens"))
+    field(c, "answer-tokens")
         .await
-        .unwrap()
         .send_keys("200")
         .await
         .unwrap();
-    c.find(Locator::Id("prompt"))
+    field(c, "prompt")
         .await
-        .unwrap()
         .send_keys("Weather?\n")
         .await
         .unwrap();

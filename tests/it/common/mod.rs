@@ -88,21 +88,24 @@ pub fn path(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// The fixture text model with the `mlp` projector.
 /// A server on one family's fixture pair.
 pub async fn start_family(f: &FamilyFixture, extra: &[&str]) -> TestServer {
     let (text, proj) = f.write(&fixtures().dir).expect("write family fixture");
-    let mut args = vec![
-        "--model".to_string(),
-        path(&text).to_string(),
-        "--mmproj".to_string(),
-        path(&proj).to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    start(&refs).await
+    start_pair(&text, &proj, extra).await
 }
 
+/// A server on a text model and its projector, with `extra` flags.
+pub async fn start_pair(
+    text: &std::path::Path,
+    mmproj: &std::path::Path,
+    extra: &[&str],
+) -> TestServer {
+    let mut args = vec!["--model", path(text), "--mmproj", path(mmproj)];
+    args.extend_from_slice(extra);
+    start(&args).await
+}
+
+/// The fixture text model with the `mlp` projector.
 pub async fn start_mlp(extra: &[&str]) -> TestServer {
     let f = fixtures();
     let mut args = vec!["--model", path(&f.text), "--mmproj", path(&f.mmproj_mlp)];
