@@ -75,6 +75,10 @@ async fn main() -> anyhow::Result<()> {
                 let path = tessera::fixtures::write_bench_projector(&out, n_embd as usize)?;
                 println!("{}", path.display());
             }
+            // llama.cpp's backend, once, for the quantizer.
+            let _backend = (!shape.is_empty() && !quant.is_empty())
+                .then(llama_cpp_2::llama_backend::LlamaBackend::init)
+                .transpose()?;
             for name in &shape {
                 write_shape(&out, name, &quant, cli.serve.threads)?;
             }
@@ -130,14 +134,11 @@ fn write_shape(
     let (text, mmproj) = s.write(out)?;
     println!("{}", text.display());
     println!("{}", mmproj.display());
-    if !quant.is_empty() {
-        let _backend = llama_cpp_2::llama_backend::LlamaBackend::init()?;
-        for q in quant {
-            let path = out.join(format!("{}-text-{}.gguf", s.name, q.name()));
-            tessera::fixtures::quantize::quantize(&text, &path, *q, threads)
-                .map_err(anyhow::Error::msg)?;
-            println!("{}", path.display());
-        }
+    for q in quant {
+        let path = out.join(format!("{}-text-{}.gguf", s.name, q.name()));
+        tessera::fixtures::quantize::quantize(&text, &path, *q, threads)
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", path.display());
     }
     Ok(())
 }
