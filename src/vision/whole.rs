@@ -117,7 +117,7 @@ fn sliced(
     if let Some(max) = opts.max_tokens.filter(|&m| best.1 > m) {
         let (mut scale, mut smallest) = (top, best.1);
         loop {
-            if best.0 == (1, 1) || f64::from(w1.max(h1)) * scale < 1.0 {
+            if f64::from(w1.max(h1)) * scale < 1.0 {
                 return Some(Err(PriceError { smallest }));
             }
             scale *= 0.9;
@@ -127,7 +127,6 @@ fn sliced(
                 best = next;
                 break;
             }
-            best.0 = next.0;
         }
     } else if let Some(min) = opts
         .min_tokens
