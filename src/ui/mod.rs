@@ -11,12 +11,17 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 /// (path under `/ui/`, content type, body)
+const JS: &str = "text/javascript; charset=utf-8";
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript", include_str!("app.js")),
-    ("api.js", "text/javascript", include_str!("api.js")),
-    ("plan.js", "text/javascript", include_str!("plan.js")),
-    ("chat.js", "text/javascript", include_str!("chat.js")),
-    ("style.css", "text/css", include_str!("style.css")),
+    ("app.js", JS, include_str!("app.js")),
+    ("api.js", JS, include_str!("api.js")),
+    ("plan.js", JS, include_str!("plan.js")),
+    ("chat.js", JS, include_str!("chat.js")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("style.css"),
+    ),
 ];
 
 const INDEX: &str = include_str!("index.html");
@@ -41,24 +46,18 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             get(|| async { page("text/html; charset=utf-8", INDEX) }),
         );
     for &(name, kind, body) in ASSETS {
-        let kind = format!("{kind}; charset=utf-8");
         r = r.route(
             &format!("/ui/{name}"),
-            get(move || {
-                let kind = kind.clone();
-                async move { page(&kind, body) }
-            }),
+            get(move || async move { page(kind, body) }),
         );
     }
     r
 }
 
-fn page(kind: &str, body: &'static str) -> Response {
+fn page(kind: &'static str, body: &'static str) -> Response {
     let mut resp = body.into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(kind) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
