@@ -21,6 +21,7 @@ pub mod router;
 mod serve;
 pub mod soak;
 pub mod ui;
+pub mod video;
 pub mod vision;
 
 use anyhow::Context as _;

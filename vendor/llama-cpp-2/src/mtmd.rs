@@ -437,6 +437,14 @@ impl MtmdBitmap {
         Ok(Self { bitmap })
     }
 
+    /// Tessera patch: marks a video frame as mergeable with an adjacent
+    /// mergeable frame of the same size; projectors with a temporal patch
+    /// (Qwen-VL) then encode the two as one chunk inside `tokenize`.
+    #[doc(hidden)]
+    pub fn set_mergeable(&mut self, mergeable: bool) {
+        unsafe { llama_cpp_sys_2::mtmd_bitmap_set_mergeable(self.bitmap.as_mut_ptr(), mergeable) }
+    }
+
     /// Create a bitmap from audio data in PCM F32 format.
     ///
     /// # Arguments
