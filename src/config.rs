@@ -7,11 +7,13 @@ mod embeddings;
 mod models;
 mod rooms;
 mod store;
+mod video;
 
 pub use cache::{CacheArgs, CacheType, FlashAttn};
 pub use embeddings::{EmbeddingArgs, Pooling};
 pub use models::ModelsArgs;
 pub use store::StoreArgs;
+pub use video::VideoArgs;
 
 use clap::Parser;
 use std::net::IpAddr;
@@ -425,6 +427,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub embedding: EmbeddingArgs,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub video: VideoArgs,
 
     #[command(flatten)]
     #[serde(flatten)]

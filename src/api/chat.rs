@@ -130,6 +130,7 @@ pub async fn start(
         logprobs,
         tools: prepared.tool_format,
         images: prepared.images,
+        videos: prepared.videos,
         log,
     };
     Ok((meta, usage, choices))
@@ -187,11 +188,14 @@ pub async fn input_tokens(
     // prepared: the preview never waits for a queue place.
     let prepared = prepare(&state, body, deadline).await?;
     let u = prepared.generate.usage();
+    let video_tokens: u32 = prepared.videos.iter().map(|v| v.tokens).sum();
     Ok(Json(InputTokens {
         object: "chat.completion.input_tokens",
         input_tokens: u.prompt_tokens,
-        image_tokens: u.image_tokens,
+        image_tokens: u.image_tokens.saturating_sub(video_tokens),
+        video_tokens,
         images: prepared.images,
+        videos: prepared.videos,
     }))
 }
 

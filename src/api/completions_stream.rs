@@ -117,8 +117,8 @@ impl State {
 
     fn total(&self) -> Usage {
         let each = self.prompts.iter().zip(&self.usage);
-        each.map(|(p, (completion, _))| usage(*p, *completion, 0, &[]))
-            .fold(usage(PromptUsage::default(), 0, 0, &[]), |sum, u| {
+        each.map(|(p, (completion, _))| usage(*p, *completion, 0, (&[], &[])))
+            .fold(usage(PromptUsage::default(), 0, 0, (&[], &[])), |sum, u| {
                 add(sum, &u)
             })
     }

@@ -7,7 +7,7 @@ use crate::engine::logprobs::TokenLogprob;
 use crate::engine::{FinishReason, PromptUsage};
 use crate::openai::{
     ChoiceLogprobs, CompletionTokensDetails, FinishReason as WireFinish, ImageUsage,
-    PromptTokensDetails, TopLogprob, Usage,
+    PromptTokensDetails, TopLogprob, Usage, VideoUsage,
 };
 use crate::prepare::tools::ToolFormat;
 
@@ -17,6 +17,8 @@ pub struct ResponseMeta {
     pub model: String,
     /// Per-image breakdown for `usage.images`.
     pub images: Vec<ImageUsage>,
+    /// Per-video breakdown for `usage.videos`.
+    pub videos: Vec<VideoUsage>,
     /// The client asked for `logprobs`.
     pub logprobs: bool,
     /// Tools are offered: read calls out of the answer in this format.
@@ -34,7 +36,12 @@ impl ResponseMeta {
         (completion_tokens, reasoning_tokens): (u32, u32),
     ) -> Usage {
         self.log.finish(finish_name(reason), completion_tokens);
-        usage(prompt, completion_tokens, reasoning_tokens, &self.images)
+        usage(prompt, completion_tokens, reasoning_tokens, self.media())
+    }
+
+    /// The request's images and videos, for its usage.
+    pub(super) fn media(&self) -> (&[ImageUsage], &[VideoUsage]) {
+        (&self.images, &self.videos)
     }
 }
 
@@ -84,17 +91,22 @@ pub(super) fn usage(
     p: PromptUsage,
     completion_tokens: u32,
     reasoning_tokens: u32,
-    images: &[ImageUsage],
+    (images, videos): (&[ImageUsage], &[VideoUsage]),
 ) -> Usage {
+    // The engine counts every media piece's cells; videos' are told apart
+    // by their plan.
+    let video_tokens: u32 = videos.iter().map(|v| v.tokens).sum();
     Usage {
         images: images.to_vec(),
+        videos: videos.to_vec(),
         prompt_tokens: p.prompt_tokens,
         completion_tokens,
         completion_tokens_details: CompletionTokensDetails { reasoning_tokens },
         total_tokens: p.prompt_tokens + completion_tokens,
         prompt_tokens_details: PromptTokensDetails {
             cached_tokens: p.cached_tokens,
-            image_tokens: p.image_tokens,
+            image_tokens: p.image_tokens.saturating_sub(video_tokens),
+            video_tokens,
         },
     }
 }

@@ -135,6 +135,7 @@ fn usage_of(u: &crate::openai::Usage) -> ResponseUsage {
             cached_tokens: u.prompt_tokens_details.cached_tokens,
             cache_write_tokens: 0,
             image_tokens: u.prompt_tokens_details.image_tokens,
+            video_tokens: u.prompt_tokens_details.video_tokens,
         },
         output_tokens: u.completion_tokens,
         output_tokens_details: OutputTokensDetails {

@@ -265,8 +265,26 @@ fn content_part(at: &str, p: &Value) -> Result<Value, ApiError> {
                 format!("{at}.image_url"),
             )),
         },
+        // Extension: a video, shaped as input_image is.
+        Some("input_video") => match p["video_url"].as_str() {
+            Some(url) => {
+                let mut video = json!({"url": url});
+                for key in ["fps", "max_frames", "max_tokens", "max_pixels"] {
+                    if let Some(v) = p.get(key).filter(|v| !v.is_null()) {
+                        video[key] = v.clone();
+                    }
+                }
+                Ok(json!({"type": "video_url", "video_url": video}))
+            }
+            None => Err(bad(
+                format!("{at}: input_video needs a `video_url` (a data URL or https URL)"),
+                format!("{at}.video_url"),
+            )),
+        },
         other => Err(bad(
-            format!("{at} has type {other:?}: supported parts are input_text and input_image"),
+            format!(
+                "{at} has type {other:?}: supported parts are input_text, input_image and input_video"
+            ),
             format!("{at}.type"),
         )),
     }

@@ -106,6 +106,7 @@ impl Config {
                     .as_deref()
                     .map(crate::vision::MediaRoot::new)
                     .transpose()?,
+                video: self.video.settings(),
             },
             decode_memory: self.max_decode_memory << 20,
             log_prompts: self.log_prompts,

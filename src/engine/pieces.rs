@@ -38,6 +38,15 @@ impl std::fmt::Debug for ImagePiece {
     }
 }
 
+/// What one piece is made of: an image (a tile, a thumbnail, a whole
+/// image), or consecutive video frames that the projector merges in time
+/// into one chunk (Qwen-VL's temporal patch).
+#[derive(Debug, Clone)]
+pub enum PieceInput {
+    Image(DecodedImage),
+    Frames(Vec<DecodedImage>),
+}
+
 /// Loads the projector again: a fresh context, with fresh buffers.
 pub type Loader = Box<dyn Fn(&LlamaModel) -> Result<MtmdContext, String> + Send + Sync>;
 
@@ -88,8 +97,37 @@ impl Preprocessor {
 
     /// Preprocesses every piece, in order. Each piece's RGB is freed as
     /// soon as its tensor exists.
-    pub fn pieces(&self, images: Vec<DecodedImage>) -> Result<Vec<ImagePiece>, EngineError> {
-        images.into_iter().map(|img| self.piece(&img)).collect()
+    pub fn pieces(&self, inputs: Vec<PieceInput>) -> Result<Vec<ImagePiece>, EngineError> {
+        inputs
+            .into_iter()
+            .map(|input| match input {
+                PieceInput::Image(img) => self.piece(std::slice::from_ref(&img), false),
+                PieceInput::Frames(frames) => self.piece(&frames, true),
+            })
+            .collect()
+    }
+
+    /// Tokens `n` consecutive `w` x `h` video frames take as one piece,
+    /// counted by mtmd on pixel-less bitmaps marked mergeable: equal to one
+    /// frame's count when the projector merges frames in time.
+    pub fn count_frames(&self, w: u32, h: u32, n: usize) -> Option<u32> {
+        let mut bitmaps = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut b = MtmdBitmap::placeholder(w, h).ok()?;
+            b.set_mergeable(true);
+            bitmaps.push(b);
+        }
+        let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
+        let chunks = self.read().tokenize(self.markers(n), &refs).ok()?;
+        u32::try_from(chunks.total_tokens()).ok()
+    }
+
+    fn markers(&self, n: usize) -> MtmdInputText {
+        MtmdInputText {
+            text: self.marker.repeat(n),
+            add_special: false,
+            parse_special: true,
+        }
     }
 
     /// Tokens a `w` x `h` image takes, counted by mtmd's own tokenizer on a
@@ -97,33 +135,30 @@ impl Preprocessor {
     /// the projector slices in its own way, known before decoding.
     pub fn count(&self, w: u32, h: u32) -> Option<u32> {
         let bitmap = MtmdBitmap::placeholder(w, h).ok()?;
-        let text = MtmdInputText {
-            text: self.marker.clone(),
-            add_special: false,
-            parse_special: true,
-        };
-        let chunks = self.read().tokenize(text, &[&bitmap]).ok()?;
+        let chunks = self.read().tokenize(self.markers(1), &[&bitmap]).ok()?;
         u32::try_from(chunks.total_tokens()).ok()
     }
 
-    fn piece(&self, img: &DecodedImage) -> Result<ImagePiece, EngineError> {
-        let bitmap = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
-            .map_err(|e| EngineError::Image(e.to_string()))?;
-        let text = MtmdInputText {
-            text: self.marker.clone(),
-            add_special: false,
-            parse_special: true,
-        };
+    /// One piece from `images` (one image, or frames to merge in time).
+    fn piece(&self, images: &[DecodedImage], mergeable: bool) -> Result<ImagePiece, EngineError> {
+        let mut bitmaps = Vec::with_capacity(images.len());
+        for img in images {
+            let mut b = MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
+                .map_err(|e| EngineError::Image(e.to_string()))?;
+            b.set_mergeable(mergeable);
+            bitmaps.push(b);
+        }
+        let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
         let chunks = self
             .read()
-            .tokenize(text, &[&bitmap])
+            .tokenize(self.markers(images.len()), &refs)
             .map_err(|e| match e {
                 MtmdTokenizeError::ImagePreprocessingError => {
                     EngineError::Image("preprocessing failed".into())
                 }
                 other => EngineError::Internal(other.to_string()),
             })?;
-        let key = piece_key(img);
+        let key = piece_key(images);
         let item = Item::Image {
             hash: u64::from_le_bytes([
                 key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
@@ -136,13 +171,16 @@ impl Preprocessor {
 }
 
 /// Identity of an image piece, for prefix reuse and the embedding cache:
-/// a cryptographic hash of its size and pixels, so that no client can make
-/// its image pass for another's.
-fn piece_key(img: &DecodedImage) -> [u8; 32] {
+/// a cryptographic hash of its size and pixels (every frame's, in order,
+/// for merged video frames), so that no client can make its image pass
+/// for another's.
+fn piece_key(images: &[DecodedImage]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(img.width.to_le_bytes());
-    h.update(img.height.to_le_bytes());
-    h.update(&img.rgb);
+    for img in images {
+        h.update(img.width.to_le_bytes());
+        h.update(img.height.to_le_bytes());
+        h.update(&img.rgb);
+    }
     h.finalize().into()
 }

@@ -41,6 +41,18 @@ pub struct MmProcessorKwargs {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub tiling: Option<ImageTiling>,
+    /// Video: frames per second to sample (`--video-fps`).
+    #[serde(default)]
+    pub fps: Option<f64>,
+    /// Video: most frames per video (`--max-video-frames`).
+    #[serde(default)]
+    pub max_frames: Option<u32>,
+    /// Video: most tokens one video may take.
+    #[serde(default)]
+    pub video_max_tokens: Option<u32>,
+    /// Video: most pixels of one frame (`--video-max-pixels`).
+    #[serde(default)]
+    pub frame_max_pixels: Option<u64>,
 }
 
 /// `mm_processor_kwargs` as an object or null only: serde would also take a

@@ -10,8 +10,10 @@ pub mod request;
 pub mod response;
 pub mod responses;
 pub mod unsupported;
+pub mod video_part;
 
 pub use error::{ErrorBody, ErrorEnvelope};
 pub use image_part::*;
 pub use request::*;
 pub use response::*;
+pub use video_part::{InputVideo, VideoOptions, VideoUrl};

@@ -1,4 +1,5 @@
 use super::image_part::{ImageUrl, MmProcessorKwargs};
+use super::video_part::{InputVideo, VideoUrl};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -422,6 +423,18 @@ impl<'de> Deserialize<'de> for MessageContent {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
+    Text {
+        text: String,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+    },
+    /// vLLM's video part.
+    VideoUrl {
+        video_url: VideoUrl,
+    },
+    /// llama-server's video part: `{"data": base64}` or `{"url": ...}`.
+    InputVideo {
+        input_video: InputVideo,
+    },
 }

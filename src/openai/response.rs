@@ -75,7 +75,7 @@ pub enum FinishReason {
 }
 
 /// Token counts, exactly what entered the context.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
@@ -85,6 +85,36 @@ pub struct Usage {
     /// Extension: how each image was tiled and priced, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageUsage>,
+    /// Extension: how each video was sampled and priced, in request order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub videos: Vec<VideoUsage>,
+}
+
+/// Extension: one video's sampling and price.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VideoUsage {
+    /// Seconds, as the container's header gives them.
+    pub duration: f64,
+    /// The video's frame size.
+    pub width: u32,
+    pub height: u32,
+    /// Frames sampled, and the rate they were sampled at (frames per second).
+    pub frames: u32,
+    pub fps: f64,
+    /// The size each frame was sent at.
+    pub frame_width: u32,
+    pub frame_height: u32,
+    /// Frames per piece: 2 where the projector merges consecutive frames in
+    /// time (Qwen-VL), else 1.
+    pub frames_per_piece: u32,
+    /// Tokens (KV cells) of one piece, wrapper tokens included.
+    pub piece_tokens: u32,
+    /// Each piece's time in seconds from the start (the mean of its frames').
+    pub timestamps: Vec<f64>,
+    /// Tokens (KV cells) the frames take: pieces x piece_tokens. Timestamp
+    /// text the family's prompt puts between frames is counted in
+    /// `prompt_tokens` as text.
+    pub tokens: u32,
 }
 
 /// Extension: one image's tile plan and price.
@@ -165,7 +195,10 @@ pub struct InputTokens {
     pub input_tokens: u32,
     /// Of which images.
     pub image_tokens: u32,
+    /// Of which video frames.
+    pub video_tokens: u32,
     pub images: Vec<ImageUsage>,
+    pub videos: Vec<VideoUsage>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -181,6 +214,8 @@ pub struct PromptTokensDetails {
     pub cached_tokens: u32,
     /// Prompt tokens taken by images.
     pub image_tokens: u32,
+    /// Prompt tokens taken by video frames.
+    pub video_tokens: u32,
 }
 
 /// One `chat.completion.chunk` server-sent event.

@@ -183,6 +183,8 @@ pub struct InputTokensDetails {
     pub cache_write_tokens: u32,
     /// Extension: input tokens taken by images.
     pub image_tokens: u32,
+    /// Extension: input tokens taken by video frames.
+    pub video_tokens: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]

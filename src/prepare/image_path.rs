@@ -118,7 +118,7 @@ impl Preparer {
     }
 }
 
-fn budget_error(e: BudgetError) -> PrepareError {
+pub(super) fn budget_error(e: BudgetError) -> PrepareError {
     match e {
         BudgetError::TooBig { .. } => PrepareError::invalid(e.to_string())
             .param("messages")

@@ -28,6 +28,7 @@ pub struct Limits {
     pub remote: crate::vision::RemotePolicy,
     /// `--media-path`: where `file://` images may be read from (none: off).
     pub media: Option<crate::vision::MediaRoot>,
+    pub video: crate::video::VideoSettings,
 }
 
 /// An image URL with its requested detail and the request path used to

@@ -1,5 +1,6 @@
 //! A request's messages as the chat template sees them: images replaced by
-//! the media marker (their URLs collected in prompt order), every string
+//! the media marker (their URLs collected in prompt order, videos among
+//! them), every string
 //! the client wrote fenced (`engine/fence.rs`), tool calls with their
 //! arguments as JSON objects (as transformers passes them), tool results
 //! with the id of the call they answer.
@@ -9,13 +10,14 @@ use super::fence::TextFence;
 use super::images::ImageRef;
 use super::prompt_model::PromptModel;
 use super::template::TemplateMessage;
+use super::videos::VideoRef;
 use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role};
 use serde_json::{Value, json};
 
 pub(super) fn flatten(
     req: &ChatCompletionRequest,
     pm: &PromptModel,
-) -> Result<(Vec<TemplateMessage>, Vec<ImageRef>), PrepareError> {
+) -> Result<(Vec<TemplateMessage>, Vec<MediaRef>), PrepareError> {
     // Every message, and every string of a call's arguments, renders to a
     // token at least: more of them than the context holds is refused
     // before anything is fenced or rendered.
@@ -57,7 +59,7 @@ fn content(
     i: usize,
     m: &ChatMessage,
     pm: &PromptModel,
-    urls: &mut Vec<ImageRef>,
+    urls: &mut Vec<MediaRef>,
 ) -> Result<String, PrepareError> {
     let mut content = String::new();
     match &m.content {
@@ -86,17 +88,61 @@ fn content(
                             .param(param));
                         }
                         content.push_str(&pm.media_marker);
-                        urls.push(ImageRef {
+                        urls.push(MediaRef::Image(ImageRef {
                             url: image_url.url.clone(),
                             options: super::images::part_options(image_url, &param)?,
                             param,
-                        });
+                        }));
+                    }
+                    ContentPart::VideoUrl { video_url } => {
+                        let param = format!("messages[{i}].content[{j}].video_url");
+                        let (url, options) = (video_url.url.clone(), video_url.options);
+                        urls.push(MediaRef::Video(video_ref(m, url, options, param)?));
+                        content.push_str(&pm.media_marker);
+                    }
+                    ContentPart::InputVideo { input_video } => {
+                        let param = format!("messages[{i}].content[{j}].input_video");
+                        let (url, options) = input_video.as_url().ok_or_else(|| {
+                            PrepareError::invalid(format!(
+                                "{param}: give the video as `data` (base64) or `url`"
+                            ))
+                            .param(param.clone())
+                        })?;
+                        urls.push(MediaRef::Video(video_ref(m, url, options, param)?));
+                        content.push_str(&pm.media_marker);
                     }
                 }
             }
         }
     }
     Ok(content)
+}
+
+/// A request's image or video, in prompt order (one media marker each).
+pub(super) enum MediaRef {
+    Image(ImageRef),
+    Video(VideoRef),
+}
+
+/// Videos come from users only (a tool's result is text and images).
+fn video_ref(
+    m: &ChatMessage,
+    url: String,
+    options: crate::openai::VideoOptions,
+    param: String,
+) -> Result<VideoRef, PrepareError> {
+    if m.role != Role::User {
+        return Err(PrepareError::invalid(format!(
+            "{param}: videos are only accepted in user messages"
+        ))
+        .param(param));
+    }
+    super::videos::check_options(&options, &param)?;
+    Ok(VideoRef {
+        url,
+        options,
+        param,
+    })
 }
 
 /// An assistant turn's calls, arguments parsed and every client string in

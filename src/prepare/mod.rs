@@ -27,10 +27,12 @@ pub mod template;
 pub mod tokenize;
 mod tool_setup;
 pub mod tools;
+mod videos;
 
+use crate::engine::pieces::PieceInput;
 use crate::engine::{Engine, EngineError, GenerateRequest, ModelInfo, OnLoaded, Status};
 use crate::metrics::Metrics;
-use crate::openai::{ChatCompletionRequest, ImageUsage};
+use crate::openai::{ChatCompletionRequest, ImageUsage, VideoUsage};
 use crate::vision::DecodedImage;
 use crate::vision::budget::DecodeBudget;
 use crate::vision::tiling::TilePlan;
@@ -50,6 +52,7 @@ pub struct Prepared {
     /// The prompt as the model reads it, kept only for `--log-prompts`.
     pub prompt_text: Option<String>,
     pub images: Vec<ImageUsage>,
+    pub videos: Vec<VideoUsage>,
     /// How to read tool calls out of the answer, when tools are offered.
     pub tool_format: Option<tools::ToolFormat>,
     pub stream: bool,
@@ -153,17 +156,29 @@ impl Preparer {
         let (info, pm) = self.ready()?;
         served_as(info, embed)?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
-        let (messages, mut urls) = messages::flatten(&req, pm)?;
+        let (messages, media) = messages::flatten(&req, pm)?;
+        let kwargs = req.mm_processor_kwargs.as_ref();
+        let (urls, mut video_refs, order) = by_kind(media);
         // Each image's settings over the request's over the server's.
-        let request_images =
-            images::request_options(req.mm_processor_kwargs.as_ref())?.or(self.limits.image);
-        for u in &mut urls {
-            u.options = u.options.or(request_images);
+        let request_images = images::request_options(kwargs)?.or(self.limits.image);
+        let urls = urls
+            .into_iter()
+            .map(|mut u| {
+                u.options = u.options.or(request_images);
+                u
+            })
+            .collect();
+        let request_videos = videos::request_options(kwargs);
+        videos::check_options(&request_videos, "mm_processor_kwargs")?;
+        for v in &mut video_refs {
+            v.options = v.options.or(request_videos);
         }
         let (decoded, hold) = self.images(info, urls, deadline).await?;
+        let videos = self.videos(info, video_refs, deadline).await?;
         let extras = extras(&req, pm)?;
-        let (counts, images, pieces) = split(decoded);
-        let text = self.prompt(plan.tools, plan.format, messages, extras, counts, embed);
+        let (expansions, images, videos, pieces, hold) =
+            join_media(decoded, videos, &order, &pm.media_marker, hold);
+        let text = self.prompt(plan.tools, plan.format, messages, extras, expansions, embed);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
             Some(p) if !pieces.is_empty() => p.pieces(pieces),
@@ -197,6 +212,7 @@ impl Preparer {
             },
             tool_format,
             images,
+            videos,
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })
@@ -246,6 +262,7 @@ impl Preparer {
             },
             tool_format: None,
             images: Vec::new(),
+            videos: Vec::new(),
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })
@@ -260,7 +277,7 @@ impl Preparer {
         format: Option<serde_json::Value>,
         mut messages: Vec<template::TemplateMessage>,
         mut extras: TemplateExtras,
-        counts: Vec<usize>,
+        expansions: Vec<String>,
         raw: bool,
     ) -> Result<PromptParts, PrepareError> {
         let keep_text = self.log_prompts;
@@ -269,7 +286,7 @@ impl Preparer {
             .run(move || {
                 let pm = model.get().ok_or(EngineError::Loading)?;
                 if raw {
-                    let prompt = prompt::build_raw(pm, &messages, &counts, keep_text)?;
+                    let prompt = prompt::build_raw(pm, &messages, &expansions, keep_text)?;
                     return Ok((prompt, None, None));
                 }
                 // With tools, the answer's format is part of their grammar.
@@ -288,7 +305,7 @@ impl Preparer {
                     None => format.as_ref().map(response_grammar).transpose()?,
                 };
                 tool_setup::calls_as_text(pm, &mut messages);
-                let prompt = prompt::build(pm, &messages, &extras, &counts, keep_text)?;
+                let prompt = prompt::build(pm, &messages, &extras, &expansions, keep_text)?;
                 Ok((prompt, tools, format))
             })
             .await
@@ -296,20 +313,58 @@ impl Preparer {
     }
 }
 
-/// What the text pool makes of a request.
-/// Decoded images as the prompt needs them: each one's piece count, its
-/// usage, and every piece in order.
-fn split(
-    decoded: Vec<(TilePlan, Vec<DecodedImage>)>,
-) -> (Vec<usize>, Vec<ImageUsage>, Vec<DecodedImage>) {
-    let counts = decoded.iter().map(|(_, p)| p.len()).collect();
-    let mut pieces = Vec::new();
-    let mut images = Vec::with_capacity(decoded.len());
-    for (tile_plan, p) in decoded {
-        images.push(images::image_usage(&tile_plan));
-        pieces.extend(p);
+/// A request's media split by kind; `order[i]`: whether the `i`-th media
+/// marker of the prompt is a video.
+fn by_kind(
+    media: Vec<messages::MediaRef>,
+) -> (Vec<images::ImageRef>, Vec<videos::VideoRef>, Vec<bool>) {
+    let (mut images, mut videos, mut order) = (Vec::new(), Vec::new(), Vec::new());
+    for m in media {
+        order.push(matches!(m, messages::MediaRef::Video(_)));
+        match m {
+            messages::MediaRef::Image(i) => images.push(i),
+            messages::MediaRef::Video(v) => videos.push(v),
+        }
     }
-    (counts, images, pieces)
+    (images, videos, order)
+}
+
+/// Decoded images and prepared videos as the prompt needs them, in prompt
+/// order: the text replacing each media marker (one marker per piece), the
+/// usage of each, every piece, and the budget they all hold.
+fn join_media(
+    decoded: Vec<(TilePlan, Vec<DecodedImage>)>,
+    videos: Vec<videos::PreparedVideo>,
+    order: &[bool],
+    marker: &str,
+    mut hold: Option<crate::vision::budget::Grant>,
+) -> (
+    Vec<String>,
+    Vec<ImageUsage>,
+    Vec<VideoUsage>,
+    Vec<PieceInput>,
+    Option<crate::vision::budget::Grant>,
+) {
+    let mut decoded = decoded.into_iter();
+    let mut prepared = videos.into_iter();
+    let (mut expansions, mut pieces) = (Vec::new(), Vec::new());
+    let (mut images, mut videos) = (Vec::new(), Vec::new());
+    for &is_video in order {
+        if is_video && let Some(v) = prepared.next() {
+            expansions.push(v.expansion);
+            videos.push(v.usage);
+            pieces.extend(v.pieces);
+            match hold.as_mut() {
+                Some(h) => h.merge(v.hold),
+                None => hold = Some(v.hold),
+            }
+        } else if let Some((tile_plan, p)) = decoded.next() {
+            expansions.push(marker.repeat(p.len()));
+            images.push(images::image_usage(&tile_plan));
+            pieces.extend(p.into_iter().map(PieceInput::Image));
+        }
+    }
+    (expansions, images, videos, pieces, hold)
 }
 
 type PromptParts = (

@@ -16,16 +16,17 @@ pub(super) struct Prompt {
     pub think_opened: bool,
 }
 
-/// `pieces[i]` is how many pieces (tiles, thumbnail) image `i` became.
+/// `expansions[i]` replaces the `i`-th media marker: one marker per piece
+/// (tiles, thumbnail, video frames) with any text a video puts between them.
 pub(super) fn build(
     pm: &PromptModel,
     messages: &[TemplateMessage],
     extras: &TemplateExtras,
-    pieces: &[usize],
+    expansions: &[String],
     keep_text: bool,
 ) -> Result<Prompt, PrepareError> {
     let rendered = pm.template.render_with(messages, extras)?;
-    expand(pm, &rendered, pieces, keep_text)
+    expand(pm, &rendered, expansions, keep_text)
 }
 
 /// Messages' contents joined as they are, without the template: an
@@ -33,36 +34,35 @@ pub(super) fn build(
 pub(super) fn build_raw(
     pm: &PromptModel,
     messages: &[TemplateMessage],
-    pieces: &[usize],
+    expansions: &[String],
     keep_text: bool,
 ) -> Result<Prompt, PrepareError> {
     let joined: String = messages
         .iter()
         .filter_map(|m| m.content.as_deref())
         .collect();
-    expand(pm, &joined, pieces, keep_text)
+    expand(pm, &joined, expansions, keep_text)
 }
 
-/// Each image's marker repeated once per piece, then tokenized.
+/// Each media marker replaced by its expansion, then tokenized.
 fn expand(
     pm: &PromptModel,
     rendered: &str,
-    pieces: &[usize],
+    expansions: &[String],
     keep_text: bool,
 ) -> Result<Prompt, PrepareError> {
     let parts: Vec<&str> = rendered.split(pm.media_marker.as_str()).collect();
-    if parts.len() != pieces.len() + 1 {
+    if parts.len() != expansions.len() + 1 {
         return Err(PrepareError::invalid(
-            "the model's chat template dropped an image; put images in user messages",
+            "the model's chat template dropped an image or video; put them in user messages",
         )
         .param("messages"));
     }
-    // One marker per piece (tiles, then the thumbnail), in image order.
     let mut prompt = String::with_capacity(rendered.len());
     for (i, part) in parts.iter().enumerate() {
         prompt.push_str(part);
-        if let Some(n) = pieces.get(i) {
-            prompt.push_str(&pm.media_marker.repeat(*n));
+        if let Some(e) = expansions.get(i) {
+            prompt.push_str(e);
         }
     }
     let tokens = pm.tokenizer.tokenize(&prompt)?;

@@ -7,6 +7,7 @@
 pub mod child;
 pub mod decode;
 pub mod probe;
+pub mod prompt;
 pub mod sample;
 
 use crate::vision::smart_resize::{AreaBounds, smart_resize};
@@ -57,6 +58,8 @@ pub struct VideoSettings {
     pub timeout: Duration,
     /// `--video-decode-memory`: address space of one decoder process.
     pub memory: u64,
+    /// `--max-videos`: videos per request.
+    pub max_videos: usize,
 }
 
 impl Default for VideoSettings {
@@ -70,6 +73,7 @@ impl Default for VideoSettings {
             frame_pixels: 448 * 448,
             timeout: Duration::from_secs(60),
             memory: 2 << 30,
+            max_videos: 2,
         }
     }
 }

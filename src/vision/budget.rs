@@ -50,6 +50,15 @@ impl Grant {
         Grant { permit: kept }
     }
 
+    /// Takes `other`'s share into this grant (both given back together).
+    pub fn merge(&mut self, mut other: Grant) {
+        match (self.permit.as_mut(), other.permit.take()) {
+            (Some(p), Some(o)) => p.merge(o),
+            (None, o) => self.permit = o,
+            (Some(_), None) => {}
+        }
+    }
+
     /// Bytes this grant holds.
     pub fn bytes(&self) -> u64 {
         self.permit.as_ref().map_or(0, |p| p.num_permits() as u64) * UNIT
