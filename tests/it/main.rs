@@ -41,3 +41,4 @@ mod structured;
 mod templates;
 mod tiling;
 mod tools;
+mod video;

@@ -2,6 +2,7 @@
 //! and small HTTP/SSE utilities.
 #![allow(dead_code)]
 
+pub mod clips;
 mod turns;
 #[allow(unused_imports)]
 pub use turns::exclusive;
