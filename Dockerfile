@@ -24,7 +24,7 @@ LABEL org.opencontainers.image.title="tessera" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0" \
       org.opencontainers.image.source="https://github.com/tessera/tessera"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl libgomp1 \
+ && apt-get install -y --no-install-recommends ca-certificates curl libgomp1 ffmpeg \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --create-home --home-dir /home/tessera tessera \
  && mkdir -p /data \

@@ -88,6 +88,9 @@ fn model_entry(state: &AppState) -> Model {
         let mut input = vec!["text".to_string()];
         if info.vision {
             input.push("image".into());
+            if info.embeddings.is_none() && state.preparer.limits.video.available() {
+                input.push("video".into());
+            }
         }
         Architecture {
             input_modalities: input,

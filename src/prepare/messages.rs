@@ -10,7 +10,7 @@ use super::fence::TextFence;
 use super::images::ImageRef;
 use super::prompt_model::PromptModel;
 use super::template::TemplateMessage;
-use super::videos::VideoRef;
+use super::video_parts::VideoRef;
 use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role};
 use serde_json::{Value, json};
 
@@ -137,7 +137,7 @@ fn video_ref(
         ))
         .param(param));
     }
-    super::videos::check_options(&options, &param)?;
+    super::video_parts::check_options(&options, &param)?;
     Ok(VideoRef {
         url,
         options,

@@ -16,6 +16,7 @@ pub mod grammar;
 mod image_path;
 mod images;
 pub mod jinja;
+mod media;
 mod messages;
 pub mod params;
 mod pool;
@@ -27,15 +28,13 @@ pub mod template;
 pub mod tokenize;
 mod tool_setup;
 pub mod tools;
-mod videos;
+mod video_parts;
+mod video_path;
 
-use crate::engine::pieces::PieceInput;
 use crate::engine::{Engine, EngineError, GenerateRequest, ModelInfo, OnLoaded, Status};
 use crate::metrics::Metrics;
 use crate::openai::{ChatCompletionRequest, ImageUsage, VideoUsage};
-use crate::vision::DecodedImage;
 use crate::vision::budget::DecodeBudget;
-use crate::vision::tiling::TilePlan;
 pub use error::{PrepareError, image_error};
 use extras::{extras, response_grammar};
 pub use images::Limits;
@@ -105,6 +104,8 @@ impl Preparer {
         model: PromptModelSlot,
         metrics: Arc<Metrics>,
     ) -> Self {
+        // Said once at start: video needs ffmpeg; the rest runs without it.
+        settings.limits.video.available();
         Preparer {
             engine,
             model,
@@ -158,7 +159,7 @@ impl Preparer {
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
         let (messages, media) = messages::flatten(&req, pm)?;
         let kwargs = req.mm_processor_kwargs.as_ref();
-        let (urls, mut video_refs, order) = by_kind(media);
+        let (urls, mut video_refs, order) = media::by_kind(media);
         // Each image's settings over the request's over the server's.
         let request_images = images::request_options(kwargs)?.or(self.limits.image);
         let urls = urls
@@ -168,16 +169,21 @@ impl Preparer {
                 u
             })
             .collect();
-        let request_videos = videos::request_options(kwargs);
-        videos::check_options(&request_videos, "mm_processor_kwargs")?;
+        let request_videos = video_parts::request_options(kwargs);
+        video_parts::check_options(&request_videos, "mm_processor_kwargs")?;
         for v in &mut video_refs {
             v.options = v.options.or(request_videos);
         }
         let (decoded, hold) = self.images(info, urls, deadline).await?;
         let videos = self.videos(info, video_refs, deadline).await?;
         let extras = extras(&req, pm)?;
-        let (expansions, images, videos, pieces, hold) =
-            join_media(decoded, videos, &order, &pm.media_marker, hold);
+        let media::Joined {
+            expansions,
+            images,
+            videos,
+            pieces,
+            hold,
+        } = media::join(decoded, videos, &order, &pm.media_marker, hold);
         let text = self.prompt(plan.tools, plan.format, messages, extras, expansions, embed);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
@@ -311,60 +317,6 @@ impl Preparer {
             .await
             .map_err(blocking_failed)?
     }
-}
-
-/// A request's media split by kind; `order[i]`: whether the `i`-th media
-/// marker of the prompt is a video.
-fn by_kind(
-    media: Vec<messages::MediaRef>,
-) -> (Vec<images::ImageRef>, Vec<videos::VideoRef>, Vec<bool>) {
-    let (mut images, mut videos, mut order) = (Vec::new(), Vec::new(), Vec::new());
-    for m in media {
-        order.push(matches!(m, messages::MediaRef::Video(_)));
-        match m {
-            messages::MediaRef::Image(i) => images.push(i),
-            messages::MediaRef::Video(v) => videos.push(v),
-        }
-    }
-    (images, videos, order)
-}
-
-/// Decoded images and prepared videos as the prompt needs them, in prompt
-/// order: the text replacing each media marker (one marker per piece), the
-/// usage of each, every piece, and the budget they all hold.
-fn join_media(
-    decoded: Vec<(TilePlan, Vec<DecodedImage>)>,
-    videos: Vec<videos::PreparedVideo>,
-    order: &[bool],
-    marker: &str,
-    mut hold: Option<crate::vision::budget::Grant>,
-) -> (
-    Vec<String>,
-    Vec<ImageUsage>,
-    Vec<VideoUsage>,
-    Vec<PieceInput>,
-    Option<crate::vision::budget::Grant>,
-) {
-    let mut decoded = decoded.into_iter();
-    let mut prepared = videos.into_iter();
-    let (mut expansions, mut pieces) = (Vec::new(), Vec::new());
-    let (mut images, mut videos) = (Vec::new(), Vec::new());
-    for &is_video in order {
-        if is_video && let Some(v) = prepared.next() {
-            expansions.push(v.expansion);
-            videos.push(v.usage);
-            pieces.extend(v.pieces);
-            match hold.as_mut() {
-                Some(h) => h.merge(v.hold),
-                None => hold = Some(v.hold),
-            }
-        } else if let Some((tile_plan, p)) = decoded.next() {
-            expansions.push(marker.repeat(p.len()));
-            images.push(images::image_usage(&tile_plan));
-            pieces.extend(p.into_iter().map(PieceInput::Image));
-        }
-    }
-    (expansions, images, videos, pieces, hold)
 }
 
 type PromptParts = (

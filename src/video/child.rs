@@ -9,7 +9,7 @@
 //! async-signal-safe calls are allowed; the closure makes two `setrlimit`
 //! system calls (rustix's thin wrappers), allocates nothing and takes no lock.
 
-use super::VideoError;
+use super::error::VideoError;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! the frames the model gets (the video's own frames stay in the child,
 //! whose memory the kernel bounds).
 
-use super::VideoError;
 use super::child::{self, ChildLimits};
+use super::error::VideoError;
 use super::sample::FramePlan;
 use crate::vision::DecodedImage;
 use std::path::Path;

@@ -6,38 +6,16 @@
 
 pub mod child;
 pub mod decode;
+mod error;
 pub mod probe;
 pub mod prompt;
 pub mod sample;
 
 use crate::vision::smart_resize::{AreaBounds, smart_resize};
 use crate::vision::{PieceRule, ProjectorProfile};
+pub use error::VideoError;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// What can go wrong with one video. All but `NoDecoder` are the client's
-/// to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum VideoError {
-    #[error(
-        "this server cannot decode video: {0} was not found (install ffmpeg, or point --ffmpeg at it)"
-    )]
-    NoDecoder(String),
-    #[error("the video decoder failed: {0}")]
-    Decoder(String),
-    #[error("the video could not be read: {0}")]
-    Invalid(String),
-    #[error(
-        "the video took longer than {0} s to read (--video-timeout); send a shorter or smaller video"
-    )]
-    TimedOut(f32),
-    #[error(
-        "the video is {width}x{height}, above the limit of {limit} pixels per frame (--max-image-pixels)"
-    )]
-    TooManyPixels { width: u32, height: u32, limit: u64 },
-    #[error("the video lasts {seconds:.1} s, above the limit of {limit} s (--max-video-seconds)")]
-    TooLong { seconds: f64, limit: f64 },
-}
 
 /// The server's video settings (flags).
 #[derive(Debug, Clone)]
@@ -87,6 +65,36 @@ impl VideoSettings {
             .map(|n| n.to_string_lossy().replacen("ffmpeg", "ffprobe", 1))
             .unwrap_or_else(|| "ffprobe".into());
         self.ffmpeg.with_file_name(name)
+    }
+
+    /// Whether ffprobe and ffmpeg run here, asked once per server (a
+    /// missing decoder is logged at start and refused per request).
+    pub fn available(&self) -> bool {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        static FOUND: OnceLock<Mutex<HashMap<PathBuf, bool>>> = OnceLock::new();
+        let mut found = FOUND
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *found.entry(self.ffmpeg.clone()).or_insert_with(|| {
+            let runs = |p: &std::path::Path| {
+                std::process::Command::new(p)
+                    .arg("-version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            let found = runs(&self.ffmpeg) && runs(&self.ffprobe());
+            if !found {
+                tracing::warn!(
+                    "video is refused: {} or its ffprobe was not found (install ffmpeg, or point --ffmpeg at it)",
+                    self.ffmpeg.display()
+                );
+            }
+            found
+        })
     }
 
     pub fn child_limits(&self) -> child::ChildLimits {

@@ -2,8 +2,8 @@
 //! the checks made on that before a frame is decoded: one video stream of
 //! a size the limits allow, a duration the limits allow, few streams.
 
-use super::VideoError;
 use super::child::{self, ChildLimits};
+use super::error::VideoError;
 use serde::Deserialize;
 use std::path::Path;
 
