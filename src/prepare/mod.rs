@@ -104,8 +104,10 @@ impl Preparer {
         model: PromptModelSlot,
         metrics: Arc<Metrics>,
     ) -> Self {
-        // Said once at start: video needs ffmpeg; the rest runs without it.
-        settings.limits.video.available();
+        // Said once at start, off the start's path (running ffmpeg takes a
+        // moment): video needs ffmpeg; the rest runs without it.
+        let video = settings.limits.video.clone();
+        std::thread::spawn(move || video.available());
         Preparer {
             engine,
             model,

@@ -55,6 +55,7 @@ class Server:
         ready = threading.Event()
 
         def read():
+            loaded = False
             # Keeps draining the log so the server never blocks on a full pipe.
             for line in self.proc.stdout:
                 self.lines.append(line)
@@ -62,6 +63,9 @@ class Server:
                 if found:
                     self.base = found.group(1)
                 if "model ready" in line:
+                    loaded = True
+                # Both, in whichever order they are logged.
+                if loaded and self.base:
                     ready.set()
             ready.set()  # the process ended
 
@@ -133,6 +137,46 @@ def test_image_budgets_through_extra_body(server):
         image_tokens({"url": url, "max_tokens": 10})
     assert e.value.code == "image_budget_too_small"
     assert "cannot cost less than 25" in e.value.message
+
+
+def test_video_through_a_content_part_and_extra_body(server, tmp_path):
+    """A video rides as a `video_url` dict part; its sampling in `extra_body`."""
+    import shutil
+    if shutil.which("ffmpeg") is None:
+        assert not os.environ.get("TESSERA_REQUIRE_FFMPEG"), "no ffmpeg: apt-get install ffmpeg"
+        pytest.skip("no ffmpeg")
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=10:duration=3", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True)
+    url = "data:video/mp4;base64," + base64.b64encode(clip.read_bytes()).decode()
+    client = server.client()
+
+    def ask(**extra):
+        return client.chat.completions.create(
+            model="tiny-text",
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": "What happens?"},
+                {"type": "video_url", "video_url": {"url": url}},
+            ]}],
+            max_tokens=2, temperature=0, **extra)
+
+    r = ask()
+    details = r.usage.prompt_tokens_details
+    video = r.usage.model_extra["videos"][0]
+    # 3 s at the default 2 fps: 6 frames, each one 25-token square.
+    assert video["frames"] == 6 and video["piece_tokens"] == 25
+    assert getattr(details, "video_tokens", None) == 150
+    assert details.image_tokens == 0
+    slow = ask(extra_body={"mm_processor_kwargs": {"fps": 1.0}})
+    assert slow.usage.prompt_tokens_details.video_tokens == 75
+    assert slow.usage.prompt_tokens < r.usage.prompt_tokens - 75 + 1
+    assert slow.usage.model_extra["videos"][0]["frames"] == 3
+    resp = client.responses.create(model="tiny-text", max_output_tokens=1, input=[{
+        "role": "user", "content": [
+            {"type": "input_text", "text": "What happens?"},
+            {"type": "input_video", "video_url": url}]}])
+    assert resp.usage.input_tokens_details.model_extra["video_tokens"] == 150
 
 
 def test_streaming_with_usage(server):
