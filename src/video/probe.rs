@@ -75,7 +75,54 @@ pub async fn probe(
     header: HeaderLimits,
 ) -> Result<VideoHeader, VideoError> {
     let out = child::output(ffprobe, &args(file), limits, 1 << 20).await?;
-    parse(&out, header)
+    let mut h = parse(&out, header)?;
+    if h.duration == 0.0 {
+        // No duration in the header (APNG, some GIFs): the video stream's
+        // packets counted by demuxing alone, at its frame rate.
+        let out = child::output(ffprobe, &count_args(file), limits, 1 << 20).await?;
+        h.duration = counted_duration(&out).unwrap_or(0.0);
+        check_duration(h.duration, header)?;
+    }
+    Ok(h)
+}
+
+fn count_args(file: &Path) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-v",
+        "error",
+        "-count_packets",
+        "-select_streams",
+        "v:0",
+        "-print_format",
+        "json",
+        "-show_entries",
+        "stream=nb_read_packets,avg_frame_rate",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(child::input_args(file));
+    a
+}
+
+/// Seconds from a packet count and an `avg_frame_rate` such as `10/1`.
+fn counted_duration(json: &[u8]) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let s = v["streams"].get(0)?;
+    let packets: f64 = s["nb_read_packets"].as_str()?.parse().ok()?;
+    let (n, d) = s["avg_frame_rate"].as_str()?.split_once('/')?;
+    let rate = n.parse::<f64>().ok()? / d.parse::<f64>().ok()?;
+    Some(packets / rate).filter(|d| d.is_finite() && *d > 0.0)
+}
+
+fn check_duration(duration: f64, limits: HeaderLimits) -> Result<(), VideoError> {
+    if duration > limits.max_seconds {
+        return Err(VideoError::TooLong {
+            seconds: duration,
+            limit: limits.max_seconds,
+        });
+    }
+    Ok(())
 }
 
 /// ffprobe's JSON, checked against the limits.
@@ -120,12 +167,7 @@ pub fn parse(json: &[u8], limits: HeaderLimits) -> Result<VideoHeader, VideoErro
     let duration = seconds(&video.duration)
         .or_else(|| seconds(&format.duration))
         .unwrap_or(0.0);
-    if duration > limits.max_seconds {
-        return Err(VideoError::TooLong {
-            seconds: duration,
-            limit: limits.max_seconds,
-        });
-    }
+    check_duration(duration, limits)?;
     Ok(VideoHeader {
         width,
         height,
@@ -186,5 +228,13 @@ mod tests {
         let audio = json!({"streams": [{"codec_type": "audio"}], "format": {"nb_streams": 1}});
         assert!(matches!(parse_v(audio), Err(VideoError::Invalid(m)) if m.contains("no video")));
         assert!(parse(b"not json", LIMITS).is_err());
+    }
+
+    #[test]
+    fn a_duration_comes_from_counted_packets_when_the_header_has_none() {
+        let out = json!({"streams": [{"nb_read_packets": "20", "avg_frame_rate": "10/1"}]});
+        assert_eq!(counted_duration(out.to_string().as_bytes()), Some(2.0));
+        let none = json!({"streams": [{"nb_read_packets": "20", "avg_frame_rate": "0/0"}]});
+        assert_eq!(counted_duration(none.to_string().as_bytes()), None);
     }
 }

@@ -375,6 +375,21 @@ async fn hostile_videos_are_refused_and_spare_other_requests() {
     let (status, v) = s.post(&ask(video_part(&gif, "image/gif"), 1)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["usage"]["videos"][0]["frames"], 4, "{}", v["usage"]);
+    // APNG's header holds no duration: its packets are counted instead.
+    let apng = clip(
+        "anim.apng",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=32x32:rate=5:duration=2",
+            "-f",
+            "apng",
+        ],
+    );
+    let (status, v) = s.post(&ask(video_part(&apng, "image/apng"), 1)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["videos"][0]["duration"], 2.0, "{}", v["usage"]);
 }
 
 #[tokio::test]
