@@ -39,8 +39,9 @@ pub struct VideoArgs {
     #[arg(help_heading = "Video", long, env = "TESSERA_VIDEO_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub video_timeout: u64,
 
-    /// MiB of address space one decoder process may use.
-    #[arg(help_heading = "Video", long, env = "TESSERA_VIDEO_DECODE_MEMORY", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
+    /// MiB of address space one decoder process may use (Debian's ffmpeg
+    /// maps about 300 MiB of libraries and needs about 600 for 720p).
+    #[arg(help_heading = "Video", long, env = "TESSERA_VIDEO_DECODE_MEMORY", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(512..=1_048_576))]
     pub video_decode_memory: u64,
 
     /// Most videos in one request.

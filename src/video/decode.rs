@@ -101,7 +101,12 @@ pub async fn frames(
         let why = if status.success() {
             "the video stream holds no frame".to_string()
         } else {
-            child::last_line(&err)
+            // The header read well: a failure now is a damaged stream, or
+            // a decode larger than the child may grow.
+            format!(
+                "{} (a damaged stream, or a decode that needs more than --video-decode-memory)",
+                child::last_line(&err)
+            )
         };
         return Err(VideoError::Invalid(why));
     }

@@ -318,6 +318,7 @@ async fn hostile_videos_are_refused_and_spare_other_requests() {
     let _alone = exclusive().await;
     let s = start_qwen(&[]).await;
     let good = testsrc(64, 48, 10, 3.0, "mp4");
+    let webm = testsrc(64, 48, 10, 3.0, "webm");
     let many_streams = {
         let src = "testsrc2=size=16x16:rate=1:duration=1";
         let mut args = vec!["-f", "lavfi", "-i", src];
@@ -349,6 +350,12 @@ async fn hostile_videos_are_refused_and_spare_other_requests() {
             "video_too_large",
         ),
         ("40 streams", many_streams, "invalid_video"),
+        // Its header still promises 3 s; the frames stop after one.
+        (
+            "a header that lies",
+            webm[..webm.len() * 2 / 5].to_vec(),
+            "invalid_video",
+        ),
     ];
     // A text request runs beside each refusal, untouched.
     for (name, bytes, code) in cases {
@@ -357,6 +364,9 @@ async fn hostile_videos_are_refused_and_spare_other_requests() {
         let ((status, v), (ok, other)) = tokio::join!(s.post(&body), s.post(&plain));
         assert_eq!(status, 400, "{name}: {v}");
         assert_eq!(assert_envelope(&v)["code"], code, "{name}: {v}");
+        if name == "a header that lies" {
+            assert!(error_message(&v).contains("header"), "{v}");
+        }
         assert_eq!(ok, 200, "{name}: the other request failed: {other}");
         assert_eq!(other["usage"]["completion_tokens"], 4);
     }
