@@ -148,12 +148,15 @@ async fn a_budget_the_model_cannot_meet_is_a_clear_400() {
     let (status, v) = s
         .post(&photo(
             json!({}),
-            json!({"mm_processor_kwargs": {"fps": 2}}),
+            json!({"mm_processor_kwargs": {"do_pan_and_scan": true}}),
         ))
         .await;
     assert_eq!(status, 400, "{v}");
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("fps"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("do_pan_and_scan"),
         "{v}"
     );
 }
