@@ -74,6 +74,9 @@ pub struct Metrics {
     /// Shared with the job queue, which sets it on every change.
     pub queue_depth: std::sync::Arc<AtomicU64>,
     pub active_sequences: AtomicU64,
+    /// Speculation: tokens guessed, and those the sampled tokens confirmed.
+    pub draft_tokens: AtomicU64,
+    pub draft_accepted: AtomicU64,
     /// Tokens llama.cpp reports it has decoded (its own perf counters).
     pub llama_decoded_tokens: AtomicU64,
     pub ttft: Histogram,
@@ -99,6 +102,8 @@ impl Default for Metrics {
             queue_depth: Default::default(),
             active_sequences: AtomicU64::new(0),
             llama_decoded_tokens: AtomicU64::new(0),
+            draft_tokens: AtomicU64::new(0),
+            draft_accepted: AtomicU64::new(0),
             ttft: Histogram::new(LATENCY),
             itl: Histogram::new(LATENCY),
             tiles_per_image: Histogram::new(TILES),
@@ -166,6 +171,16 @@ impl Metrics {
                 "tessera_image_cache_evictions_total",
                 "Embedding-cache entries dropped to stay within --image-cache-mb.",
                 &self.image_cache_evictions,
+            ),
+            (
+                "tessera_draft_tokens_total",
+                "Tokens guessed ahead by speculation (--spec-type).",
+                &self.draft_tokens,
+            ),
+            (
+                "tessera_draft_accepted_tokens_total",
+                "Guessed tokens the sampled tokens confirmed (each saves a decode step).",
+                &self.draft_accepted,
             ),
         ];
         for (name, help, v) in counters {

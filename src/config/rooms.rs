@@ -58,6 +58,10 @@ impl Config {
             n_gpu_layers: self.n_gpu_layers,
             mmproj_offload: !self.no_mmproj_offload,
             max_queue: self.max_queue,
+            draft_max: match self.spec_type.as_str() {
+                "ngram" => self.draft_max as usize,
+                _ => 0,
+            },
             parallel: self.parallel,
             image_max_tokens: self.image_max_tokens,
             tiles: TileSettings {

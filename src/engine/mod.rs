@@ -22,6 +22,7 @@ pub mod reasoning;
 mod request;
 pub mod sampling;
 pub mod scheduler;
+pub mod speculate;
 pub mod text;
 mod worker;
 

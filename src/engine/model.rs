@@ -41,6 +41,8 @@ pub struct EngineConfig {
     /// model's when unspecified) and serves only embedding jobs.
     pub embeddings: Option<llama_cpp_2::context::params::LlamaPoolingType>,
     pub kv: KvCache,
+    /// Tokens guessed per sequence and step by prompt lookup; 0 = off.
+    pub draft_max: usize,
 }
 
 /// The KV cache's element types and flash attention, as llama.cpp takes

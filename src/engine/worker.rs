@@ -97,6 +97,7 @@ fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<()
         config.parallel,
         config.image_cache_bytes,
     );
+    batcher.draft_max = config.draft_max;
     batcher.run(queue);
     Ok(())
 }

@@ -36,6 +36,7 @@ mod responses;
 mod router;
 mod sampling;
 mod soak;
+mod speculation;
 mod stored;
 mod structured;
 mod templates;

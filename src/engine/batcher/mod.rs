@@ -14,6 +14,7 @@
 //! `step` builds and decodes one batch (and isolates a failing sequence);
 //! `events` samples and reports to the client.
 
+mod draft;
 mod events;
 mod prepare;
 mod step;
@@ -85,6 +86,8 @@ struct Active {
     pending: Option<LlamaToken>,
     /// Index in this step's batch of the logits to sample from.
     logits_at: Option<i32>,
+    /// Guessed tokens decoded after `pending` this step (`draft.rs`).
+    draft: Vec<draft::Guess>,
     /// When the previous token was sampled (inter-token latency).
     last_token_at: Option<Instant>,
     /// For templates that think: where the answer's thoughts end, and how
@@ -144,6 +147,7 @@ impl Active {
             completion_tokens: 0,
             pending: None,
             logits_at: None,
+            draft: Vec::new(),
             last_token_at: None,
         }
     }
@@ -171,6 +175,9 @@ pub(super) struct Batcher<'m> {
     embeddings: EmbeddingCache,
     step: u64,
     batch: LlamaBatch<'static>,
+    /// Most tokens guessed per sequence and step (`--draft-max` under
+    /// `--spec-type ngram`); 0 = no speculation.
+    pub draft_max: usize,
 }
 
 impl<'m> Batcher<'m> {
@@ -202,6 +209,7 @@ impl<'m> Batcher<'m> {
             embeddings: EmbeddingCache::new(image_cache_bytes),
             step: 0,
             batch: LlamaBatch::new(n_batch.max(parallel + 1), 1),
+            draft_max: 0,
         }
     }
 

@@ -76,6 +76,8 @@ impl Batcher<'_> {
             self.slots[i].cached.push(Item::Token(tok.0));
             budget = budget.saturating_sub(1);
         }
+        // 1b. Guesses after the pending tokens (`--spec-type ngram`).
+        budget = self.add_guesses(&mut entries, budget);
         // 2. Prompt text, round-robin from a rotating start, within the
         // budget. An embedding input goes whole, one per decode, or waits
         // for a later step.
@@ -140,8 +142,16 @@ impl Batcher<'_> {
 
     /// Puts `entries` into the batch and records where each sequence's
     /// logits will be.
+    /// A sequence's first row with logits is its pending token's (or its
+    /// prompt's last); the rows after it are its guesses'.
     fn fill_batch(&mut self, entries: &[Entry]) -> Result<(), EngineError> {
         self.batch.clear();
+        for e in entries {
+            if let Some(a) = self.slots[e.seq].active.as_mut() {
+                a.logits_at = None;
+                a.draft.iter_mut().for_each(|g| g.at = None);
+            }
+        }
         for e in entries {
             self.batch
                 .add(e.token, e.pos, &[e.seq as i32], e.logits)
@@ -149,7 +159,15 @@ impl Batcher<'_> {
             if e.logits
                 && let Some(a) = self.slots[e.seq].active.as_mut()
             {
-                a.logits_at = Some(self.batch.n_tokens() - 1);
+                let row = self.batch.n_tokens() - 1;
+                match a.logits_at {
+                    None => a.logits_at = Some(row),
+                    Some(_) => {
+                        if let Some(g) = a.draft.iter_mut().find(|g| g.at.is_none()) {
+                            g.at = Some(row);
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -157,12 +175,17 @@ impl Batcher<'_> {
 
     fn sample_batch(&mut self) {
         for i in 0..self.slots.len() {
-            if let Some(idx) = self.slots[i]
-                .active
-                .as_mut()
-                .and_then(|a| a.logits_at.take())
-            {
+            let Some(a) = self.slots[i].active.as_mut() else {
+                continue;
+            };
+            let Some(idx) = a.logits_at.take() else {
+                continue;
+            };
+            let draft = std::mem::take(&mut a.draft);
+            if draft.is_empty() {
                 self.sample(i, idx);
+            } else {
+                self.sample_guessed(i, idx, draft);
             }
         }
     }
