@@ -9,8 +9,8 @@
 //! whatever the sampling settings, with images in the prompt and beside
 //! other sequences in the batch.
 
-use super::Batcher;
 use super::step::Entry;
+use super::{Batcher, Guess};
 use crate::engine::scheduler::Item;
 use crate::engine::speculate;
 use crate::metrics::Metrics;
@@ -20,15 +20,6 @@ use llama_cpp_2::token::LlamaToken;
 /// useful match in copied text, one would guess too often.
 const NGRAM_MAX: usize = 4;
 const NGRAM_MIN: usize = 2;
-
-/// A guess in this step's batch.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Guess {
-    pub token: LlamaToken,
-    pub pos: i32,
-    /// Its row in the batch (its logits), once the batch is filled.
-    pub at: Option<i32>,
-}
 
 impl Batcher<'_> {
     /// Puts guesses after each generating sequence's pending token, within

@@ -87,7 +87,7 @@ struct Active {
     /// Index in this step's batch of the logits to sample from.
     logits_at: Option<i32>,
     /// Guessed tokens decoded after `pending` this step (`draft.rs`).
-    draft: Vec<draft::Guess>,
+    draft: Vec<Guess>,
     /// When the previous token was sampled (inter-token latency).
     last_token_at: Option<Instant>,
     /// For templates that think: where the answer's thoughts end, and how
@@ -151,6 +151,15 @@ impl Active {
             last_token_at: None,
         }
     }
+}
+
+/// A guessed token in this step's batch (`draft.rs`).
+#[derive(Debug, Clone, Copy)]
+struct Guess {
+    token: LlamaToken,
+    pos: i32,
+    /// Its row in the batch (its logits), once the batch is filled.
+    at: Option<i32>,
 }
 
 struct Slot {
