@@ -227,15 +227,15 @@ pub struct Config {
     )]
     pub max_queue: usize,
 
-    /// Speculative decoding: `ngram` guesses the next tokens from the
-    /// sequence's own earlier text (prompt lookup) and checks them in the
-    /// same decode, which speeds up answers that copy; `none` is off. The
-    /// answer is the same either way.
-    #[arg(help_heading = "Performance", long, env = "TESSERA_SPEC_TYPE", default_value = "none", value_parser = ["none", "ngram"])]
+    /// Speculative decoding: `ngram` (or llama-server's `ngram-simple`)
+    /// guesses the next tokens from the sequence's own earlier text (prompt
+    /// lookup) and checks them in the same decode, which speeds up answers
+    /// that copy; `none` is off. The answer is the same either way.
+    #[arg(help_heading = "Performance", long, env = "TESSERA_SPEC_TYPE", default_value = "none", value_parser = ["none", "ngram", "ngram-simple"])]
     pub spec_type: String,
 
     /// Most tokens guessed per sequence and step (`--spec-type ngram`).
-    #[arg(help_heading = "Performance", long, env = "TESSERA_DRAFT_MAX", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=128))]
+    #[arg(help_heading = "Performance", long, visible_alias = "spec-draft-n-max", env = "TESSERA_DRAFT_MAX", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=128))]
     pub draft_max: u32,
 
     /// Fewest tokens an image gets on dynamic-resolution projectors (its own tokens, as llama-server counts them; -1 = the model's minimum); a request may ask for fewer.

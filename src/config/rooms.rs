@@ -59,7 +59,7 @@ impl Config {
             mmproj_offload: !self.no_mmproj_offload,
             max_queue: self.max_queue,
             draft_max: match self.spec_type.as_str() {
-                "ngram" => self.draft_max as usize,
+                "ngram" | "ngram-simple" => self.draft_max as usize,
                 _ => 0,
             },
             parallel: self.parallel,
