@@ -234,7 +234,18 @@ pub struct Config {
     #[arg(help_heading = "Performance", long, env = "TESSERA_SPEC_TYPE", default_value = "none", value_parser = ["none", "ngram", "ngram-simple"])]
     pub spec_type: String,
 
-    /// Most tokens guessed per sequence and step (`--spec-type ngram`).
+    /// A small model with the same vocabulary that guesses the next tokens
+    /// for speculative decoding (llama-server's `--model-draft`); the
+    /// answer is the same with or without it.
+    #[arg(
+        help_heading = "Performance",
+        long,
+        visible_alias = "spec-draft-model",
+        env = "TESSERA_MODEL_DRAFT"
+    )]
+    pub model_draft: Option<PathBuf>,
+
+    /// Most tokens guessed per sequence and step (`--spec-type ngram`, `--model-draft`).
     #[arg(help_heading = "Performance", long, visible_alias = "spec-draft-n-max", env = "TESSERA_DRAFT_MAX", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=128))]
     pub draft_max: u32,
 

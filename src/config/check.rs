@@ -31,6 +31,12 @@ impl Config {
                 self.image_min_tokens, self.image_max_tokens
             ));
         }
+        if self.model_draft.is_some() && self.spec_type != "none" {
+            return Err(format!(
+                "--model-draft and --spec-type {} both guess tokens; choose one",
+                self.spec_type
+            ));
+        }
         // One engine step holds a token of every generating sequence.
         if (self.batch_size as usize) <= self.parallel {
             return Err(format!(

@@ -6,6 +6,7 @@
 mod batcher;
 pub mod channel;
 pub mod cpu;
+pub mod drafter;
 mod embed;
 pub mod embed_cache;
 mod error;

@@ -41,8 +41,10 @@ pub struct EngineConfig {
     /// model's when unspecified) and serves only embedding jobs.
     pub embeddings: Option<llama_cpp_2::context::params::LlamaPoolingType>,
     pub kv: KvCache,
-    /// Tokens guessed per sequence and step by prompt lookup; 0 = off.
+    /// Tokens guessed per sequence and step; 0 = off.
     pub draft_max: usize,
+    /// `--model-draft`: the model that guesses (else prompt lookup does).
+    pub draft_model: Option<PathBuf>,
 }
 
 /// The KV cache's element types and flash attention, as llama.cpp takes

@@ -76,6 +76,19 @@ fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<()
     }
     check_kv_widths(config)?;
     let ctx = new_context(backend, &model, config)?;
+    let draft_model = match config.draft_model.as_deref() {
+        Some(path) => Some(load_draft(backend, path, &model, &params)?),
+        None => None,
+    };
+    let drafter = match &draft_model {
+        Some(m) => Some(super::drafter::Drafter::new(
+            m,
+            new_context(backend, m, config)?,
+            config.parallel,
+            config.batch_size as usize,
+        )),
+        None => None,
+    };
     let media_marker = format!("<__tessera_media_{}__>", uuid::Uuid::new_v4().simple());
     let vision = match config.mmproj.clone() {
         None => None,
@@ -98,8 +111,30 @@ fn serve(config: &mut EngineConfig, queue: &Queue, shared: &Shared) -> Result<()
         config.image_cache_bytes,
     );
     batcher.draft_max = config.draft_max;
+    batcher.drafter = drafter;
     batcher.run(queue);
     Ok(())
+}
+
+/// The draft model, which must speak the model's vocabulary: its guesses
+/// are token ids of the model's.
+fn load_draft(
+    backend: &LlamaBackend,
+    path: &Path,
+    model: &LlamaModel,
+    params: &LlamaModelParams,
+) -> Result<LlamaModel, String> {
+    let draft = LlamaModel::load_from_file(backend, path, params)
+        .map_err(|e| format!("--model-draft: cannot load {}: {e}", path.display()))?;
+    if draft.n_vocab() != model.n_vocab() {
+        return Err(format!(
+            "--model-draft: {} has {} tokens in its vocabulary, the model {}; a draft model must share the model's tokenizer",
+            path.display(),
+            draft.n_vocab(),
+            model.n_vocab()
+        ));
+    }
+    Ok(draft)
 }
 
 /// Quantized cache types store blocks of 32 values: llama.cpp cannot make

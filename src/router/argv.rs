@@ -25,6 +25,8 @@ const NOT_PASSED: &[&str] = &[
     "cors_origin",
     "metrics_public",
     "no_ui",
+    // A draft model shares one model's vocabulary: a model's own option.
+    "model_draft",
 ];
 
 /// The flags a runner for `spec` starts with.

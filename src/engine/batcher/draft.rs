@@ -1,7 +1,7 @@
-//! Speculation in the batcher (`--spec-type ngram`): a generating
-//! sequence's pending token goes into the batch followed by the tokens
-//! prompt lookup guesses come next (`engine/speculate.rs`), each with its
-//! logits. Sampling then runs token by token as it would without guesses,
+//! Speculation in the batcher (`--spec-type ngram`, `--model-draft`): a
+//! generating sequence's pending token goes into the batch followed by the
+//! tokens prompt lookup (`engine/speculate.rs`) or a draft model
+//! (`engine/drafter.rs`) guesses come next, each with its logits. Sampling then runs token by token as it would without guesses,
 //! and goes on past a guess only while the token sampled equals it; the
 //! first miss (or the answer's end) drops the cells of the guesses after
 //! it. Every token is still sampled by the same sampler from the logits of
@@ -56,7 +56,7 @@ impl Batcher<'_> {
 
     /// Sequence `i`'s guesses after its pending token: at most what the
     /// batch, its cells and its answer leave room for.
-    fn guesses(&self, i: usize, budget: usize) -> Vec<LlamaToken> {
+    fn guesses(&mut self, i: usize, budget: usize) -> Vec<LlamaToken> {
         let slot = &self.slots[i];
         let Some(a) = slot.active.as_ref().filter(|a| !a.job.request.embed) else {
             return Vec::new();
@@ -77,10 +77,14 @@ impl Batcher<'_> {
                 Item::Image { .. } => None,
             })
             .collect();
-        speculate::draft(&history, NGRAM_MIN, NGRAM_MAX, max)
-            .into_iter()
-            .map(LlamaToken)
-            .collect()
+        let guessed = match self.drafter.as_mut() {
+            Some(d) => {
+                let text: Vec<i32> = history.into_iter().flatten().collect();
+                d.guess(i, &text, max)
+            }
+            None => speculate::draft(&history, NGRAM_MIN, NGRAM_MAX, max),
+        };
+        guessed.into_iter().map(LlamaToken).collect()
     }
 
     /// Samples sequence `i` from its pending token's logits at row `first`,

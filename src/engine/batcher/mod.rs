@@ -184,9 +184,12 @@ pub(super) struct Batcher<'m> {
     embeddings: EmbeddingCache,
     step: u64,
     batch: LlamaBatch<'static>,
-    /// Most tokens guessed per sequence and step (`--draft-max` under
-    /// `--spec-type ngram`); 0 = no speculation.
+    /// Most tokens guessed per sequence and step (`--draft-max`); 0 = no
+    /// speculation.
     pub draft_max: usize,
+    /// The draft model that guesses (`--model-draft`); without it, prompt
+    /// lookup does.
+    pub drafter: Option<crate::engine::drafter::Drafter<'m>>,
 }
 
 impl<'m> Batcher<'m> {
@@ -219,6 +222,7 @@ impl<'m> Batcher<'m> {
             step: 0,
             batch: LlamaBatch::new(n_batch.max(parallel + 1), 1),
             draft_max: 0,
+            drafter: None,
         }
     }
 
