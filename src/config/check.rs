@@ -100,6 +100,12 @@ mod tests {
             (&["--image-max-tokens", "0"], "--image-max-tokens"),
             (&["--batch-size", "32", "--parallel", "64"], "--batch-size"),
             (&["--ctx-size", "1024", "--parallel", "32"], "--ctx-size"),
+            (
+                &["--model-draft", "d.gguf", "--spec-type", "ngram"],
+                "--model-draft",
+            ),
+            (&["--video-fps", "0"], "--video-fps"),
+            (&["--video-decode-memory", "64"], "--video-decode-memory"),
         ] {
             let err = parse(args).expect_err(says);
             assert!(err.contains(says), "{err}");
