@@ -37,6 +37,36 @@ pub fn draft(history: &[Option<i32>], n_min: usize, n_max: usize, max: usize) ->
     Vec::new()
 }
 
+/// Guesses cost batch rows (and draft-model decodes) whether right or
+/// wrong: a sequence whose guesses all missed rests 1, 2, 4, ... up to 32
+/// steps before guessing again, and any confirmed guess ends the rest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backoff {
+    misses: u32,
+    resting: u32,
+}
+
+impl Backoff {
+    /// Whether to skip guessing this step (counts the rest down).
+    pub fn rest(&mut self) -> bool {
+        if self.resting > 0 {
+            self.resting -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// A step's guesses: any confirmed, or all missed.
+    pub fn record(&mut self, confirmed: bool) {
+        if confirmed {
+            self.misses = 0;
+        } else {
+            self.misses = (self.misses + 1).min(6);
+            self.resting = 1 << (self.misses - 1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +101,22 @@ mod tests {
         // A tail that holds an image is no n-gram.
         let history = vec![Some(5), Some(6), Some(5), None];
         assert!(draft(&history, 1, 1, 4).is_empty());
+    }
+
+    #[test]
+    fn misses_rest_longer_and_a_hit_ends_the_rest() {
+        let mut b = Backoff::default();
+        assert!(!b.rest());
+        let rests = |b: &mut Backoff| std::iter::from_fn(|| b.rest().then_some(())).count();
+        b.record(false);
+        assert_eq!(rests(&mut b), 1);
+        b.record(false);
+        assert_eq!(rests(&mut b), 2);
+        for _ in 0..10 {
+            b.record(false);
+        }
+        assert_eq!(rests(&mut b), 32);
+        b.record(true);
+        assert_eq!(rests(&mut b), 0);
     }
 }

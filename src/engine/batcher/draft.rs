@@ -57,6 +57,12 @@ impl Batcher<'_> {
     /// Sequence `i`'s guesses after its pending token: at most what the
     /// batch, its cells and its answer leave room for.
     fn guesses(&mut self, i: usize, budget: usize) -> Vec<LlamaToken> {
+        // A sequence whose guesses keep missing rests a while (`Backoff`).
+        if let Some(a) = self.slots[i].active.as_mut()
+            && a.backoff.rest()
+        {
+            return Vec::new();
+        }
         let slot = &self.slots[i];
         let Some(a) = slot.active.as_ref().filter(|a| !a.job.request.embed) else {
             return Vec::new();
@@ -112,6 +118,9 @@ impl Batcher<'_> {
         }
         if accepted == draft.len() && self.slots[i].active.is_some() {
             self.sample(i, row);
+        }
+        if let Some(a) = self.slots[i].active.as_mut() {
+            a.backoff.record(accepted > 0);
         }
         let m = &self.shared.metrics;
         Metrics::add(&m.draft_tokens, draft.len() as u64);

@@ -88,6 +88,8 @@ struct Active {
     logits_at: Option<i32>,
     /// Guessed tokens decoded after `pending` this step (`draft.rs`).
     draft: Vec<Guess>,
+    /// Rests between guesses that keep missing.
+    backoff: crate::engine::speculate::Backoff,
     /// When the previous token was sampled (inter-token latency).
     last_token_at: Option<Instant>,
     /// For templates that think: where the answer's thoughts end, and how
@@ -148,6 +150,7 @@ impl Active {
             pending: None,
             logits_at: None,
             draft: Vec::new(),
+            backoff: Default::default(),
             last_token_at: None,
         }
     }
