@@ -148,7 +148,9 @@ pub(super) fn price(
         header.width,
         header.height,
         profile,
-        o.max_pixels.unwrap_or(s.frame_pixels),
+        // A request may ask for less than the server's caps, never more.
+        o.max_pixels
+            .map_or(s.frame_pixels, |p| p.min(s.frame_pixels)),
     );
     let unpriced = || PriceError {
         message: format!("the projector cannot take {width}x{height} frames"),
@@ -158,7 +160,7 @@ pub(super) fn price(
     let two = pre.count_frames(width, height, 2).ok_or_else(unpriced)?;
     // A projector that merges frames in time charges two as one.
     let (merge, piece_tokens) = if two == one { (2, one) } else { (1, one) };
-    let mut max_frames = o.max_frames.unwrap_or(s.max_frames);
+    let mut max_frames = o.max_frames.map_or(s.max_frames, |f| f.min(s.max_frames));
     if let Some(budget) = o.max_tokens {
         let pieces = budget / piece_tokens.max(1);
         if pieces == 0 {

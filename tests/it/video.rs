@@ -285,6 +285,16 @@ async fn every_input_form_is_the_same_video_and_budgets_shape_it() {
     body["messages"][0]["content"][1]["video_url"]["max_frames"] = json!(2);
     body["mm_processor_kwargs"] = json!({"fps": 2.0});
     assert_eq!(price(body.clone()).await["videos"][0]["frames"], 2);
+    // The server's caps hold against a request that asks for more.
+    body["messages"][0]["content"][1]["video_url"] =
+        json!({"url": b64, "fps": 60, "max_frames": 100000, "max_pixels": 100000000});
+    let v = price(body.clone()).await;
+    assert_eq!(v["videos"][0]["frames"], 32, "{v}");
+    let (w, h) = (
+        v["videos"][0]["frame_width"].as_u64().unwrap(),
+        v["videos"][0]["frame_height"].as_u64().unwrap(),
+    );
+    assert!(w * h <= 448 * 448, "{v}");
     // A token budget samples fewer pieces; below one piece it is a 400.
     let piece = by_url["videos"][0]["piece_tokens"].as_u64().unwrap();
     body["messages"][0]["content"][1]["video_url"] = json!({"url": b64, "max_tokens": piece * 2});
