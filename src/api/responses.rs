@@ -243,44 +243,43 @@ fn input_item(at: &str, item: &Value, messages: &mut Vec<Value>) -> Result<(), A
     Ok(())
 }
 
+/// A Responses media part as its chat part (`image_url`, `video_url`): the
+/// URL in `field`, with the extension `keys` the part sets; `None` without
+/// a URL.
+fn media_part(p: &Value, field: &str, keys: &[&str]) -> Option<Value> {
+    let mut media = json!({"url": p[field].as_str()?});
+    for &key in keys {
+        if let Some(v) = p.get(key).filter(|v| !v.is_null()) {
+            media[key] = v.clone();
+        }
+    }
+    Some(json!({"type": field, field: media}))
+}
+
 fn content_part(at: &str, p: &Value) -> Result<Value, ApiError> {
     match p["type"].as_str() {
         Some("input_text" | "output_text" | "text") => {
             Ok(json!({"type": "text", "text": p["text"]}))
         }
-        Some("input_image") => match p["image_url"].as_str() {
-            Some(url) => {
-                let mut img = json!({"url": url});
-                for key in ["detail", "min_tokens", "max_tokens", "tiling"] {
-                    if let Some(v) = p.get(key).filter(|v| !v.is_null()) {
-                        img[key] = v.clone();
-                    }
-                }
-                Ok(json!({"type": "image_url", "image_url": img}))
-            }
-            None => Err(bad(
+        Some("input_image") => {
+            let keys = ["detail", "min_tokens", "max_tokens", "tiling"];
+            media_part(p, "image_url", &keys).ok_or_else(|| bad(
                 format!(
                     "{at}: input_image needs an `image_url` (a data URL or https URL); file ids are not supported"
                 ),
                 format!("{at}.image_url"),
-            )),
-        },
+            ))
+        }
         // Extension: a video, shaped as input_image is.
-        Some("input_video") => match p["video_url"].as_str() {
-            Some(url) => {
-                let mut video = json!({"url": url});
-                for key in ["fps", "max_frames", "max_tokens", "max_pixels"] {
-                    if let Some(v) = p.get(key).filter(|v| !v.is_null()) {
-                        video[key] = v.clone();
-                    }
-                }
-                Ok(json!({"type": "video_url", "video_url": video}))
-            }
-            None => Err(bad(
-                format!("{at}: input_video needs a `video_url` (a data URL or https URL)"),
-                format!("{at}.video_url"),
-            )),
-        },
+        Some("input_video") => {
+            let keys = ["fps", "max_frames", "max_tokens", "max_pixels"];
+            media_part(p, "video_url", &keys).ok_or_else(|| {
+                bad(
+                    format!("{at}: input_video needs a `video_url` (a data URL or https URL)"),
+                    format!("{at}.video_url"),
+                )
+            })
+        }
         other => Err(bad(
             format!(
                 "{at} has type {other:?}: supported parts are input_text, input_image and input_video"

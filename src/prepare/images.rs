@@ -11,8 +11,8 @@ use crate::vision::budget::{ImageCost, image_cost};
 use crate::vision::tiling::{Detail, RequestedDetail, TilePlan};
 use crate::vision::whole::{Oracle, plan_image_with};
 use crate::vision::{
-    DecodedImage, Header, ImageOptions, ImageSource, ProjectorProfile, TilingPolicy, decode_to,
-    image_bytes, probe, remote, render, source,
+    DecodedImage, Header, ImageOptions, ImageSource, ProjectorProfile, TilingPolicy, VisionError,
+    decode_to, image_bytes, probe, remote, render, source,
 };
 
 /// Request limits checked before anything reaches the engine.
@@ -116,31 +116,9 @@ pub(super) async fn fetch_remote(
     let one = |r: ImageRef| {
         let allowance = &allowance;
         async move {
-            let bytes = match source(&r.url).map_err(|e| image_error(e, r.param.clone()))? {
-                ImageSource::Data(_) => None,
-                ImageSource::Local(path) => {
-                    let (path, media) = (path.to_string(), limits.media.clone());
-                    let max = limits.max_image_bytes;
-                    let read = tokio::task::spawn_blocking(move || {
-                        crate::vision::local::read(&path, media.as_ref(), max)
-                    });
-                    let bytes = read
-                        .await
-                        .map_err(|e| {
-                            PrepareError::invalid(format!("reading the file failed: {e}"))
-                        })?
-                        .map_err(|e| image_error(e, r.param.clone()))?;
-                    allowance
-                        .take(bytes.len())
-                        .map_err(|e| image_error(e, r.param.clone()))?;
-                    Some(bytes)
-                }
-                ImageSource::Remote(url) => Some(
-                    remote::fetch(url, limits.max_image_bytes, allowance, &limits.remote)
-                        .await
-                        .map_err(|e| image_error(e, r.param.clone()))?,
-                ),
-            };
+            let bytes = fetch_source(&r.url, limits.max_image_bytes, allowance, limits)
+                .await
+                .map_err(|e| image_error(e, r.param.clone()))?;
             Ok::<_, PrepareError>((r, bytes))
         }
     };
@@ -158,6 +136,34 @@ pub(super) async fn fetch_remote(
             .param("messages")
             .code("invalid_image")
         })?
+}
+
+/// The bytes behind a remote or `file://` URL, at most `max_bytes` and
+/// counted against `allowance`; `None` for a data URL (decoded later, on
+/// the blocking pool). Images and videos fetch through this one policy.
+pub(super) async fn fetch_source(
+    url: &str,
+    max_bytes: usize,
+    allowance: &remote::Allowance,
+    limits: &Limits,
+) -> Result<Option<Vec<u8>>, VisionError> {
+    match source(url)? {
+        ImageSource::Data(_) => Ok(None),
+        ImageSource::Local(path) => {
+            let (path, media) = (path.to_string(), limits.media.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                crate::vision::local::read(&path, media.as_ref(), max_bytes)
+            });
+            let bytes = read
+                .await
+                .map_err(|e| VisionError::Fetch(format!("reading the file failed: {e}")))??;
+            allowance.take(bytes.len())?;
+            Ok(Some(bytes))
+        }
+        ImageSource::Remote(url) => Ok(Some(
+            remote::fetch(url, max_bytes, allowance, &limits.remote).await?,
+        )),
+    }
 }
 
 /// Bytes to reserve from the decode budget before downloading `urls`: the

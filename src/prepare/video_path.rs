@@ -5,6 +5,7 @@
 
 use super::Preparer;
 use super::error::PrepareError;
+use super::images::fetch_source;
 use super::video_parts::{
     PreparedVideo, TENSOR_PER_RGB_BYTE, VideoRef, price, source_error, video_error,
 };
@@ -15,7 +16,7 @@ use crate::video::decode::{FrameRequest, frames};
 use crate::video::probe::{HeaderLimits, probe};
 use crate::video::prompt;
 use crate::vision::budget::Grant;
-use crate::vision::{ImageSource, VisionError, remote, source};
+use crate::vision::{VisionError, remote};
 
 impl Preparer {
     /// Every video of a request, in order.
@@ -80,7 +81,9 @@ impl Preparer {
             .map_err(|e| video_error(e, param))?;
         let priced = price(&header, &r.options, s, profile, pre).map_err(|e| e.param_at(param))?;
         let bytes = priced.rgb_bytes() * (1 + TENSOR_PER_RGB_BYTE);
-        let mut grant = self
+        // Held whole until the engine is done with the pieces: the frames
+        // are all the decode keeps.
+        let hold = self
             .decode_budget
             .acquire(bytes, deadline)
             .await
@@ -94,7 +97,6 @@ impl Preparer {
             .await
             .map_err(|e| video_error(e, param))?;
         drop(file);
-        let hold = grant.keep(bytes);
         let merge = priced.merge as usize;
         let pieces: Vec<PieceInput> = if merge > 1 {
             decoded
@@ -112,30 +114,12 @@ impl Preparer {
     async fn video_file(&self, r: &VideoRef) -> Result<tempfile::NamedTempFile, PrepareError> {
         let s = &self.limits.video;
         let param = r.param.clone();
-        let bytes = match source(&r.url).map_err(|e| source_error(e, &param))? {
-            ImageSource::Data(_) => None,
-            ImageSource::Local(path) => {
-                let (path, media, max) = (path.to_string(), self.limits.media.clone(), s.max_bytes);
-                let read = tokio::task::spawn_blocking(move || {
-                    crate::vision::local::read(&path, media.as_ref(), max)
-                });
-                Some(
-                    read.await
-                        .map_err(super::blocking_failed)?
-                        .map_err(|e| source_error(e, &param))?,
-                )
-            }
-            ImageSource::Remote(url) => {
-                let allowance = remote::Allowance::new(s.max_bytes);
-                let fetch = remote::fetch(url, s.max_bytes, &allowance, &self.limits.remote);
-                let fetched = tokio::time::timeout(self.limits.remote.timeout, fetch)
-                    .await
-                    .map_err(|_| {
-                        source_error(VisionError::Fetch("it took too long".into()), &param)
-                    })?;
-                Some(fetched.map_err(|e| source_error(e, &param))?)
-            }
-        };
+        let allowance = remote::Allowance::new(s.max_bytes);
+        let fetch = fetch_source(&r.url, s.max_bytes, &allowance, &self.limits);
+        let bytes = tokio::time::timeout(self.limits.remote.timeout, fetch)
+            .await
+            .map_err(|_| source_error(VisionError::Fetch("it took too long".into()), &param))?
+            .map_err(|e| source_error(e, &param))?;
         let (url, max) = (r.url.clone(), s.max_bytes);
         self.images
             .run(move || {

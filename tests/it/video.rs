@@ -8,7 +8,7 @@
 use crate::common::clips::*;
 use crate::common::*;
 use serde_json::{Value, json};
-use tessera::fixtures::families::FAMILY_FIXTURES;
+use tessera::fixtures::families::{FAMILY_FIXTURES, family_fixture};
 
 fn ask(video: Value, max_tokens: u32) -> Value {
     greedy(
@@ -121,7 +121,7 @@ async fn frames_reach_the_model_in_order() {
         ],
     );
     for name in ["qwen2-vl", "gemma3"] {
-        let f = FAMILY_FIXTURES.iter().find(|f| f.name == name).unwrap();
+        let f = family_fixture(name).unwrap();
         let s = start_family(f, &[]).await;
         // The tiny fixtures' greedy text barely moves with the picture;
         // their log-probabilities move with every input embedding.
@@ -178,10 +178,7 @@ async fn a_follow_up_reuses_the_video_and_a_new_conversation_its_embeddings() {
         return;
     }
     let _alone = exclusive().await;
-    let f = FAMILY_FIXTURES
-        .iter()
-        .find(|f| f.name == "qwen2-vl")
-        .unwrap();
+    let f = family_fixture("qwen2-vl").unwrap();
     let s = start_family(f, &[]).await;
     let video = mp4(&testsrc(64, 48, 10, 2.0, "mp4"));
     let first = ask(video.clone(), 4);
@@ -239,10 +236,7 @@ async fn every_input_form_is_the_same_video_and_budgets_shape_it() {
         return;
     }
     let _alone = exclusive().await;
-    let f = FAMILY_FIXTURES
-        .iter()
-        .find(|f| f.name == "qwen2-vl")
-        .unwrap();
+    let f = family_fixture("qwen2-vl").unwrap();
     let s = start_family(f, &[]).await;
     let bytes = testsrc(64, 48, 10, 3.0, "webm");
     let b64 = data_url(&bytes, "video/webm");
