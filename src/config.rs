@@ -6,12 +6,14 @@ mod check;
 mod embeddings;
 mod models;
 mod rooms;
+mod speculation;
 mod store;
 mod video;
 
 pub use cache::{CacheArgs, CacheType, FlashAttn};
 pub use embeddings::{EmbeddingArgs, Pooling};
 pub use models::ModelsArgs;
+pub use speculation::SpeculationArgs;
 pub use store::StoreArgs;
 pub use video::VideoArgs;
 
@@ -227,28 +229,6 @@ pub struct Config {
     )]
     pub max_queue: usize,
 
-    /// Speculative decoding: `ngram` (or llama-server's `ngram-simple`)
-    /// guesses the next tokens from the sequence's own earlier text (prompt
-    /// lookup) and checks them in the same decode, which speeds up answers
-    /// that copy; `none` is off. The answer is the same either way.
-    #[arg(help_heading = "Performance", long, env = "TESSERA_SPEC_TYPE", default_value = "none", value_parser = ["none", "ngram", "ngram-simple"])]
-    pub spec_type: String,
-
-    /// A small model with the same vocabulary that guesses the next tokens
-    /// for speculative decoding (llama-server's `--model-draft`); the
-    /// answer is the same with or without it.
-    #[arg(
-        help_heading = "Performance",
-        long,
-        visible_alias = "spec-draft-model",
-        env = "TESSERA_MODEL_DRAFT"
-    )]
-    pub model_draft: Option<PathBuf>,
-
-    /// Most tokens guessed per sequence and step (`--spec-type ngram`, `--model-draft`).
-    #[arg(help_heading = "Performance", long, visible_alias = "spec-draft-n-max", env = "TESSERA_DRAFT_MAX", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=128))]
-    pub draft_max: u32,
-
     /// Fewest tokens an image gets on dynamic-resolution projectors (its own tokens, as llama-server counts them; -1 = the model's minimum); a request may ask for fewer.
     #[arg(help_heading = "Performance", long, env = "TESSERA_IMAGE_MIN_TOKENS", value_parser = clap::value_parser!(i32).range(-1..=65_536), default_value_t = -1, allow_hyphen_values = true)]
     pub image_min_tokens: i32,
@@ -453,6 +433,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub video: VideoArgs,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub speculation: SpeculationArgs,
 
     #[command(flatten)]
     #[serde(flatten)]

@@ -31,12 +31,7 @@ impl Config {
                 self.image_min_tokens, self.image_max_tokens
             ));
         }
-        if self.model_draft.is_some() && self.spec_type != "none" {
-            return Err(format!(
-                "--model-draft and --spec-type {} both guess tokens; choose one",
-                self.spec_type
-            ));
-        }
+        self.speculation.check()?;
         // One engine step holds a token of every generating sequence.
         if (self.batch_size as usize) <= self.parallel {
             return Err(format!(

@@ -58,11 +58,8 @@ impl Config {
             n_gpu_layers: self.n_gpu_layers,
             mmproj_offload: !self.no_mmproj_offload,
             max_queue: self.max_queue,
-            draft_max: match (self.spec_type.as_str(), &self.model_draft) {
-                ("ngram" | "ngram-simple", _) | (_, Some(_)) => self.draft_max as usize,
-                _ => 0,
-            },
-            draft_model: self.model_draft.clone(),
+            draft_max: self.speculation.draft_max(),
+            draft_model: self.speculation.model_draft.clone(),
             parallel: self.parallel,
             image_max_tokens: self.image_max_tokens,
             tiles: TileSettings {
