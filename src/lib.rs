@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod api;
+pub mod audio;
 pub mod bench;
 pub mod config;
 pub mod engine;
