@@ -1,6 +1,7 @@
 //! Every option: a flag, a `TESSERA_*` environment variable and a default
 //! that works on a laptop. `--help` lists them all.
 
+mod audio;
 mod cache;
 mod check;
 mod embeddings;
@@ -10,6 +11,7 @@ mod speculation;
 mod store;
 mod video;
 
+pub use audio::AudioArgs;
 pub use cache::{CacheArgs, CacheType, FlashAttn};
 pub use embeddings::{EmbeddingArgs, Pooling};
 pub use models::ModelsArgs;
@@ -433,6 +435,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub video: VideoArgs,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub audio: AudioArgs,
 
     #[command(flatten)]
     #[serde(flatten)]

@@ -46,6 +46,9 @@ enum Command {
         /// Quantize each shape's text model to these formats too (q8_0, q4_k_m), through llama.cpp's own quantizer.
         #[arg(long, value_enum, value_delimiter = ',')]
         quant: Vec<tessera::fixtures::quantize::Quant>,
+        /// Also write an audio pair: a tiny text model with an Ultravox-shaped audio projector.
+        #[arg(long)]
+        audio: bool,
     },
 }
 
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
             bench_projector_for,
             shape,
             quant,
+            audio,
         }) => {
             let set = tessera::fixtures::write_all(&out)?;
             println!("{}", set.text.display());
@@ -68,6 +72,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", set.mmproj_qwen2vl.display());
             if bench {
                 let (text, mmproj) = tessera::fixtures::write_bench(&out)?;
+                println!("{}", text.display());
+                println!("{}", mmproj.display());
+            }
+            if audio {
+                let (text, mmproj) = tessera::fixtures::audio::write_audio(&out)?;
                 println!("{}", text.display());
                 println!("{}", mmproj.display());
             }

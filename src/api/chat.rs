@@ -106,8 +106,8 @@ pub async fn start(
     ApiError,
 > {
     log.images(
-        prepared.images.len(),
-        prepared.images.iter().map(|i| i.tiles).sum(),
+        prepared.media.images.len(),
+        prepared.media.images.iter().map(|i| i.tiles).sum(),
     );
     if let Some(text) = &prepared.prompt_text {
         log.prompt_text(text); // kept only with --log-prompts
@@ -129,8 +129,7 @@ pub async fn start(
         model: state.model_id.clone(),
         logprobs,
         tools: prepared.tool_format,
-        images: prepared.images,
-        videos: prepared.videos,
+        media: prepared.media,
         log,
     };
     Ok((meta, usage, choices))
@@ -188,14 +187,17 @@ pub async fn input_tokens(
     // prepared: the preview never waits for a queue place.
     let prepared = prepare(&state, body, deadline).await?;
     let u = prepared.generate.usage();
-    let video_tokens: u32 = prepared.videos.iter().map(|v| v.tokens).sum();
+    let media = prepared.media;
+    let (video_tokens, audio_tokens) = (media.video_tokens(), media.audio_tokens());
     Ok(Json(InputTokens {
         object: "chat.completion.input_tokens",
         input_tokens: u.prompt_tokens,
-        image_tokens: u.image_tokens.saturating_sub(video_tokens),
+        image_tokens: u.image_tokens.saturating_sub(video_tokens + audio_tokens),
         video_tokens,
-        images: prepared.images,
-        videos: prepared.videos,
+        audio_tokens,
+        images: media.images,
+        videos: media.videos,
+        audio: media.audio,
     }))
 }
 

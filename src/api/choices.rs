@@ -154,7 +154,7 @@ pub async fn answers(
                 done[i] = Some(Answer {
                     finish,
                     logprobs: choice_logprobs(meta.logprobs, &mut r.logprobs),
-                    usage: usage(prompt, completion_tokens, reasoning_tokens, meta.media()),
+                    usage: usage(prompt, completion_tokens, reasoning_tokens, &meta.media),
                     content: std::mem::take(&mut r.content),
                     reasoning: std::mem::take(&mut r.reasoning),
                     calls: std::mem::take(&mut r.calls),
@@ -178,6 +178,6 @@ pub fn total(prompt: PromptUsage, answers: &[Answer], meta: &ResponseMeta) -> Us
         prompt,
         sum(|u| u.completion_tokens),
         sum(|u| u.completion_tokens_details.reasoning_tokens),
-        meta.media(),
+        &meta.media,
     )
 }

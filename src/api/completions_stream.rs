@@ -117,10 +117,11 @@ impl State {
 
     fn total(&self) -> Usage {
         let each = self.prompts.iter().zip(&self.usage);
-        each.map(|(p, (completion, _))| usage(*p, *completion, 0, (&[], &[])))
-            .fold(usage(PromptUsage::default(), 0, 0, (&[], &[])), |sum, u| {
-                add(sum, &u)
-            })
+        each.map(|(p, (completion, _))| usage(*p, *completion, 0, &Default::default()))
+            .fold(
+                usage(PromptUsage::default(), 0, 0, &Default::default()),
+                |sum, u| add(sum, &u),
+            )
     }
 
     async fn next(&mut self) -> Option<Vec<SseEvent>> {

@@ -111,7 +111,7 @@ impl State {
     }
 
     fn start(&mut self, out: &mut Vec<SseEvent>) {
-        let mut usage = usage_of(&super::meta::usage(self.prompt, 0, 0, self.meta.media()));
+        let mut usage = usage_of(&super::meta::usage(self.prompt, 0, 0, &self.meta.media));
         usage.output_tokens = 0;
         event(
             out,

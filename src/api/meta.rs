@@ -6,8 +6,8 @@
 use crate::engine::logprobs::TokenLogprob;
 use crate::engine::{FinishReason, PromptUsage};
 use crate::openai::{
-    ChoiceLogprobs, CompletionTokensDetails, FinishReason as WireFinish, ImageUsage,
-    PromptTokensDetails, TopLogprob, Usage, VideoUsage,
+    ChoiceLogprobs, CompletionTokensDetails, FinishReason as WireFinish, MediaUsage,
+    PromptTokensDetails, TopLogprob, Usage,
 };
 use crate::prepare::tools::ToolFormat;
 
@@ -15,10 +15,8 @@ pub struct ResponseMeta {
     pub id: String,
     pub created: u64,
     pub model: String,
-    /// Per-image breakdown for `usage.images`.
-    pub images: Vec<ImageUsage>,
-    /// Per-video breakdown for `usage.videos`.
-    pub videos: Vec<VideoUsage>,
+    /// Per-image, per-video and per-clip breakdown for `usage`.
+    pub media: MediaUsage,
     /// The client asked for `logprobs`.
     pub logprobs: bool,
     /// Tools are offered: read calls out of the answer in this format.
@@ -36,12 +34,7 @@ impl ResponseMeta {
         (completion_tokens, reasoning_tokens): (u32, u32),
     ) -> Usage {
         self.log.finish(finish_name(reason), completion_tokens);
-        usage(prompt, completion_tokens, reasoning_tokens, self.media())
-    }
-
-    /// The request's images and videos, for its usage.
-    pub(super) fn media(&self) -> (&[ImageUsage], &[VideoUsage]) {
-        (&self.images, &self.videos)
+        usage(prompt, completion_tokens, reasoning_tokens, &self.media)
     }
 }
 
@@ -91,22 +84,24 @@ pub(super) fn usage(
     p: PromptUsage,
     completion_tokens: u32,
     reasoning_tokens: u32,
-    (images, videos): (&[ImageUsage], &[VideoUsage]),
+    media: &MediaUsage,
 ) -> Usage {
-    // The engine counts every media piece's cells; videos' are told apart
-    // by their plan.
-    let video_tokens: u32 = videos.iter().map(|v| v.tokens).sum();
+    // The engine counts every media piece's cells; videos' and clips' are
+    // told apart by their plans.
+    let (video_tokens, audio_tokens) = (media.video_tokens(), media.audio_tokens());
     Usage {
-        images: images.to_vec(),
-        videos: videos.to_vec(),
+        images: media.images.clone(),
+        videos: media.videos.clone(),
+        audio: media.audio.clone(),
         prompt_tokens: p.prompt_tokens,
         completion_tokens,
         completion_tokens_details: CompletionTokensDetails { reasoning_tokens },
         total_tokens: p.prompt_tokens + completion_tokens,
         prompt_tokens_details: PromptTokensDetails {
             cached_tokens: p.cached_tokens,
-            image_tokens: p.image_tokens.saturating_sub(video_tokens),
+            image_tokens: p.image_tokens.saturating_sub(video_tokens + audio_tokens),
             video_tokens,
+            audio_tokens,
         },
     }
 }

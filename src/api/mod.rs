@@ -31,6 +31,8 @@ pub mod store;
 mod stored;
 #[cfg(debug_assertions)]
 mod test_hooks;
+mod transcriptions;
+mod transcriptions_stream;
 
 use crate::config::Config;
 use axum::Router;
@@ -63,6 +65,11 @@ pub fn router(state: SharedState, config: &Config) -> Router {
         .route("/v1/responses/{id}/input_items", get(stored::input_items))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route(
+            "/v1/audio/transcriptions",
+            post(transcriptions::transcriptions),
+        )
+        .route("/v1/audio/translations", post(transcriptions::translations))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/health", get(health))

@@ -22,6 +22,8 @@ use utoipa::OpenApi;
         super::embeddings::embeddings,
         super::messages::messages,
         super::messages::count_tokens,
+        super::transcriptions::transcriptions,
+        super::transcriptions::translations,
         super::server::list_models,
         super::server::get_model,
         super::server::health,
@@ -30,7 +32,7 @@ use utoipa::OpenApi;
     components(schemas(
         ChatCompletionRequest, MessageSchema, InstructionMessage, UserMessage, AssistantTurn,
         InstructionRole, UserRole, AssistantRole, TextContent, TextPart,
-        MessageContent, ContentPart, ImageUrl,
+        MessageContent, ContentPart, ImageUrl, crate::openai::InputAudio, crate::openai::AudioUrl, crate::openai::AudioUsage,
         ResponseFormat, JsonSchemaFormat,
         ImageDetail, StopSequences, StreamOptions, ChatCompletion, Choice, AssistantMessage,
         FinishReason, Usage, PromptTokensDetails, CompletionTokensDetails, ImageUsage, ThumbnailUsage,

@@ -136,6 +136,7 @@ fn usage_of(u: &crate::openai::Usage) -> ResponseUsage {
             cache_write_tokens: 0,
             image_tokens: u.prompt_tokens_details.image_tokens,
             video_tokens: u.prompt_tokens_details.video_tokens,
+            audio_tokens: u.prompt_tokens_details.audio_tokens,
         },
         output_tokens: u.completion_tokens,
         output_tokens_details: OutputTokensDetails {

@@ -280,9 +280,17 @@ fn content_part(at: &str, p: &Value) -> Result<Value, ApiError> {
                 )
             })
         }
+        // OpenAI's audio part, as in chat: `input_audio: {data, format}`.
+        Some("input_audio") if p["input_audio"]["data"].is_string() => {
+            Ok(json!({"type": "input_audio", "input_audio": p["input_audio"]}))
+        }
+        Some("input_audio") => Err(bad(
+            format!("{at}: input_audio needs `input_audio.data` (base64) and its `format`"),
+            format!("{at}.input_audio"),
+        )),
         other => Err(bad(
             format!(
-                "{at} has type {other:?}: supported parts are input_text, input_image and input_video"
+                "{at} has type {other:?}: supported parts are input_text, input_image, input_audio and input_video"
             ),
             format!("{at}.type"),
         )),

@@ -92,6 +92,9 @@ fn model_entry(state: &AppState) -> Model {
                 input.push("video".into());
             }
         }
+        if info.audio_rate.is_some() && info.embeddings.is_none() {
+            input.push("audio".into());
+        }
         Architecture {
             input_modalities: input,
             output_modalities: vec![

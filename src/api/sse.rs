@@ -217,7 +217,7 @@ impl StreamState {
                             self.prompt,
                             self.completion_tokens,
                             self.reasoning_tokens,
-                            self.meta.media(),
+                            &self.meta.media,
                         );
                         out.push(self.frame(vec![], Some(Some(u))));
                     }

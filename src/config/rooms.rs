@@ -109,6 +109,7 @@ impl Config {
                     .map(crate::vision::MediaRoot::new)
                     .transpose()?,
                 video: self.video.settings(),
+                audio: self.audio.settings(),
             },
             decode_memory: self.max_decode_memory << 20,
             log_prompts: self.log_prompts,

@@ -65,7 +65,9 @@ pub fn eval_piece(
         let last = logits_last && i + 1 == chunks.len();
         let mut next = done.pos;
         let rc = match chunk.chunk_type() {
-            MtmdInputChunkType::Image => {
+            // Audio windows go the same way: mtmd decodes their
+            // embeddings with 1-D positions.
+            MtmdInputChunkType::Image | MtmdInputChunkType::Audio => {
                 let key = (piece.key, i as u32);
                 let len = chunk.n_tokens() * n_embd;
                 let embd: *const f32 = match cache.get(&key, len) {

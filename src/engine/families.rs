@@ -152,6 +152,38 @@ pub fn family(projector: &str) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.projector == projector)
 }
 
+/// The vision family of a projector type: an omni projector's vision half
+/// is its vision-only sibling (mtmd reads Qwen2.5-Omni's `qwen2.5o` as
+/// Qwen2.5-VL's merger for images, Qwen2-Audio's for sound).
+pub fn vision_name(projector: &str) -> &str {
+    match projector {
+        "qwen2.5o" => "qwen2.5vl_merger",
+        other => other,
+    }
+}
+
+/// Where the pinned mtmd's count of a 30 s audio window disagrees with the
+/// window its encoder graph makes, as (counted, made): mtmd then aborts the
+/// process on the first clip ("Invalid number of output tokens"), so such
+/// a projector's audio must not be served. Whisper-style encoders halve
+/// the 3,000 mel frames to 1,500 by a strided convolution; some pool them
+/// 2 to 1; some stack `stack` frames into one. The count floors what the
+/// graph pads up (`clip_n_output_tokens` vs `build_stack`).
+pub fn audio_miscount(projector: &str, stack: u32) -> Option<(u32, u32)> {
+    let pooled = matches!(
+        projector,
+        "qwen2a" | "qwen2.5o" | "voxtral" | "musicflamingo"
+    );
+    let stacks = matches!(projector, "ultravox" | "voxtral" | "meralion");
+    if !stacks || stack <= 1 {
+        return None;
+    }
+    let pool = if pooled { 2 } else { 1 };
+    let counted = 3000u32.div_ceil(stack) / 2 / pool;
+    let made = (1500 / pool).div_ceil(stack);
+    (counted != made).then_some((counted, made))
+}
+
 /// The start-up warning for a projector family without a fixture, if any.
 pub fn untested_warning(projector: &str) -> Option<String> {
     match family(projector) {
@@ -160,6 +192,20 @@ pub fn untested_warning(projector: &str) -> Option<String> {
             "projector family `{projector}` has no fixture in Tessera's test suite: its image \
              prices are measured at start-up, not tested; it still serves"
         )),
+    }
+}
+
+#[cfg(test)]
+mod audio_tests {
+    use super::*;
+
+    #[test]
+    fn stacked_windows_that_mtmd_miscounts_are_found() {
+        assert_eq!(audio_miscount("ultravox", 8), Some((187, 188)));
+        assert_eq!(audio_miscount("voxtral", 4), Some((187, 188)));
+        assert_eq!(audio_miscount("qwen2a", 0), None);
+        assert_eq!(audio_miscount("musicflamingo", 0), None);
+        assert_eq!(audio_miscount("ultravox", 4), None);
     }
 }
 

@@ -76,7 +76,12 @@ pub struct ModelInfo {
     pub n_ctx: u32,
     /// Sequences decoded together; each holds `n_ctx / parallel` cells.
     pub parallel: u32,
+    /// The projector has a vision encoder.
     pub vision: bool,
+    /// The projector's audio encoder's sample rate (audio models only).
+    pub audio_rate: Option<u32>,
+    /// Why the projector's audio encoder is not served, where it is not.
+    pub audio_off: Option<String>,
     /// The projector's prices, measured at start-up (vision models only).
     pub profile: Option<ProjectorProfile>,
     /// `clip.projector_type` of the mmproj (vision models only).
@@ -176,7 +181,12 @@ impl ModelInfo {
                 "projector {p} ({} px tiles, {} tokens each)",
                 prof.tile_size, prof.tile_tokens
             ),
+            _ if self.audio_rate.is_some() => "no vision encoder".into(),
             _ => "no vision projector (text only)".into(),
+        };
+        let vision = match self.audio_rate {
+            Some(rate) => format!("{vision}; audio at {rate} Hz"),
+            None => vision,
         };
         format!(
             "model ready: {}; {vision}; context {} tokens = {} sequences x {}; positions {}; \

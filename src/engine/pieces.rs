@@ -15,7 +15,7 @@ use super::scheduler::Item;
 use crate::vision::DecodedImage;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::mtmd::{
-    MtmdBitmap, MtmdContext, MtmdInputChunks, MtmdInputText, MtmdTokenizeError,
+    MtmdBitmap, MtmdContext, MtmdInputChunkType, MtmdInputChunks, MtmdInputText, MtmdTokenizeError,
 };
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -39,12 +39,14 @@ impl std::fmt::Debug for ImagePiece {
 }
 
 /// What one piece is made of: an image (a tile, a thumbnail, a whole
-/// image), or consecutive video frames that the projector merges in time
-/// into one chunk (Qwen-VL's temporal patch).
+/// image), consecutive video frames that the projector merges in time
+/// into one chunk (Qwen-VL's temporal patch), or an audio clip as mono
+/// samples at the projector's rate (mtmd cuts it into its windows).
 #[derive(Debug, Clone)]
 pub enum PieceInput {
     Image(DecodedImage),
     Frames(Vec<DecodedImage>),
+    Audio(Arc<[f32]>),
 }
 
 /// Loads the projector again: a fresh context, with fresh buffers.
@@ -103,8 +105,49 @@ impl Preprocessor {
             .map(|input| match input {
                 PieceInput::Image(img) => self.piece(std::slice::from_ref(&img), false),
                 PieceInput::Frames(frames) => self.piece(&frames, true),
+                PieceInput::Audio(samples) => self.audio_piece(&samples),
             })
             .collect()
+    }
+
+    /// Tokens a clip of `n_samples` (at the projector's rate) takes, and
+    /// the windows mtmd cuts it into, counted by mtmd on a sample-less
+    /// bitmap: the clip's price, known before it is decoded.
+    pub fn count_audio(&self, n_samples: usize) -> Option<(u32, u32)> {
+        let bitmap = MtmdBitmap::audio_placeholder(n_samples).ok()?;
+        let chunks = self.read().tokenize(self.markers(1), &[&bitmap]).ok()?;
+        let windows = (0..chunks.len())
+            .filter_map(|i| chunks.get(i))
+            .filter(|c| c.chunk_type() == MtmdInputChunkType::Audio)
+            .count();
+        Some((
+            u32::try_from(chunks.total_tokens()).ok()?,
+            u32::try_from(windows).ok()?,
+        ))
+    }
+
+    /// One piece from a clip's samples.
+    fn audio_piece(&self, samples: &[f32]) -> Result<ImagePiece, EngineError> {
+        let bitmap = MtmdBitmap::from_audio_data(samples)
+            .map_err(|e| EngineError::Image(format!("audio: {e}")))?;
+        let chunks = self
+            .read()
+            .tokenize(self.markers(1), &[&bitmap])
+            .map_err(|e| EngineError::Image(format!("audio preprocessing failed: {e}")))?;
+        let key = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(b"audio");
+            for s in samples {
+                h.update(s.to_le_bytes());
+            }
+            <[u8; 32]>::from(h.finalize())
+        };
+        Ok(ImagePiece {
+            item: item(&chunks, &key),
+            chunks,
+            key,
+        })
     }
 
     /// Tokens `n` consecutive `w` x `h` video frames take as one piece,
@@ -159,14 +202,22 @@ impl Preprocessor {
                 other => EngineError::Internal(other.to_string()),
             })?;
         let key = piece_key(images);
-        let item = Item::Image {
-            hash: u64::from_le_bytes([
-                key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-            ]),
-            tokens: chunks.total_tokens() as u32,
-            positions: chunks.total_positions().max(0) as u32,
-        };
-        Ok(ImagePiece { chunks, key, item })
+        Ok(ImagePiece {
+            item: item(&chunks, &key),
+            chunks,
+            key,
+        })
+    }
+}
+
+/// What a piece occupies, for admission and prefix reuse.
+fn item(chunks: &MtmdInputChunks, key: &[u8; 32]) -> Item {
+    Item::Image {
+        hash: u64::from_le_bytes([
+            key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
+        ]),
+        tokens: chunks.total_tokens() as u32,
+        positions: chunks.total_positions().max(0) as u32,
     }
 }
 

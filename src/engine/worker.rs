@@ -197,9 +197,15 @@ fn new_context<'m>(
 /// The projector, loaded and measured.
 struct Vision {
     preprocessor: Arc<Preprocessor>,
-    profile: ProjectorProfile,
-    /// `clip.projector_type` of the mmproj.
+    /// Its image prices (projectors with a vision encoder).
+    profile: Option<ProjectorProfile>,
+    /// The vision family's `clip.projector_type` (an omni file's vision half
+    /// named as its vision-only sibling).
     projector: Option<String>,
+    /// The audio encoder's sample rate (projectors with one that is served).
+    audio_rate: Option<u32>,
+    /// Why a projector's audio encoder is not served.
+    audio_off: Option<String>,
 }
 
 fn load_projector(
@@ -226,9 +232,14 @@ fn load_projector(
         })
     };
     let mtmd = load(model).map_err(|e| format!("cannot load mmproj {}: {e}", path.display()))?;
-    if !mtmd.support_vision() {
-        return Err(format!("{} has no vision encoder", path.display()));
+    let (sees, hears) = (mtmd.support_vision(), mtmd.support_audio());
+    if !sees && !hears {
+        return Err(format!(
+            "{} has neither a vision nor an audio encoder",
+            path.display()
+        ));
     }
+    let mut audio_rate = mtmd.get_audio_sample_rate().filter(|_| hears);
     let preprocessor = Arc::new(Preprocessor::new(
         mtmd,
         media_marker.to_string(),
@@ -238,7 +249,24 @@ fn load_projector(
     // The mmproj's GGUF keys, read once: its family here, its sizes for pricing.
     let measure_failed = |e: String| format!("cannot measure the projector's prices: {e}");
     let meta = GgufMeta::open(path).map_err(|e| measure_failed(e.to_string()))?;
-    let projector = meta.str("clip.projector_type");
+    let projector = meta
+        .str("clip.projector_type")
+        .or_else(|| meta.str("clip.vision.projector_type"))
+        .map(|p| families::vision_name(&p).to_string());
+    let audio_off = audio_rate.and_then(|_| audio_refused(&meta));
+    if let Some(why) = &audio_off {
+        tracing::warn!("{why}");
+        audio_rate = None;
+    }
+    if !sees {
+        return Ok(Vision {
+            preprocessor,
+            profile: None,
+            projector,
+            audio_rate,
+            audio_off,
+        });
+    }
     let family = projector.as_deref().and_then(families::family);
     // A user token cap makes mtmd skip the longest-edge rule.
     let longest_edge =
@@ -256,9 +284,25 @@ fn load_projector(
     }
     Ok(Vision {
         preprocessor,
-        profile,
+        profile: Some(profile),
         projector,
+        audio_rate,
+        audio_off,
     })
+}
+
+/// Why this projector's audio is not served, if it is not: the pinned
+/// mtmd would abort the process on its first clip.
+fn audio_refused(meta: &GgufMeta) -> Option<String> {
+    let kind = meta
+        .str("clip.audio.projector_type")
+        .or_else(|| meta.str("clip.projector_type"))?;
+    let stack = meta.u32("clip.audio.projector.stack_factor").unwrap_or(0);
+    let (counted, made) = families::audio_miscount(&kind, stack)?;
+    Some(format!(
+        "audio is off for this model: the pinned llama.cpp counts a {kind} audio window as \
+         {counted} tokens but its encoder makes {made}, and aborts on the mismatch"
+    ))
 }
 
 /// The plain facts the HTTP side gets.
@@ -275,8 +319,10 @@ fn facts(
     ModelInfo {
         n_ctx,
         parallel: config.parallel as u32,
-        vision: vision.is_some(),
-        profile: vision.map(|v| v.profile),
+        vision: vision.is_some_and(|v| v.profile.is_some()),
+        profile: vision.and_then(|v| v.profile),
+        audio_rate: vision.and_then(|v| v.audio_rate),
+        audio_off: vision.and_then(|v| v.audio_off.clone()),
         projector: vision.and_then(|v| v.projector.clone()),
         mrope: vision.is_some_and(|v| v.preprocessor.read().decode_use_mrope()),
         media_marker,

@@ -2,6 +2,7 @@
 //! follow OpenAI's Chat Completions API; unknown request fields are ignored,
 //! as OpenAI does.
 
+pub mod audio_part;
 pub mod completions;
 pub mod embeddings;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod responses;
 pub mod unsupported;
 pub mod video_part;
 
+pub use audio_part::{AudioUrl, InputAudio};
 pub use error::{ErrorBody, ErrorEnvelope};
 pub use image_part::*;
 pub use request::*;

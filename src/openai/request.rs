@@ -1,3 +1,4 @@
+use super::audio_part::{AudioUrl, InputAudio};
 use super::image_part::{ImageUrl, MmProcessorKwargs};
 use super::video_part::{InputVideo, VideoUrl};
 use serde::{Deserialize, Serialize};
@@ -436,5 +437,13 @@ pub enum ContentPart {
     /// llama-server's video part: `{"data": base64}` or `{"url": ...}`.
     InputVideo {
         input_video: InputVideo,
+    },
+    /// OpenAI's audio part: `{"data": base64, "format": "wav"}`.
+    InputAudio {
+        input_audio: InputAudio,
+    },
+    /// vLLM's audio part.
+    AudioUrl {
+        audio_url: AudioUrl,
     },
 }

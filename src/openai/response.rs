@@ -88,6 +88,47 @@ pub struct Usage {
     /// Extension: how each video was sampled and priced, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub videos: Vec<VideoUsage>,
+    /// Extension: how each audio clip was read and priced, in request order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audio: Vec<AudioUsage>,
+}
+
+/// A request's media, each priced: what usage breaks `prompt_tokens` into.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaUsage {
+    pub images: Vec<ImageUsage>,
+    pub videos: Vec<VideoUsage>,
+    pub audio: Vec<AudioUsage>,
+}
+
+impl MediaUsage {
+    pub fn video_tokens(&self) -> u32 {
+        self.videos.iter().map(|v| v.tokens).sum()
+    }
+
+    pub fn audio_tokens(&self) -> u32 {
+        self.audio.iter().map(|a| a.tokens).sum()
+    }
+}
+
+/// Extension: one audio clip's reading and price.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AudioUsage {
+    /// What the bytes are: `wav`, `mp3`, `flac`, `ogg` or `m4a`.
+    pub format: String,
+    /// Seconds, from the header (or the counted packets).
+    pub duration: f64,
+    /// The clip's own sample rate and channels (mixed to mono).
+    pub sample_rate: u32,
+    pub channels: u32,
+    /// Samples the encoder got, at its rate (`model_sample_rate`).
+    pub samples: u64,
+    pub model_sample_rate: u32,
+    /// The encoder's windows (30 s each for Whisper-style encoders; a
+    /// clip is padded to whole windows).
+    pub windows: u32,
+    /// Tokens (KV cells) the clip takes, its wrapper tokens included.
+    pub tokens: u32,
 }
 
 /// Extension: one video's sampling and price.
@@ -197,8 +238,11 @@ pub struct InputTokens {
     pub image_tokens: u32,
     /// Of which video frames.
     pub video_tokens: u32,
+    /// Of which audio.
+    pub audio_tokens: u32,
     pub images: Vec<ImageUsage>,
     pub videos: Vec<VideoUsage>,
+    pub audio: Vec<AudioUsage>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -216,6 +260,8 @@ pub struct PromptTokensDetails {
     pub image_tokens: u32,
     /// Prompt tokens taken by video frames.
     pub video_tokens: u32,
+    /// Prompt tokens taken by audio.
+    pub audio_tokens: u32,
 }
 
 /// One `chat.completion.chunk` server-sent event.

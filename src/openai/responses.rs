@@ -185,6 +185,8 @@ pub struct InputTokensDetails {
     pub image_tokens: u32,
     /// Extension: input tokens taken by video frames.
     pub video_tokens: u32,
+    /// Extension: input tokens taken by audio.
+    pub audio_tokens: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]

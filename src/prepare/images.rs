@@ -29,6 +29,7 @@ pub struct Limits {
     /// `--media-path`: where `file://` images may be read from (none: off).
     pub media: Option<crate::vision::MediaRoot>,
     pub video: crate::video::VideoSettings,
+    pub audio: crate::audio::AudioSettings,
 }
 
 /// An image URL with its requested detail and the request path used to

@@ -5,6 +5,7 @@
 //! arguments as JSON objects (as transformers passes them), tool results
 //! with the id of the call they answer.
 
+use super::audio_path::AudioRef;
 use super::error::PrepareError;
 use super::fence::TextFence;
 use super::images::ImageRef;
@@ -111,6 +112,16 @@ fn content(
                         urls.push(MediaRef::Video(video_ref(m, url, options, param)?));
                         content.push_str(&pm.media_marker);
                     }
+                    ContentPart::InputAudio { input_audio } => {
+                        let param = format!("messages[{i}].content[{j}].input_audio");
+                        urls.push(MediaRef::Audio(audio_ref(m, input_audio.as_url(), param)?));
+                        content.push_str(&pm.media_marker);
+                    }
+                    ContentPart::AudioUrl { audio_url } => {
+                        let param = format!("messages[{i}].content[{j}].audio_url");
+                        urls.push(MediaRef::Audio(audio_ref(m, audio_url.url.clone(), param)?));
+                        content.push_str(&pm.media_marker);
+                    }
                 }
             }
         }
@@ -118,10 +129,23 @@ fn content(
     Ok(content)
 }
 
-/// A request's image or video, in prompt order (one media marker each).
+/// A request's image, video or audio clip, in prompt order (one media
+/// marker each).
 pub(super) enum MediaRef {
     Image(ImageRef),
     Video(VideoRef),
+    Audio(AudioRef),
+}
+
+/// Audio comes from users only, as OpenAI's chat accepts it.
+fn audio_ref(m: &ChatMessage, url: String, param: String) -> Result<AudioRef, PrepareError> {
+    if m.role != Role::User {
+        return Err(PrepareError::invalid(format!(
+            "{param}: audio is only accepted in user messages"
+        ))
+        .param(param));
+    }
+    Ok(AudioRef { url, param })
 }
 
 /// Videos come from users only (a tool's result is text and images).

@@ -9,6 +9,7 @@
 //! facts ([`ModelInfo`]), from which it builds its own template and
 //! tokenizer ([`PromptModel`]) once, when the model has loaded.
 
+mod audio_path;
 pub mod error;
 mod extras;
 pub mod fence;
@@ -33,7 +34,7 @@ mod video_path;
 
 use crate::engine::{Engine, EngineError, GenerateRequest, ModelInfo, OnLoaded, Status};
 use crate::metrics::Metrics;
-use crate::openai::{ChatCompletionRequest, ImageUsage, VideoUsage};
+use crate::openai::{ChatCompletionRequest, MediaUsage};
 use crate::vision::budget::DecodeBudget;
 pub use error::{PrepareError, image_error};
 use extras::{extras, response_grammar};
@@ -50,8 +51,8 @@ pub struct Prepared {
     pub generate: GenerateRequest,
     /// The prompt as the model reads it, kept only for `--log-prompts`.
     pub prompt_text: Option<String>,
-    pub images: Vec<ImageUsage>,
-    pub videos: Vec<VideoUsage>,
+    /// Each image's, video's and clip's plan and price.
+    pub media: MediaUsage,
     /// How to read tool calls out of the answer, when tools are offered.
     pub tool_format: Option<tools::ToolFormat>,
     pub stream: bool,
@@ -159,9 +160,14 @@ impl Preparer {
         let (info, pm) = self.ready()?;
         served_as(info, embed)?;
         let plan = params::validate(&req, &params::ModelLimits::of(info))?;
-        let (messages, media) = messages::flatten(&req, pm)?;
+        let (messages, refs) = messages::flatten(&req, pm)?;
         let kwargs = req.mm_processor_kwargs.as_ref();
-        let (urls, mut video_refs, order) = media::by_kind(media);
+        let media::ByKind {
+            images: urls,
+            videos: mut video_refs,
+            audio: audio_refs,
+            order,
+        } = media::by_kind(refs);
         // Each image's settings over the request's over the server's.
         let request_images = images::request_options(kwargs)?.or(self.limits.image);
         let urls = urls
@@ -178,14 +184,19 @@ impl Preparer {
         }
         let (decoded, hold) = self.images(info, urls, deadline).await?;
         let videos = self.videos(info, video_refs, deadline).await?;
+        let audio = self.audios(info, audio_refs, deadline).await?;
         let extras = extras(&req, pm)?;
+        let made = media::Made {
+            images: decoded,
+            videos,
+            audio,
+        };
         let media::Joined {
             expansions,
-            images,
-            videos,
+            usage: media,
             pieces,
             hold,
-        } = media::join(decoded, videos, &order, &pm.media_marker, hold);
+        } = media::join(made, &order, &pm.media_marker, hold);
         let text = self.prompt(plan.tools, plan.format, messages, extras, expansions, embed);
         let preprocessor = info.preprocessor.clone();
         let encoder_input = self.images.run(move || match preprocessor {
@@ -219,8 +230,7 @@ impl Preparer {
                 embed,
             },
             tool_format,
-            images,
-            videos,
+            media,
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })
@@ -269,8 +279,7 @@ impl Preparer {
                 embed,
             },
             tool_format: None,
-            images: Vec::new(),
-            videos: Vec::new(),
+            media: MediaUsage::default(),
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })

@@ -5,6 +5,7 @@
 mod common;
 
 mod anthropic;
+mod audio;
 mod bench;
 mod budgets;
 mod chat;

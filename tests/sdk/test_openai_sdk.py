@@ -41,11 +41,12 @@ def data_url(w=32, h=32, rgb=(200, 20, 20)):
 class Server:
     """A tessera process; ready once its start-up summary says "model ready"."""
 
-    def __init__(self, *extra, text="tiny-text.gguf"):
-        subprocess.run([str(BIN), "fixtures", str(FIXTURES)], check=True, capture_output=True)
+    def __init__(self, *extra, text="tiny-text.gguf", mmproj="tiny-mmproj-mlp.gguf"):
+        subprocess.run([str(BIN), "fixtures", str(FIXTURES), "--audio"], check=True,
+                       capture_output=True)
         env = dict(os.environ, TESSERA_LOG="info", NO_COLOR="1")
         model = ["--model", str(FIXTURES / "tiny-embed.gguf")] if "--embeddings" in extra else [
-            "--model", str(FIXTURES / text), "--mmproj", str(FIXTURES / "tiny-mmproj-mlp.gguf")]
+            "--model", str(FIXTURES / text), "--mmproj", str(FIXTURES / mmproj)]
         self.proc = subprocess.Popen(
             [str(BIN), *model, "--port", "0", "-t", "2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -177,6 +178,66 @@ def test_video_through_a_content_part_and_extra_body(server, tmp_path):
             {"type": "input_text", "text": "What happens?"},
             {"type": "input_video", "video_url": url}]}])
     assert resp.usage.input_tokens_details.model_extra["video_tokens"] == 150
+
+
+def wav_bytes(seconds=1.0, rate=16000, hz=440.0):
+    """A mono 16-bit WAV tone, written by the standard library."""
+    import io, math, struct, wave
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        n = int(seconds * rate)
+        w.writeframes(b"".join(
+            struct.pack("<h", int(16000 * math.sin(2 * math.pi * hz * i / rate))) for i in range(n)))
+    return buf.getvalue()
+
+
+def test_audio_in_chat_responses_and_transcriptions():
+    """input_audio parts, Responses' input_audio, and the transcription
+    and translation routes through the SDK's own multipart calls."""
+    s = Server(text="audio-qwen2-audio-text.gguf", mmproj="audio-qwen2-audio-mmproj.gguf")
+    try:
+        client = s.client()
+        wav = wav_bytes()
+        data = base64.b64encode(wav).decode()
+        part = {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+        r = client.chat.completions.create(model="m", max_tokens=2, messages=[
+            {"role": "user", "content": [part, {"type": "text", "text": "What is it?"}]}])
+        # Qwen2-Audio: one 30 s window of 750 tokens, plus its wrapper text.
+        audio_tokens = r.usage.prompt_tokens_details.audio_tokens
+        assert audio_tokens > 750
+        clip = r.usage.model_extra["audio"][0]
+        assert clip["windows"] == 1 and clip["samples"] == 16000
+        assert clip["tokens"] == audio_tokens
+        resp = client.responses.create(model="m", max_output_tokens=2, input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "Hi"}, part]}])
+        assert resp.usage.input_tokens_details.model_extra["audio_tokens"] == audio_tokens
+        short = {"max_tokens": 3}
+        t = client.audio.transcriptions.create(model="m", file=("a.wav", wav),
+                                               extra_body=short)
+        assert isinstance(t.text, str)
+        assert t.usage.input_token_details.audio_tokens == audio_tokens
+        assert t.usage.output_tokens == 3
+        srt = client.audio.transcriptions.create(model="m", file=("a.wav", wav),
+                                                 response_format="srt", extra_body=short)
+        assert srt.startswith("1\n00:00:00,000 --> 00:00:01,000\n")
+        v = client.audio.translations.create(model="m", file=("a.wav", wav),
+                                             response_format="verbose_json", extra_body=short)
+        assert v.duration == 1.0 and v.segments[0].end == 1.0
+        events = list(client.audio.transcriptions.create(
+            model="m", file=("a.wav", wav), stream=True, extra_body=short))
+        assert events[-1].type == "transcript.text.done"
+        assert "".join(e.delta for e in events[:-1]) .strip() == events[-1].text
+        assert events[-1].usage.output_tokens == 3
+        try:
+            client.audio.transcriptions.create(model="m", file=("a.wav", b"not audio"))
+            raise AssertionError("not audio was accepted")
+        except openai.BadRequestError as e:
+            assert e.code == "invalid_audio" and e.param == "file"
+    finally:
+        s.stop()
 
 
 def test_streaming_with_usage(server):

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod clips;
+pub mod sounds;
 mod turns;
 #[allow(unused_imports)]
 pub use turns::exclusive;

@@ -437,6 +437,21 @@ impl MtmdBitmap {
         Ok(Self { bitmap })
     }
 
+    /// Tessera patch: an audio bitmap of `n_samples` without samples, which
+    /// mtmd tokenizes to count a clip's tokens (its windows) before any
+    /// sample is decoded; encoding it is an error.
+    ///
+    /// # Errors
+    ///
+    /// * `NullResult` - Underlying C function returned null
+    #[doc(hidden)]
+    pub fn audio_placeholder(n_samples: usize) -> Result<Self, MtmdBitmapError> {
+        let bitmap =
+            unsafe { llama_cpp_sys_2::mtmd_bitmap_init_from_audio(n_samples, std::ptr::null()) };
+        let bitmap = Ptr::new(bitmap).ok_or(MtmdBitmapError::NullResult)?;
+        Ok(Self { bitmap })
+    }
+
     /// Tessera patch: marks a video frame as mergeable with an adjacent
     /// mergeable frame of the same size; projectors with a temporal patch
     /// (Qwen-VL) then encode the two as one chunk inside `tokenize`.
