@@ -4,9 +4,9 @@
 //! language and `prompt` as context), rendered through the model's own
 //! template and run as any chat request: the same limits, price and usage.
 
-use super::SharedState;
 use super::chat;
 use super::error::ApiError;
+use super::state::SharedState;
 use axum::extract::{Multipart, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -182,6 +182,8 @@ pub(super) fn to_chat(form: &Form, task: Task) -> Value {
     responses(
         (status = 200, description = "The transcript in the asked format (SSE when stream=true)"),
         (status = 400, description = "Invalid form or audio", body = crate::openai::ErrorEnvelope),
+        (status = 401, description = "Missing or wrong API key", body = crate::openai::ErrorEnvelope),
+        (status = 413, description = "Body over --max-body-bytes", body = crate::openai::ErrorEnvelope),
         (status = 503, description = "Model loading, failed, or engine stopped", body = crate::openai::ErrorEnvelope),
     ))]
 pub async fn transcriptions(
@@ -198,6 +200,8 @@ pub async fn transcriptions(
     responses(
         (status = 200, description = "The English translation in the asked format"),
         (status = 400, description = "Invalid form or audio", body = crate::openai::ErrorEnvelope),
+        (status = 401, description = "Missing or wrong API key", body = crate::openai::ErrorEnvelope),
+        (status = 413, description = "Body over --max-body-bytes", body = crate::openai::ErrorEnvelope),
         (status = 503, description = "Model loading, failed, or engine stopped", body = crate::openai::ErrorEnvelope),
     ))]
 pub async fn translations(
@@ -246,14 +250,6 @@ fn at_file(mut e: ApiError) -> ApiError {
     e
 }
 
-/// OpenAI's token usage of a transcription.
-pub(super) fn token_usage(u: &crate::openai::Usage) -> Value {
-    let audio = u.prompt_tokens_details.audio_tokens;
-    json!({"type": "tokens", "input_tokens": u.prompt_tokens,
-        "input_token_details": {"text_tokens": u.prompt_tokens - audio, "audio_tokens": audio},
-        "output_tokens": u.completion_tokens, "total_tokens": u.total_tokens})
-}
-
 fn respond(
     form: &Form,
     task: Task,
@@ -265,7 +261,10 @@ fn respond(
         ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
     };
     match form.format {
-        Format::Json => axum::Json(json!({"text": text, "usage": token_usage(u)})).into_response(),
+        Format::Json => {
+            axum::Json(json!({"text": text, "usage": super::transcriptions_stream::token_usage(u)}))
+                .into_response()
+        }
         Format::Text => plain(format!("{text}\n")),
         Format::VerboseJson => axum::Json(json!({
             "task": task.name(),

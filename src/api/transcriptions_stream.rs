@@ -51,7 +51,7 @@ impl State {
                     self.meta
                         .finished(reason, self.prompt, (completion_tokens, reasoning_tokens));
                 vec![event(json!({"type": "transcript.text.done",
-                    "text": self.text.trim(), "usage": super::transcriptions::token_usage(&usage)}))]
+                    "text": self.text.trim(), "usage": token_usage(&usage)}))]
             }
             Event::Failed(e) => {
                 self.done = true;
@@ -74,4 +74,12 @@ pub fn stream(meta: ResponseMeta, prompt: PromptUsage, rx: EventReceiver) -> Res
         text: String::new(),
         done: false,
     })
+}
+
+/// OpenAI's token usage of a transcription.
+pub(super) fn token_usage(u: &crate::openai::Usage) -> Value {
+    let audio = u.prompt_tokens_details.audio_tokens;
+    json!({"type": "tokens", "input_tokens": u.prompt_tokens,
+        "input_token_details": {"text_tokens": u.prompt_tokens - audio, "audio_tokens": audio},
+        "output_tokens": u.completion_tokens, "total_tokens": u.total_tokens})
 }

@@ -196,20 +196,6 @@ pub fn untested_warning(projector: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod audio_tests {
-    use super::*;
-
-    #[test]
-    fn stacked_windows_that_mtmd_miscounts_are_found() {
-        assert_eq!(audio_miscount("ultravox", 8), Some((187, 188)));
-        assert_eq!(audio_miscount("voxtral", 4), Some((187, 188)));
-        assert_eq!(audio_miscount("qwen2a", 0), None);
-        assert_eq!(audio_miscount("musicflamingo", 0), None);
-        assert_eq!(audio_miscount("ultravox", 4), None);
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -233,5 +219,14 @@ mod tests {
                 .iter()
                 .all(|f| untested_warning(f.projector).is_none())
         );
+    }
+
+    #[test]
+    fn stacked_windows_that_mtmd_miscounts_are_found() {
+        assert_eq!(audio_miscount("ultravox", 8), Some((187, 188)));
+        assert_eq!(audio_miscount("voxtral", 4), Some((187, 188)));
+        assert_eq!(audio_miscount("qwen2a", 0), None);
+        assert_eq!(audio_miscount("musicflamingo", 0), None);
+        assert_eq!(audio_miscount("ultravox", 4), None);
     }
 }

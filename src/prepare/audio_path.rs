@@ -5,30 +5,15 @@
 //! decode budget and `--audio-timeout`.
 
 use super::Preparer;
+use super::audio_parts::{AudioRef, PreparedAudio, audio_error, source_error, usage};
 use super::error::PrepareError;
 use super::images::fetch_source;
-use crate::audio::probe::{Header, probe};
-use crate::audio::{AudioError, decode, samples_at};
+use crate::audio::probe::probe;
+use crate::audio::{decode, samples_at};
 use crate::engine::ModelInfo;
 use crate::engine::pieces::{PieceInput, Preprocessor};
-use crate::openai::AudioUsage;
-use crate::vision::budget::Grant;
 use crate::vision::{VisionError, remote};
 use std::sync::Arc;
-
-/// An audio part.
-pub(super) struct AudioRef {
-    pub(super) url: String,
-    pub(super) param: String,
-}
-
-/// A clip made ready: its one piece, its usage, and its share of the
-/// decode budget (held until the engine is done with it).
-pub(super) struct PreparedAudio {
-    pub(super) piece: PieceInput,
-    pub(super) usage: AudioUsage,
-    pub(super) hold: Grant,
-}
 
 impl Preparer {
     /// Every clip of a request, in order.
@@ -142,38 +127,4 @@ impl Preparer {
             }
         }
     }
-}
-
-fn usage(header: &Header, samples: u64, rate: u32, windows: u32, tokens: u32) -> AudioUsage {
-    AudioUsage {
-        format: header.format.into(),
-        duration: header.seconds(),
-        sample_rate: header.rate,
-        channels: header.channels as u32,
-        samples,
-        model_sample_rate: rate,
-        windows,
-        tokens,
-    }
-}
-
-fn audio_error(e: AudioError, param: &str) -> PrepareError {
-    let code = match e {
-        AudioError::TooLong { .. } => "audio_too_long",
-        _ => "invalid_audio",
-    };
-    PrepareError::invalid(format!("{param}: {e}"))
-        .param(param.to_string())
-        .code(code)
-}
-
-/// The fetch policy's errors speak of images; these are a clip's.
-fn source_error(e: VisionError, param: &str) -> PrepareError {
-    let text = e
-        .to_string()
-        .replace("image_url", "audio")
-        .replace("image", "audio");
-    PrepareError::invalid(format!("{param}: {text}"))
-        .param(param.to_string())
-        .code("invalid_audio")
 }

@@ -1,7 +1,7 @@
 //! A request's images, videos and audio clips, split by kind for their
 //! paths and joined again in prompt order.
 
-use super::audio_path::{AudioRef, PreparedAudio};
+use super::audio_parts::{AudioRef, PreparedAudio};
 use super::images::{ImageRef, image_usage};
 use super::messages::MediaRef;
 use super::video_parts::{PreparedVideo, VideoRef};

@@ -5,7 +5,7 @@
 //! arguments as JSON objects (as transformers passes them), tool results
 //! with the id of the call they answer.
 
-use super::audio_path::AudioRef;
+use super::audio_parts::AudioRef;
 use super::error::PrepareError;
 use super::fence::TextFence;
 use super::images::ImageRef;

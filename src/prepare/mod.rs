@@ -9,6 +9,7 @@
 //! facts ([`ModelInfo`]), from which it builds its own template and
 //! tokenizer ([`PromptModel`]) once, when the model has loaded.
 
+mod audio_parts;
 mod audio_path;
 pub mod error;
 mod extras;
