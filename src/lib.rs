@@ -43,7 +43,9 @@ impl Server {
     /// Stops accepting connections and lets open ones (running streams
     /// included) finish, for at most the shutdown grace period.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
-        self.listening.stop().await
+        let stopped = self.listening.stop().await;
+        self.engine.stop(std::time::Duration::from_secs(10)).await;
+        stopped
     }
 
     /// Runs until SIGINT/SIGTERM, then shuts down gracefully. Fails when

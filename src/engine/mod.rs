@@ -46,6 +46,8 @@ pub struct Engine {
     queue: Arc<Submitter>,
     shared: Arc<Shared>,
     max_queue: usize,
+    /// The engine thread, joined by `stop`.
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Engine {
@@ -66,13 +68,36 @@ impl Engine {
         let spawned = std::thread::Builder::new()
             .name("tessera-engine".into())
             .spawn(move || worker::supervise(config, worker_queue, worker_shared));
-        if let Err(e) = spawned {
-            shared.set_status(Status::Failed(format!("cannot start engine thread: {e}")));
-        }
+        let thread = match spawned {
+            Ok(t) => Some(t),
+            Err(e) => {
+                shared.set_status(Status::Failed(format!("cannot start engine thread: {e}")));
+                None
+            }
+        };
         Engine {
             queue: Arc::new(Submitter(queue)),
             shared,
             max_queue,
+            thread: Arc::new(std::sync::Mutex::new(thread)),
+        }
+    }
+
+    /// Closes the queue and waits (at most `within`) for the engine thread
+    /// to free its model and contexts. Why: on a GPU, buffers freed while
+    /// the process is already exiting meet a CUDA runtime that has shut
+    /// down, and ggml aborts ("driver shutting down"); freed here, they go
+    /// while everything is alive.
+    pub async fn stop(&self, within: std::time::Duration) {
+        for job in self.queue.0.close() {
+            job.fail(EngineError::Dead("the server is shutting down".into()));
+        }
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            let joined = tokio::task::spawn_blocking(move || t.join());
+            if tokio::time::timeout(within, joined).await.is_err() {
+                tracing::warn!("the engine thread did not stop within {within:?}");
+            }
         }
     }
 
