@@ -113,6 +113,7 @@ impl Config {
             },
             decode_memory: self.max_decode_memory << 20,
             log_prompts: self.log_prompts,
+            model_id: self.model_id(),
         })
     }
 }

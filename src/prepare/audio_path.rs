@@ -33,7 +33,8 @@ impl Preparer {
                 (None, None) => "it was started without a projector (--mmproj)",
             };
             return Err(PrepareError::invalid(format!(
-                "this model cannot hear audio: {why}; serve an audio model (Ultravox, Qwen2-Audio, Qwen2.5-Omni, ...)"
+                "model `{}` cannot hear audio: {why}; serve an audio model (Qwen2-Audio, Qwen2.5-Omni, Music Flamingo, ...)",
+                self.model_id
             ))
             .param(first.param.clone())
             .code("audio_not_supported"));

@@ -66,6 +66,8 @@ pub struct Settings {
     /// `--max-decode-memory` in bytes.
     pub decode_memory: u64,
     pub log_prompts: bool,
+    /// The model's id in the API, for messages that name it.
+    pub model_id: String,
 }
 
 pub struct Preparer {
@@ -78,6 +80,7 @@ pub struct Preparer {
     text: CpuPool,
     metrics: Arc<Metrics>,
     log_prompts: bool,
+    model_id: String,
 }
 
 /// Where the engine's load hook puts the [`PromptModel`].
@@ -119,6 +122,7 @@ impl Preparer {
             text: CpuPool::per_core(),
             metrics,
             log_prompts: settings.log_prompts,
+            model_id: settings.model_id,
         }
     }
 

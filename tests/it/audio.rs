@@ -1,8 +1,9 @@
 //! Audio end to end on real servers, with sounds made here: every audio
 //! family (Qwen2-Audio, Music Flamingo, Qwen2.5-Omni) prices a clip exactly
 //! (preview = usage = llama.cpp's decoded cells) across one and two 30 s
-//! windows and other rates, the answer depends on the sound, a follow-up
-//! reuses the clip's cells, the omni model takes an image and a clip in one
+//! windows and other rates, the answer depends on the sound and repeats,
+//! a full context ends with `length`, a follow-up reuses the clip's cells
+//! and a new conversation its embeddings, the omni model takes an image and a clip in one
 //! prompt, every input form and format is the same clip, and hostile files
 //! are refused in bounded time without harm to other requests.
 
@@ -117,36 +118,6 @@ async fn every_audio_family_prices_a_clip_exactly() {
         tokens("qwen2.5-omni"),
         "{per_window:?}"
     );
-}
-
-#[tokio::test]
-async fn the_answer_depends_on_the_sound_and_repeats() {
-    let f = audio_family("qwen2-audio").unwrap();
-    let s = start_audio(f, &[]).await;
-    let first = |bytes: Vec<u8>| {
-        let mut body = ask(wav_part(&bytes), 1);
-        body["logprobs"] = json!(true);
-        body["top_logprobs"] = json!(5);
-        body
-    };
-    let tone = first(wav(16_000, 1, 2.0, Sound::Tone(440.0)));
-    let noise = first(wav(16_000, 1, 2.0, Sound::Noise));
-    let lp = |v: &Value| v["choices"][0]["logprobs"]["content"][0]["top_logprobs"].clone();
-    let (_, a) = s.post(&tone).await;
-    let (_, b) = s.post(&noise).await;
-    let (_, again) = s.post(&tone).await;
-    assert_ne!(
-        lp(&a),
-        lp(&b),
-        "tone and noise gave the same first-token distribution"
-    );
-    assert_eq!(content(&a), content(&again));
-    // Within a cached vs uncached reading's noise, the same sound reads the same.
-    let spread = |x: &Value, y: &Value| {
-        let (x, y) = (lp(x), lp(y));
-        (x[0]["logprob"].as_f64().unwrap() - y[0]["logprob"].as_f64().unwrap()).abs()
-    };
-    assert!(spread(&a, &again) < 1e-3, "{a} vs {again}");
 }
 
 #[tokio::test]
@@ -340,7 +311,12 @@ async fn a_model_without_audio_says_so() {
         .await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(assert_envelope(&v)["code"], "audio_not_supported");
-    assert!(error_message(&v).contains("cannot hear audio"), "{v}");
+    let (_, models) = s.get("/v1/models").await;
+    let id = models["data"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        error_message(&v).contains(&format!("model `{id}` cannot hear audio")),
+        "{v}"
+    );
     // Audio is for user messages.
     let body = json!({"messages": [
         {"role": "system", "content": [wav_part(&wav(16_000, 1, 1.0, Sound::Silence))]},
@@ -488,4 +464,67 @@ async fn transcriptions_and_translations_answer_in_every_format() {
     let (status, body) = transcribe(&s, route, &[("model", "m")], b"").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("`file`"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_audio_family_hears_the_clip_repeats_itself_and_ends_a_full_context() {
+    let _alone = exclusive().await;
+    let tone = wav(16_000, 1, 2.0, Sound::Tone(440.0));
+    let noise = wav(16_000, 1, 2.0, Sound::Noise);
+    let first = |bytes: &[u8]| {
+        let mut body = ask(wav_part(bytes), 1);
+        body["logprobs"] = json!(true);
+        body["top_logprobs"] = json!(5);
+        body
+    };
+    let lp = |v: &Value| v["choices"][0]["logprobs"]["content"][0]["top_logprobs"].clone();
+    for f in AUDIO_FAMILIES {
+        let s = start_audio(f, &["--ctx-size", "8192", "--parallel", "2"]).await;
+        // The answer depends on the sound, and the same sound gives the same answer.
+        let (_, a) = s.post(&first(&tone)).await;
+        let (_, b) = s.post(&first(&noise)).await;
+        assert_ne!(lp(&a), lp(&b), "{}: tone and noise read alike", f.name);
+        let (_, x) = s.post(&ask(wav_part(&tone), 16)).await;
+        let (_, y) = s.post(&ask(wav_part(&tone), 16)).await;
+        assert_eq!(
+            content(&x),
+            content(&y),
+            "{}: greedy output changed",
+            f.name
+        );
+        // A follow-up reuses the clip's cells.
+        let mut follow = ask(wav_part(&tone), 2);
+        let msgs = follow["messages"].as_array_mut().unwrap();
+        msgs.push(json!({"role": "assistant", "content": content(&x)}));
+        msgs.push(json!({"role": "user", "content": "Again?"}));
+        let (_, v) = s.post(&follow).await;
+        let clip = v["usage"]["audio"][0]["tokens"].as_u64().unwrap();
+        let cached = v["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap();
+        assert!(cached > clip, "{}: {}", f.name, v["usage"]);
+        // A full context ends with `length`, every counted token in a
+        // cell, while a request beside it completes.
+        let long = {
+            let (client, url) = (s.client.clone(), format!("{}/v1/chat/completions", s.base));
+            let body = ask(wav_part(&tone), 8000);
+            tokio::spawn(async move {
+                let resp = client.post(url).json(&body).send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            })
+        };
+        let (status, short) = s.post(&greedy(vec![text_part("short")], 50)).await;
+        assert_eq!(status, 200, "{}: {short}", f.name);
+        assert_eq!(short["usage"]["completion_tokens"], 50, "{}", f.name);
+        let (status, v) = long.await.unwrap();
+        assert_eq!(status, 200, "{}: {v}", f.name);
+        assert_eq!(v["choices"][0]["finish_reason"], "length", "{}", f.name);
+        let u = &v["usage"];
+        let total = u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap();
+        assert_eq!(
+            total, 4096,
+            "{}: every counted token had a cell: {u}",
+            f.name
+        );
+    }
 }

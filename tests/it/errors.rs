@@ -48,13 +48,15 @@ async fn bad_requests_get_400_envelopes() {
             json!([{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]),
         ))
         .await;
+    // Audio parts are understood; this model has no ear for them.
     assert_eq!(status, 400);
     let e = assert_envelope(&v);
     assert!(
-        e["message"].as_str().unwrap().contains("input_audio"),
+        e["message"].as_str().unwrap().contains("cannot hear audio"),
         "{e}"
     );
-    assert_eq!(e["param"], "messages[0].content[0].type");
+    assert_eq!(e["param"], "messages[0].content[0].input_audio");
+    assert_eq!(e["code"], "audio_not_supported");
 
     let (status, v) = s
         .post(&json!({"messages": [{"role": "wizard", "content": "hi"}]}))
