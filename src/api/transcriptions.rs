@@ -7,6 +7,7 @@
 use super::chat;
 use super::error::ApiError;
 use super::state::SharedState;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -189,9 +190,9 @@ pub(super) fn to_chat(form: &Form, task: Task) -> Value {
 pub async fn transcriptions(
     State(state): State<SharedState>,
     headers: axum::http::HeaderMap,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    run(state, headers, form, Task::Transcribe).await
+    run(state, headers, form.map_err(not_a_form)?, Task::Transcribe).await
 }
 
 #[utoipa::path(post, path = "/v1/audio/translations", tag = "audio",
@@ -207,9 +208,22 @@ pub async fn transcriptions(
 pub async fn translations(
     State(state): State<SharedState>,
     headers: axum::http::HeaderMap,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    run(state, headers, form, Task::Translate).await
+    run(state, headers, form.map_err(not_a_form)?, Task::Translate).await
+}
+
+/// A body that is no multipart form, in OpenAI's envelope rather than
+/// axum's plain text.
+fn not_a_form(e: MultipartRejection) -> ApiError {
+    ApiError::new(
+        e.status(),
+        "invalid_request_error",
+        format!(
+            "send the audio as a multipart/form-data form with a `file` field: {}",
+            e.body_text()
+        ),
+    )
 }
 
 async fn run(

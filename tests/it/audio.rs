@@ -464,6 +464,10 @@ async fn transcriptions_and_translations_answer_in_every_format() {
     let (status, body) = transcribe(&s, route, &[("model", "m")], b"").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("`file`"), "{body}");
+    // Not a form at all: OpenAI's envelope, not the framework's text.
+    let (status, v) = s.post_to(route, &json!({"file": "x"})).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_message(&v).contains("multipart/form-data"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
