@@ -7,7 +7,6 @@ use crate::audio::AudioError;
 use crate::audio::probe::Header;
 use crate::engine::pieces::PieceInput;
 use crate::openai::AudioUsage;
-use crate::vision::VisionError;
 use crate::vision::budget::Grant;
 
 /// An audio part.
@@ -51,15 +50,4 @@ pub(super) fn audio_error(e: AudioError, param: &str) -> PrepareError {
     PrepareError::invalid(format!("{param}: {e}"))
         .param(param.to_string())
         .code(code)
-}
-
-/// The fetch policy's errors speak of images; these are a clip's.
-pub(super) fn source_error(e: VisionError, param: &str) -> PrepareError {
-    let text = e
-        .to_string()
-        .replace("image_url", "audio")
-        .replace("image", "audio");
-    PrepareError::invalid(format!("{param}: {text}"))
-        .param(param.to_string())
-        .code("invalid_audio")
 }

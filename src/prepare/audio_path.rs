@@ -5,14 +5,13 @@
 //! decode budget and `--audio-timeout`.
 
 use super::Preparer;
-use super::audio_parts::{AudioRef, PreparedAudio, audio_error, source_error, usage};
+use super::audio_parts::{AudioRef, PreparedAudio, audio_error, usage};
 use super::error::PrepareError;
-use super::images::fetch_source;
+use super::images::AUDIO_WORDS;
 use crate::audio::probe::probe;
 use crate::audio::{decode, samples_at};
 use crate::engine::ModelInfo;
 use crate::engine::pieces::{PieceInput, Preprocessor};
-use crate::vision::{VisionError, remote};
 use std::sync::Arc;
 
 impl Preparer {
@@ -63,7 +62,11 @@ impl Preparer {
     ) -> Result<PreparedAudio, PrepareError> {
         let s = self.limits.audio.clone();
         let param = r.param.clone();
-        let bytes: Arc<[u8]> = self.audio_bytes(r).await?.into();
+        let max = self.limits.audio.max_bytes;
+        let bytes: Arc<[u8]> = self
+            .media_bytes(&r.url, &param, max, &AUDIO_WORDS)
+            .await?
+            .into();
         // The header and the price: no sample decoded yet.
         let (pre2, b, p) = (pre.clone(), bytes.clone(), param.clone());
         let (header, tokens, windows) = self
@@ -102,30 +105,5 @@ impl Preparer {
             piece: PieceInput::Audio(samples.into()),
             hold,
         })
-    }
-
-    /// The clip's bytes: a data URL decoded, a remote or local one fetched
-    /// under the image fetch policy and `--max-audio-bytes`.
-    async fn audio_bytes(&self, r: &AudioRef) -> Result<Vec<u8>, PrepareError> {
-        let max = self.limits.audio.max_bytes;
-        let param = r.param.clone();
-        let allowance = remote::Allowance::new(max);
-        let fetch = fetch_source(&r.url, max, &allowance, &self.limits);
-        let fetched = tokio::time::timeout(self.limits.remote.timeout, fetch)
-            .await
-            .map_err(|_| source_error(VisionError::Fetch("it took too long".into()), &param))?
-            .map_err(|e| source_error(e, &param))?;
-        match fetched {
-            Some(b) => Ok(b),
-            None => {
-                let url = r.url.clone();
-                self.images
-                    .run(move || {
-                        crate::vision::image_bytes(&url, max).map_err(|e| source_error(e, &param))
-                    })
-                    .await
-                    .map_err(super::blocking_failed)?
-            }
-        }
     }
 }

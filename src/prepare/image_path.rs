@@ -12,6 +12,36 @@ use crate::vision::{DecodedImage, ProjectorProfile};
 use std::sync::Arc;
 
 impl Preparer {
+    /// A video's or clip's bytes: a data URL decoded, a remote or local one
+    /// fetched under the image fetch policy, at most `max` bytes either way.
+    pub(super) async fn media_bytes(
+        &self,
+        url: &str,
+        param: &str,
+        max: usize,
+        words: &'static images::MediaWords,
+    ) -> Result<Vec<u8>, PrepareError> {
+        use crate::vision::{VisionError, remote};
+        let allowance = remote::Allowance::new(max);
+        let fetch = images::fetch_source(url, max, &allowance, &self.limits);
+        let took_too_long = || VisionError::Fetch("it took too long".into());
+        let fetched = tokio::time::timeout(self.limits.remote.timeout, fetch)
+            .await
+            .map_err(|_| images::source_error(took_too_long(), param, words))?
+            .map_err(|e| images::source_error(e, param, words))?;
+        if let Some(bytes) = fetched {
+            return Ok(bytes);
+        }
+        let (url, param) = (url.to_string(), param.to_string());
+        self.images
+            .run(move || {
+                crate::vision::image_bytes(&url, max)
+                    .map_err(|e| images::source_error(e, &param, words))
+            })
+            .await
+            .map_err(blocking_failed)?
+    }
+
     /// Fetches, probes, prices and cuts a request's images, holding the
     /// budget its pieces keep until the engine is done with them.
     pub(super) async fn images(

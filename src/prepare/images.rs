@@ -32,6 +32,38 @@ pub struct Limits {
     pub audio: crate::audio::AudioSettings,
 }
 
+/// How a media kind fetched under the image policy names itself in errors.
+pub(super) struct MediaWords {
+    /// The part's URL field, where the policy's messages say `image_url`.
+    pub(super) field: &'static str,
+    /// The kind, where they say `image`.
+    pub(super) noun: &'static str,
+    pub(super) code: &'static str,
+}
+
+pub(super) const VIDEO_WORDS: MediaWords = MediaWords {
+    field: "video_url",
+    noun: "video",
+    code: "invalid_video",
+};
+
+pub(super) const AUDIO_WORDS: MediaWords = MediaWords {
+    field: "audio",
+    noun: "audio",
+    code: "invalid_audio",
+};
+
+/// The fetch policy's errors speak of images; these are another kind's.
+pub(super) fn source_error(e: VisionError, param: &str, w: &MediaWords) -> PrepareError {
+    let text = e
+        .to_string()
+        .replace("image_url", w.field)
+        .replace("image", w.noun);
+    PrepareError::invalid(format!("{param}: {text}"))
+        .param(param.to_string())
+        .code(w.code)
+}
+
 /// An image URL with its requested detail and the request path used to
 /// locate errors.
 pub(super) struct ImageRef {

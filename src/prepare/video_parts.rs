@@ -8,7 +8,6 @@ use crate::openai::{MmProcessorKwargs, VideoOptions, VideoUsage};
 use crate::video::probe::VideoHeader;
 use crate::video::sample::{FramePlan, Sampling, plan};
 use crate::video::{VideoError, VideoSettings, frame_size};
-use crate::vision::VisionError;
 use crate::vision::budget::Grant;
 
 /// A video part, with its options merged under the request's.
@@ -67,17 +66,6 @@ pub(super) fn video_error(e: VideoError, param: &str) -> PrepareError {
     PrepareError::invalid(format!("{param}: {e}"))
         .param(param.to_string())
         .code(code)
-}
-
-/// The fetch policy's errors speak of images; these are a video's.
-pub(super) fn source_error(e: VisionError, param: &str) -> PrepareError {
-    let text = e
-        .to_string()
-        .replace("image_url", "video_url")
-        .replace("image", "video");
-    PrepareError::invalid(format!("{param}: {text}"))
-        .param(param.to_string())
-        .code("invalid_video")
 }
 
 /// A video's frames planned and priced from its header alone.

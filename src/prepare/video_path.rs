@@ -5,10 +5,8 @@
 
 use super::Preparer;
 use super::error::PrepareError;
-use super::images::fetch_source;
-use super::video_parts::{
-    PreparedVideo, TENSOR_PER_RGB_BYTE, VideoRef, price, source_error, video_error,
-};
+use super::images::VIDEO_WORDS;
+use super::video_parts::{PreparedVideo, TENSOR_PER_RGB_BYTE, VideoRef, price, video_error};
 use crate::engine::ModelInfo;
 use crate::engine::pieces::{PieceInput, Preprocessor};
 use crate::openai::VideoUsage;
@@ -16,7 +14,6 @@ use crate::video::decode::{FrameRequest, frames};
 use crate::video::probe::{HeaderLimits, probe};
 use crate::video::prompt;
 use crate::vision::budget::Grant;
-use crate::vision::{VisionError, remote};
 
 impl Preparer {
     /// Every video of a request, in order.
@@ -112,22 +109,12 @@ impl Preparer {
 
     /// The video's bytes in a private temporary file (ffmpeg seeks in it).
     async fn video_file(&self, r: &VideoRef) -> Result<tempfile::NamedTempFile, PrepareError> {
-        let s = &self.limits.video;
-        let param = r.param.clone();
-        let allowance = remote::Allowance::new(s.max_bytes);
-        let fetch = fetch_source(&r.url, s.max_bytes, &allowance, &self.limits);
-        let bytes = tokio::time::timeout(self.limits.remote.timeout, fetch)
-            .await
-            .map_err(|_| source_error(VisionError::Fetch("it took too long".into()), &param))?
-            .map_err(|e| source_error(e, &param))?;
-        let (url, max) = (r.url.clone(), s.max_bytes);
+        let max = self.limits.video.max_bytes;
+        let bytes = self
+            .media_bytes(&r.url, &r.param, max, &VIDEO_WORDS)
+            .await?;
         self.images
             .run(move || {
-                let bytes = match bytes {
-                    Some(b) => b,
-                    None => crate::vision::image_bytes(&url, max)
-                        .map_err(|e| source_error(e, &param))?,
-                };
                 write_temp(&bytes).map_err(|e| {
                     PrepareError::from(crate::engine::EngineError::Internal(format!(
                         "could not keep the video for its decoder: {e}"
